@@ -1,0 +1,15 @@
+"""Stable names shared by producers and workers: task names and queues.
+
+Programs with their own Celery app can ``send_task`` these names without importing ours.
+"""
+
+from __future__ import annotations
+
+CONTROL_QUEUE = "control"
+DOCUMENTS_QUEUE = "documents"
+
+RETRIEVE_REPORT_DOCUMENT = "spreports.retrieve_report_document"
+REQUEST_REPORT = "spreports.request_report"
+SYNC_REPORT_SCHEDULES = "spreports.sync_report_schedules"
+SWEEP_FINISHED_REPORTS = "spreports.sweep_finished_reports"
+PING = "spreports.ping"

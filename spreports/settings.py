@@ -1,0 +1,242 @@
+"""The one settings object of spreports: every knob of every process, read once per process.
+
+Values come from environment variables (prefix ``SPREPORTS_``, nested parts joined with ``__``) or an
+optional ``.env`` file in the working directory. AWS settings are boto3's own (``AWS_REGION``,
+``AWS_ENDPOINT_URL_SQS``, ``AWS_ENDPOINT_URL_S3`` and the usual credential chain) and are left to boto3.
+
+Nothing else in the product reads ``os.environ``: processes call :func:`load_settings` once and pass
+the object down. A bad value raises :class:`SettingsError` whose message is one line naming the
+variable and the problem, never the value (it may be a secret).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SPREPORTS_"
+NESTED_DELIMITER = "__"
+DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+# Pre-signed report URLs point at S3 or CloudFront; nothing else may be fetched unless configured.
+DEFAULT_ALLOWED_HOSTS = ["*.amazonaws.com", "*.cloudfront.net"]
+REGIONS = ("na", "eu", "fe")
+Region = Literal["na", "eu", "fe"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names the variable and never shows its value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LwaSettings(_Section):
+    """Login with Amazon: the application's client credentials and the default seller's refresh token."""
+
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    token_url: str = DEFAULT_TOKEN_URL
+
+    @field_validator("token_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _require_http_url(value)
+
+
+class SpapiSettings(_Section):
+    """Where the Selling Partner API is reached."""
+
+    region: Region = "na"
+    sandbox: bool = False
+    endpoint: str | None = None
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=60.0, gt=0)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else _require_http_url(value).rstrip("/")
+
+
+class SqsSettings(_Section):
+    """The SQS queue Amazon delivers REPORT_PROCESSING_FINISHED notifications to."""
+
+    queue_url: str | None = None
+    wait_time_seconds: int = Field(default=20, ge=0, le=20)
+    dead_letter_queue_url: str | None = None
+    application_id: str | None = None
+    # Report types worth downloading; empty means all. Filters before any SP-API quota is spent.
+    report_types: list[str] = Field(default_factory=list)
+    receivers: int = Field(default=1, ge=1, le=32)
+    visibility_timeout: int = Field(default=60, ge=5, le=43200)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+
+class StorageSettings(_Section):
+    """Where documents are stored: a directory (``file:///path`` or a plain path) or ``s3://bucket/prefix``."""
+
+    url: str = "reports"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in ("", "file", "s3") and len(scheme) > 1:  # len 1: a Windows drive letter
+            raise ValueError(f"scheme {scheme!r} is not supported; use a path, file:///path or s3://bucket/prefix")
+        if scheme == "s3" and not urlsplit(value).netloc:
+            raise ValueError("an s3:// URL needs a bucket name")
+        return value
+
+
+class DocumentsSettings(_Section):
+    """How report documents are retrieved and written."""
+
+    allowed_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS))
+    transcode: bool = True
+    strict_decoding: bool = False
+    max_decompressed_bytes: int = Field(default=64 * 2**30, gt=0)
+    claim_ttl_seconds: int = Field(default=3600, ge=10)
+
+
+class SellerSettings(_Section):
+    """One selling partner the product works for (from ``SPREPORTS_SELLERS_FILE``)."""
+
+    refresh_token: SecretStr
+    region: Region | None = None
+    marketplace_ids: list[str] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    """Every setting of the product. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        env_file=".env",
+        extra="forbid",
+        frozen=True,
+    )
+
+    broker_url: str | None = None
+    result_backend: str | None = None
+    data_dir: Path = Path(".spreports")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    seller_id: str | None = None
+    sellers_file: Path | None = None
+    schedules_file: Path | None = None
+    lwa: LwaSettings = Field(default_factory=LwaSettings)
+    spapi: SpapiSettings = Field(default_factory=SpapiSettings)
+    sqs: SqsSettings = Field(default_factory=SqsSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    documents: DocumentsSettings = Field(default_factory=DocumentsSettings)
+
+    @field_validator("broker_url", "result_backend")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss", "redis+socket", "unix"):
+            raise ValueError("must be a Redis URL such as redis://host:6379/0")
+        if parts.scheme in ("redis", "rediss"):
+            try:
+                parts.port  # noqa: B018 - raises ValueError for a malformed port
+            except ValueError:
+                raise ValueError("has a malformed port") from None
+            if not parts.hostname:
+                raise ValueError("needs a host, e.g. redis://localhost:6379/0")
+        return value
+
+    def sellers(self) -> dict[str, SellerSettings]:
+        """All configured sellers: the default one (SELLER_ID + LWA refresh token) and the sellers file."""
+        sellers: dict[str, SellerSettings] = {}
+        if self.seller_id and self.lwa.refresh_token is not None:
+            sellers[self.seller_id] = SellerSettings(refresh_token=self.lwa.refresh_token)
+        if self.sellers_file is not None:
+            sellers.update(read_sellers_file(self.sellers_file))
+        return sellers
+
+    def region_of(self, seller_id: str) -> Region:
+        """The SP-API region a seller is served from (its own, else the global default)."""
+        seller = self.sellers().get(seller_id)
+        return seller.region if seller and seller.region else self.spapi.region
+
+
+def read_sellers_file(path: Path) -> dict[str, SellerSettings]:
+    """Parse a TOML sellers file: one ``[sellers.<sellerId>]`` table per seller."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{ENV_PREFIX}SELLERS_FILE: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{ENV_PREFIX}SELLERS_FILE: {path} is not valid TOML: {exc}") from None
+    table = data.get("sellers")
+    if not isinstance(table, dict):
+        raise SettingsError(f"{ENV_PREFIX}SELLERS_FILE: {path} needs a [sellers.<sellerId>] table per seller")
+    sellers = {}
+    for seller_id, entry in table.items():
+        try:
+            sellers[seller_id] = SellerSettings.model_validate(entry)
+        except ValidationError as exc:
+            raise SettingsError(
+                f"{ENV_PREFIX}SELLERS_FILE: seller {seller_id}: {_describe_first(exc, prefix='')}"
+            ) from None
+    return sellers
+
+
+def load_settings(env_file: str | Path | None = ".env") -> Settings:
+    """Build the settings from the environment and ``env_file``, failing with one clear line."""
+    _reject_unknown_variables(os.environ)
+    try:
+        return Settings(_env_file=env_file)
+    except ValidationError as exc:
+        raise SettingsError(_describe_first(exc, prefix=ENV_PREFIX)) from None
+
+
+def _known_variables() -> set[str]:
+    names = set()
+    for name, field in Settings.model_fields.items():
+        names.add(f"{ENV_PREFIX}{name}".upper())
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for sub in annotation.model_fields:
+                names.add(f"{ENV_PREFIX}{name}{NESTED_DELIMITER}{sub}".upper())
+    return names
+
+
+def _reject_unknown_variables(environ: Mapping[str, str]) -> None:
+    known = _known_variables()
+    unknown = sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+    if unknown:
+        raise SettingsError(f"{unknown[0]}: unknown setting (see the settings table in the README)")
+
+
+def _describe_first(exc: ValidationError, prefix: str) -> str:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    name = (prefix + NESTED_DELIMITER.join(loc)).upper() if prefix else ".".join(loc)
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting (see the settings table in the README)"
+    return f"{name}: {message}"
+
+
+def _require_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, with every secret replaced by ``**********``."""
+    return settings.model_dump(mode="json")

@@ -1,0 +1,105 @@
+"""Settings: environment names, validation errors that name the variable, secrets never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spreports.settings import SettingsError, load_settings, masked
+
+
+def test_nested_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPREPORTS_SQS__QUEUE_URL", "http://localhost:4566/000000000000/q")
+    monkeypatch.setenv("SPREPORTS_SQS__WAIT_TIME_SECONDS", "5")
+    monkeypatch.setenv("SPREPORTS_SPAPI__REGION", "eu")
+    monkeypatch.setenv("SPREPORTS_DOCUMENTS__ALLOWED_HOSTS", '["*.example.com"]')
+    settings = load_settings(env_file=None)
+    assert settings.sqs.queue_url == "http://localhost:4566/000000000000/q"
+    assert settings.sqs.wait_time_seconds == 5
+    assert settings.spapi.region == "eu"
+    assert settings.documents.allowed_hosts == ["*.example.com"]
+
+
+def test_defaults() -> None:
+    settings = load_settings(env_file=None)
+    assert settings.broker_url is None
+    assert settings.lwa.token_url == "https://api.amazon.com/auth/o2/token"
+    assert settings.sqs.wait_time_seconds == 20
+    assert settings.storage.url == "reports"
+    assert settings.documents.transcode is True
+    assert "*.amazonaws.com" in settings.documents.allowed_hosts
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("SPREPORTS_SQS__WAIT_TIME_SECONDS", "30", "SPREPORTS_SQS__WAIT_TIME_SECONDS: Input should be less"),
+        ("SPREPORTS_SPAPI__REGION", "mars", "SPREPORTS_SPAPI__REGION: Input should be 'na', 'eu' or 'fe'"),
+        ("SPREPORTS_BROKER_URL", "redis://localhost:12ab/0", "SPREPORTS_BROKER_URL: has a malformed port"),
+        ("SPREPORTS_BROKER_URL", "amqp://localhost", "SPREPORTS_BROKER_URL: must be a Redis URL"),
+        ("SPREPORTS_STORAGE__URL", "ftp://host/x", "SPREPORTS_STORAGE__URL: scheme 'ftp' is not supported"),
+        ("SPREPORTS_STORAGE__URL", "s3://", "SPREPORTS_STORAGE__URL: an s3:// URL needs a bucket name"),
+        ("SPREPORTS_NO_SUCH_THING", "1", "SPREPORTS_NO_SUCH_THING: unknown setting"),
+        ("SPREPORTS_SQS__NO_SUCH_THING", "1", "SPREPORTS_SQS__NO_SUCH_THING: unknown setting"),
+    ],
+)
+def test_bad_values_fail_with_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env_file=None)
+    message = str(caught.value)
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+def test_a_bad_secret_is_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPREPORTS_BROKER_URL", "redis://:hunter2-password@host:99999x/0")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env_file=None)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_masked_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPREPORTS_LWA__CLIENT_SECRET", "amzn1.oa2-cs.v1.secret-value")
+    monkeypatch.setenv("SPREPORTS_LWA__REFRESH_TOKEN", "Atzr|refresh-token-value")
+    settings = load_settings(env_file=None)
+    assert settings.lwa.client_secret is not None
+    assert settings.lwa.client_secret.get_secret_value() == "amzn1.oa2-cs.v1.secret-value"
+    text = repr(masked(settings)) + repr(settings)
+    assert "secret-value" not in text
+    assert "refresh-token-value" not in text
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("SPREPORTS_SELLER_ID=A3TH9S8BH6GOGM\nSPREPORTS_SPAPI__SANDBOX=true\n")
+    settings = load_settings(env_file=env_file)
+    assert settings.seller_id == "A3TH9S8BH6GOGM"
+    assert settings.spapi.sandbox is True
+
+
+def test_sellers_file_adds_sellers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sellers = tmp_path / "sellers.toml"
+    sellers.write_text(
+        '[sellers.A1EU]\nrefresh_token = "Atzr|eu"\nregion = "eu"\nmarketplace_ids = ["A1PA6795UKMFR9"]\n'
+        '[sellers.A2NA]\nrefresh_token = "Atzr|na"\n'
+    )
+    monkeypatch.setenv("SPREPORTS_SELLERS_FILE", str(sellers))
+    monkeypatch.setenv("SPREPORTS_SELLER_ID", "A0DEFAULT")
+    monkeypatch.setenv("SPREPORTS_LWA__REFRESH_TOKEN", "Atzr|default")
+    settings = load_settings(env_file=None)
+    assert set(settings.sellers()) == {"A0DEFAULT", "A1EU", "A2NA"}
+    assert settings.region_of("A1EU") == "eu"
+    assert settings.region_of("A2NA") == "na"
+    assert settings.sellers()["A1EU"].marketplace_ids == ["A1PA6795UKMFR9"]
+
+
+def test_bad_sellers_file_names_the_seller(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sellers = tmp_path / "sellers.toml"
+    sellers.write_text('[sellers.A1EU]\nregion = "eu"\n')
+    monkeypatch.setenv("SPREPORTS_SELLERS_FILE", str(sellers))
+    with pytest.raises(SettingsError, match=r"^SPREPORTS_SELLERS_FILE: seller A1EU: refresh_token: Field required"):
+        load_settings(env_file=None).sellers()
