@@ -1,0 +1,117 @@
+"""The one exception tree of spreports.
+
+::
+
+    SpreportsError
+    ├── TransientError          worth retrying: the same call may succeed later
+    │   ├── RateLimited         a token bucket (ours or Amazon's 429) says wait ``retry_after`` seconds
+    │   ├── ServiceUnavailable  5xx, connection errors, timeouts, LWA server_error
+    │   ├── DocumentUrlExpired  the pre-signed URL expired before or during the download
+    │   └── IncompleteDownload  the body ended early, a truncated gzip stream, a dropped connection
+    └── PermanentError          retrying cannot help: fix the input or the configuration
+        ├── InvalidRequest      4xx other than 429 (bad ids, unknown report types, forbidden)
+        │   ├── NotFound        404: the id is unknown to Amazon (for this seller / region)
+        │   └── Conflict        409: the resource conflicts with its current state (e.g. subscription exists)
+        ├── AuthenticationError LWA invalid_grant / invalid_client / unauthorized_client
+        ├── InvalidNotification an SQS body that is not a usable REPORT_PROCESSING_FINISHED
+        ├── DocumentRejected    a URL on a host not allowed, a decompression bomb, undecodable text
+        ├── StorageError        the storage refused a write (a full disk, no permission, a bad path)
+        └── UnexpectedResponse  a 2xx whose body does not match Amazon's model (a contract change)
+
+Messages never contain a secret, an access token or a pre-signed URL: they end up in logs and in
+Flower. Foreign exceptions (requests, botocore, redis) are translated where the code talks to them.
+
+Errors that come from an HTTP answer carry it: ``status`` (the HTTP status), ``request_id`` (Amazon's
+``x-amzn-RequestId``, for support cases) and ``errors`` (the ``errors[]`` of the body as
+:class:`ErrorDetail`). They stay at their defaults on errors raised before any answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One entry of an SP-API ``errors[]`` array."""
+
+    code: str
+    message: str
+    details: str | None = None
+
+
+class SpreportsError(Exception):
+    """Something went wrong in spreports; the class docstring is the default message."""
+
+    #: HTTP status of the answer this error was built from, if any.
+    status: int | None = None
+    #: Amazon's ``x-amzn-RequestId`` of that answer, if any.
+    request_id: str | None = None
+    #: The ``errors[]`` of that answer's body.
+    errors: tuple[ErrorDetail, ...] = ()
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or self.__class__.__name__).strip())
+
+
+class TransientError(SpreportsError):
+    """A transient failure; the same operation may succeed when retried."""
+
+    #: Seconds to wait before retrying, when the failure says so.
+    retry_after: float | None = None
+
+
+class RateLimited(TransientError):
+    """The rate limit for this operation is reached; wait before calling again."""
+
+    def __init__(self, message: str | None = None, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(TransientError):
+    """The remote service failed or could not be reached."""
+
+
+class DocumentUrlExpired(TransientError):
+    """The pre-signed document URL has expired; fetch a fresh one with getReportDocument."""
+
+
+class IncompleteDownload(TransientError):
+    """The document stream ended early or was cut off."""
+
+
+class PermanentError(SpreportsError):
+    """A permanent failure; retrying the same operation cannot succeed."""
+
+
+class InvalidRequest(PermanentError):
+    """The request was refused as invalid."""
+
+
+class NotFound(InvalidRequest):
+    """The resource does not exist (HTTP 404)."""
+
+
+class Conflict(InvalidRequest):
+    """The request conflicts with the resource's current state (HTTP 409)."""
+
+
+class AuthenticationError(PermanentError):
+    """The credentials were refused."""
+
+
+class InvalidNotification(PermanentError):
+    """The message is not a usable REPORT_PROCESSING_FINISHED notification."""
+
+
+class DocumentRejected(PermanentError):
+    """The document cannot be accepted."""
+
+
+class StorageError(PermanentError):
+    """The storage refused the write."""
+
+
+class UnexpectedResponse(PermanentError):
+    """The service answered with a body that does not match its published model."""
