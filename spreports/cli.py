@@ -47,10 +47,13 @@ def _preflight(*, storage: bool) -> Settings:
 
 
 def _run_celery(argv: Sequence[str], *, storage: bool = False) -> None:
-    _preflight(storage=storage)
+    settings = _preflight(storage=storage)
     from workers.app import app
 
-    app.start(list(argv))
+    args = list(argv)
+    if argv[0] in ("worker", "beat") and not any(a.startswith(("-l", "--loglevel")) for a in args[1:]):
+        args.append(f"--loglevel={settings.log_level}")
+    app.start(args)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 from kombu import Queue
 
 from beat_schedule import BEAT_SCHEDULE
-from spreports import names
+from spreports import names, redaction
 from spreports.redis_server import broker_url
 from spreports.settings import Settings, load_settings
 
@@ -76,6 +78,13 @@ def create_app(settings: Settings) -> Celery:
     celery_app.conf.beat_schedule = BEAT_SCHEDULE
     celery_app.conf.spreports_settings = settings
     return celery_app
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_logs(logger: logging.Logger, **_: object) -> None:
+    # Celery configures its own handlers; every one of them gets the redacting filter.
+    redaction.install(logger)
 
 
 def settings_of(celery_app: Celery) -> Settings:
