@@ -7,10 +7,12 @@ line and exit status 2, never a traceback and never a secret.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 
 import click
 
+from spreports import redaction
 from spreports.preflight import PreflightError, check_redis, check_storage
 from spreports.redis_server import EmbeddedRedis, RedisUnavailableError
 from spreports.settings import Settings, SettingsError, load_settings, masked
@@ -28,11 +30,16 @@ class UserError(click.ClickException):
 
 
 def settings_or_exit() -> Settings:
-    """Load the settings; a bad value ends the command with one clear line."""
+    """Load the settings (a bad value ends the command with one clear line) and set up logging."""
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         raise UserError(str(exc)) from None
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # urllib3 logs request lines (pre-signed URLs) at DEBUG; the filter is the second guard.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
+    redaction.install()
+    return settings
 
 
 def _preflight(*, storage: bool) -> Settings:
@@ -138,6 +145,20 @@ def redis_stop() -> None:
 
 
 # Feature commands register themselves below.
+from spreports.simulator.command import simulator_command  # noqa: E402
+
+main.add_command(simulator_command)
+from spreports.reports_cli import reports  # noqa: E402
+
+main.add_command(reports)
+
+from spreports.notifications_cli import notifications, relay_command  # noqa: E402
+
+main.add_command(relay_command)
+main.add_command(notifications)
+from spreports.demo import demo_command  # noqa: E402
+
+main.add_command(demo_command)
 
 
 def run() -> None:

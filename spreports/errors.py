@@ -104,6 +104,12 @@ class AuthenticationError(PermanentError):
 class InvalidNotification(PermanentError):
     """The message is not a usable REPORT_PROCESSING_FINISHED notification."""
 
+    def __init__(self, message: str | None = None, *, kind: str = "wrong-shape") -> None:
+        super().__init__(message)
+        #: A short label for metrics and dead-letter attributes: ``not-json``, ``wrong-shape``,
+        #: ``other-type`` or ``other-application``.
+        self.kind = kind
+
 
 class DocumentRejected(PermanentError):
     """The document cannot be accepted."""

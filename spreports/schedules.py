@@ -54,10 +54,14 @@ class DesiredSchedule(BaseModel):
 
 
 class _ExistingSchedule(Protocol):
-    report_type: str
-    marketplace_ids: list[str] | None
-    period: str
-    report_options: dict[str, str] | None
+    @property
+    def report_type(self) -> str: ...
+    @property
+    def marketplace_ids(self) -> list[str] | None: ...
+    @property
+    def period(self) -> str: ...
+    @property
+    def report_options(self) -> dict[str, str] | None: ...
 
 
 class ScheduleClient(Protocol):

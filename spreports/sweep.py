@@ -19,10 +19,14 @@ DEFAULT_LOOKBACK = timedelta(hours=24)
 class FinishedReport(Protocol):
     """The fields of a report the sweep reads."""
 
-    report_id: str
-    report_type: str
-    processing_status: str
-    report_document_id: str | None
+    @property
+    def report_id(self) -> str: ...
+    @property
+    def report_type(self) -> str: ...
+    @property
+    def processing_status(self) -> str: ...
+    @property
+    def report_document_id(self) -> str | None: ...
 
 
 class ReportLister(Protocol):

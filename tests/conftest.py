@@ -107,3 +107,14 @@ def celery_worker(celery_app):  # type: ignore[no-untyped-def]
         shutdown_timeout=20.0,
     ) as worker:
         yield worker
+
+
+@pytest.fixture
+def simulator():  # type: ignore[no-untyped-def]
+    """A running SP-API simulator: one seller, rate limits off, quick reports, on a free port."""
+    from spreports.simulator import start_simulator
+    from tests.sim import quick_config
+
+    sim = start_simulator(quick_config())
+    yield sim
+    sim.stop()

@@ -24,7 +24,7 @@ HARD_TIME_LIMIT = 45 * 60
 MAX_RETRY_COUNTDOWN = 10 * 60
 VISIBILITY_TIMEOUT = 2 * 3600
 
-TASK_MODULES = ["tasks.health"]
+TASK_MODULES = ["tasks.health", "tasks.documents", "tasks.reports", "tasks.schedules"]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -66,7 +66,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": names.CONTROL_QUEUE,
         "task_queues": [Queue(names.CONTROL_QUEUE), Queue(names.DOCUMENTS_QUEUE)],
         "task_routes": {names.RETRIEVE_REPORT_DOCUMENT: {"queue": names.DOCUMENTS_QUEUE}},
-        "worker_hijack_root_logger": False,
     }
 
 

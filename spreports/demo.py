@@ -1,0 +1,225 @@
+"""``spreports demo``: the whole product on one machine, with nothing but Python.
+
+It starts the embedded Redis, a local SQS (moto's server), the SP-API simulator, then the product's
+own processes exactly as a deployment runs them (``spreports relay`` and ``spreports worker``),
+subscribes the seller's notifications to the queue with ``spreports notifications setup``, requests
+reports through the ``spreports.request_report`` task, and waits until their documents are stored:
+
+    createReport -> simulator finishes the report -> REPORT_PROCESSING_FINISHED on SQS -> relay
+    -> Redis -> worker: getReportDocument -> download -> gunzip -> UTF-8 -> storage + manifest
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from spreports import names
+from spreports.settings import Settings, load_settings
+
+DEMO_REPORT_TYPES = (
+    "GET_MERCHANT_LISTINGS_ALL_DATA",
+    "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL",
+    "GET_XML_BROWSE_TREE_DATA",
+)
+# Simulated seconds per real second: a report takes about a second of real time to finish.
+DEMO_SPEED = 30.0
+QUEUE_NAME = "spreports-demo"
+
+
+@click.command("demo")
+@click.option(
+    "--reports", "count", default=3, show_default=True, type=click.IntRange(1, 50), help="Reports to request."
+)
+@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 16), help="Worker processes.")
+@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the documents.")
+@click.option("--keep-running", is_flag=True, help="Leave everything running (with Flower on :5555) until Ctrl-C.")
+def demo_command(count: int, concurrency: int, timeout: float, keep_running: bool) -> None:
+    """Run the whole pipeline locally (simulator, local SQS, embedded Redis) and retrieve reports."""
+    from spreports.cli import UserError, settings_or_exit
+
+    base = settings_or_exit()
+    workdir = (base.data_dir / "demo").resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        try:
+            settings, env, queue_arn = stack.enter_context(_environment(base))
+            setup = ["notifications", "setup", "--queue-arn", queue_arn]
+            stack.enter_context(_process("notifications-setup", setup, env, workdir, wait=True))
+            stack.enter_context(_process("worker", ["worker", "-Q", f"{names.DOCUMENTS_QUEUE},{names.CONTROL_QUEUE}",
+                                                    "-c", str(concurrency), "-n", "demo@%h"], env, workdir))  # fmt: skip
+            stack.enter_context(_process("relay", ["relay"], env, workdir))
+            if keep_running:
+                stack.enter_context(_process("flower", ["flower", "--port=5555", "--address=127.0.0.1"], env, workdir))
+            stored = _request_and_wait(settings, count, timeout)
+        except (RuntimeError, OSError) as exc:
+            raise UserError(f"{exc} (logs in {workdir})") from None
+        _show(stored)
+        if keep_running:
+            click.echo("Everything keeps running; Flower: http://127.0.0.1:5555 — Ctrl-C to stop.")
+            with _suppress_interrupt():
+                threading.Event().wait()
+
+
+@contextmanager
+def _environment(base: Settings) -> Iterator[tuple[Settings, dict[str, str], str]]:
+    """Embedded Redis, moto's SQS, the simulator; yields the product settings and environment using them."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from spreports.redis_server import EmbeddedRedis, broker_url
+    from spreports.simulator import Outcomes, config_from_settings, start_simulator
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    embedded = None if base.broker_url else EmbeddedRedis(base.data_dir)
+    started_redis = embedded is not None and not embedded.is_running()
+    redis_url = broker_url(base)
+    port = _free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    aws = {
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_SQS": f"http://127.0.0.1:{port}",
+    }
+    # The simulator runs in this process and delivers through boto3, which reads these variables.
+    os.environ.update(aws)
+    sim = None
+    try:
+        sqs = boto3.client("sqs")
+        dlq_url = sqs.create_queue(QueueName=f"{QUEUE_NAME}-dlq")["QueueUrl"]
+        queue_url = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sim = start_simulator(
+            config_from_settings(base, speed=DEMO_SPEED, outcomes=Outcomes(queue_seconds=10, processing_seconds=20))
+        )
+        env = {
+            **aws,
+            **sim.env(),
+            "SPREPORTS_BROKER_URL": redis_url,
+            "SPREPORTS_DATA_DIR": str(base.data_dir.resolve()),
+            "SPREPORTS_STORAGE__URL": base.storage.url,
+            "SPREPORTS_SQS__QUEUE_URL": queue_url,
+            "SPREPORTS_SQS__DEAD_LETTER_QUEUE_URL": dlq_url,
+            "SPREPORTS_SQS__WAIT_TIME_SECONDS": "1",
+        }
+        click.echo(f"Redis {redis_url} | local SQS {aws['AWS_ENDPOINT_URL_SQS']} | SP-API simulator {sim.url}")
+        os.environ.update(env)
+        yield load_settings(env_file=None), env, queue_arn
+    finally:
+        if sim is not None:
+            sim.stop()
+        moto.stop()
+        if started_redis and embedded is not None:
+            embedded.stop()
+
+
+@contextmanager
+def _process(name: str, args: list[str], env: dict[str, str], workdir: Path, *, wait: bool = False) -> Iterator[None]:
+    """Run ``spreports <args>`` with its output in ``workdir/<name>.log``; stop it (SIGTERM) on exit."""
+    child_env = {**os.environ, **env}
+    log_path = workdir / f"{name}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "spreports.cli", *args],
+            env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        click.echo(f"started spreports {' '.join(args[:2])} (log: {log_path})")
+        try:
+            if wait and process.wait(timeout=120) != 0:
+                raise RuntimeError(f"spreports {' '.join(args[:2])} failed: {log_path.read_text()[-500:]}")
+            yield
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+
+
+def _request_and_wait(settings: Settings, count: int, timeout: float) -> list[Any]:
+    """Request ``count`` reports through Celery and wait until their documents are stored."""
+    from spreports import request_report
+    from spreports.redis_server import broker_url, connect
+    from spreports.spapi import SpapiClient
+    from spreports.storage import open_storage
+
+    seller = str(settings.seller_id)
+    requested = [
+        request_report(
+            DEMO_REPORT_TYPES[n % len(DEMO_REPORT_TYPES)],
+            seller_id=seller,
+            marketplace_ids=["ATVPDKIKX0DER"],
+            settings=settings,
+        )
+        for n in range(count)
+    ]
+    report_ids = [result.get(timeout=timeout)["report_id"] for result in requested]
+    click.echo(f"requested {count} reports: {', '.join(report_ids)}")
+    client = SpapiClient.for_seller(settings, seller, redis=connect(broker_url(settings)))
+    storage = open_storage(settings)
+    document_ids: dict[str, str] = {}
+    stored: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    while len(stored) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(stored)} of {count} documents stored within {timeout:g} s")
+        for report_id in report_ids:
+            if report_id not in document_ids:
+                report = client.get_report(report_id)
+                if report.report_document_id:
+                    document_ids[report_id] = report.report_document_id
+            document_id = document_ids.get(report_id)
+            if document_id and report_id not in stored:
+                manifest = storage.find(seller, document_id)
+                if manifest is not None:
+                    stored[report_id] = manifest
+        time.sleep(0.5)
+    return list(stored.values())
+
+
+def _show(stored: list[Any]) -> None:
+    click.echo(f"\nRetrieved {len(stored)} reports:")
+    for manifest in stored:
+        charset = f"{manifest.source_charset or 'binary'} -> {manifest.stored_charset or 'as is'}"
+        click.echo(
+            f"  {manifest.report_type}: {manifest.bytes_in:,} bytes {manifest.compression} -> "
+            f"{manifest.bytes_out:,} bytes ({charset}), sha256 {manifest.sha256[:12]}\n    {manifest.location}"
+        )
+    first = Path(stored[0].location)
+    if first.is_file():
+        with first.open(encoding="utf-8", errors="replace") as document:
+            head = [next(document, "").rstrip("\n")[:110] for _ in range(3)]
+        click.echo(f"\nFirst lines of {first.name}:\n" + "\n".join(f"  {line}" for line in head))
+    click.echo("Each document has its <reportDocumentId>.manifest.json beside it.")
+
+
+@contextmanager
+def _suppress_interrupt() -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo("stopping")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

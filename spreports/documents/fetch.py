@@ -1,0 +1,162 @@
+"""The download stage: check a pre-signed URL against the allowed hosts, GET it, read the raw body.
+
+Pre-signed URLs are bearer credentials for five minutes. Nothing here puts one in a message: errors
+name the host at most, foreign exceptions (whose text includes the URL) are translated and never
+chained, and urllib3's debug log line (which prints the path and query) is redacted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+
+from spreports.errors import (
+    DocumentRejected,
+    DocumentUrlExpired,
+    IncompleteDownload,
+    RateLimited,
+    ServiceUnavailable,
+)
+
+_QUERY = re.compile(r"\?\S*")
+
+
+class _RedactQueries(logging.Filter):
+    """Drop query strings (the signature of a pre-signed URL) from urllib3's request log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_QUERY.sub("?<redacted>", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactQueries())
+
+
+def host_of(url: str) -> str:
+    """The host of a URL, safe to log (no path, no query)."""
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+
+
+def check_allowed(url: str, allowed_hosts: Sequence[str]) -> None:
+    """Refuse a URL unless it is https on an allowed host, or exactly an allowed ``scheme://host:port``.
+
+    Patterns are shell-style (``*.amazonaws.com``); an entry with a scheme (``http://127.0.0.1:8123``)
+    allows exactly that origin, which is how the local simulator's plain-http URLs are admitted.
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        raise DocumentRejected("the document URL is malformed") from None
+    if parts.username or parts.password:
+        raise DocumentRejected(f"the document URL on host {host!r} carries credentials; refused")
+    scheme = parts.scheme.lower()
+    origin = f"{scheme}://{host}:{port or _default_port(scheme)}"
+    for entry in allowed_hosts:
+        entry = entry.strip().lower()
+        if "://" in entry:
+            allowed = urlsplit(entry)
+            allowed_origin = f"{allowed.scheme}://{allowed.hostname}:{allowed.port or _default_port(allowed.scheme)}"
+            if origin == allowed_origin:
+                return
+        elif scheme == "https" and host and fnmatch.fnmatchcase(host, entry):
+            return
+    raise DocumentRejected(
+        f"the document URL ({scheme} on host {host!r}) is not on SPREPORTS_DOCUMENTS__ALLOWED_HOSTS; refused"
+    )
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+@contextmanager
+def open_download(
+    session: requests.Session, url: str, *, connect_timeout: float, read_timeout: float
+) -> Iterator[requests.Response]:
+    """GET the URL with ``stream=True`` and yield the response once its status is a success.
+
+    The caller reads ``response.raw`` itself with ``decode_content=False``, so a ``Content-Encoding:
+    gzip`` body arrives as gzip bytes and is inflated exactly once (by content, downstream).
+    """
+    host = host_of(url)
+    try:
+        response = session.get(
+            url,
+            stream=True,
+            timeout=(connect_timeout, read_timeout),
+            allow_redirects=False,
+            headers={"Accept-Encoding": "gzip, identity"},
+        )
+    except requests.Timeout:
+        raise ServiceUnavailable(f"timed out connecting to the document host {host!r}") from None
+    except requests.RequestException as exc:
+        raise ServiceUnavailable(f"cannot reach the document host {host!r} ({type(exc).__name__})") from None
+    try:
+        _check_status(response, host)
+        yield response
+    finally:
+        response.close()
+
+
+def _check_status(response: requests.Response, host: str) -> None:
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if status in (400, 403):
+        # S3 and CloudFront answer 403 (sometimes 400) for an expired or otherwise refused signature:
+        # the cure is a fresh URL from getReportDocument, which the next attempt fetches.
+        raise DocumentUrlExpired(f"the document host {host!r} refused the pre-signed URL (HTTP {status})")
+    if status == 429:
+        raise RateLimited(
+            f"the document host {host!r} throttled the download (HTTP 429)",
+            retry_after=_retry_after(response),
+        )
+    if status >= 500:
+        raise ServiceUnavailable(f"the document host {host!r} failed (HTTP {status})")
+    raise DocumentRejected(f"the document host {host!r} answered HTTP {status}")
+
+
+def _retry_after(response: requests.Response) -> float:
+    try:
+        return max(1.0, float(response.headers.get("Retry-After", "5")))
+    except ValueError:
+        return 5.0
+
+
+def read_raw(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
+    """The body exactly as sent (no content decoding), in chunks of up to ``chunk_size`` bytes.
+
+    A body cut short (fewer bytes than Content-Length, a broken chunked encoding, a reset or a read
+    timeout) raises :class:`IncompleteDownload`.
+    """
+    raw = response.raw
+    host = host_of(response.url or "")
+    while True:
+        try:
+            chunk = raw.read(chunk_size, decode_content=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise IncompleteDownload(f"the download from {host!r} was cut off ({_describe(exc)})") from None
+        if not chunk:
+            return
+        yield chunk
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return "read timed out"
+    if isinstance(exc, urllib3.exceptions.ProtocolError) and exc.args and isinstance(exc.args[-1], BaseException):
+        return type(exc.args[-1]).__name__
+    return type(exc).__name__

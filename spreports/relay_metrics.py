@@ -1,0 +1,106 @@
+"""What the SQS relay did (counters, exported for Prometheus) and whether it lives (a heartbeat in Redis).
+
+Counters are per process; Prometheus sums the processes. The heartbeat is one Redis key per relay
+process (``spreports:relay:heartbeat:<host>:<pid>``) whose TTL does the expiring: a key that exists is a
+fresh heartbeat, so ``spreports relay --check`` compares no clocks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+HEARTBEAT_PREFIX = "spreports:relay:heartbeat:"
+
+COUNTERS: dict[str, str] = {
+    "received": "SQS messages received",
+    "relayed": "retrieval tasks published",
+    "duplicates": "messages deleted as duplicates of a notification already relayed",
+    "cancelled": "CANCELLED reports recorded (no task)",
+    "skipped": "reports of a type nobody asked for (SPREPORTS_SQS__REPORT_TYPES), deleted without a task",
+    "no_document": "FATAL reports without a document (no task)",
+    "invalid": "messages that are not a usable notification of ours (counted at each receive)",
+    "dead_lettered": "invalid messages moved to SPREPORTS_SQS__DEAD_LETTER_QUEUE_URL",
+}
+
+
+class RelayCounters:
+    """Thread-safe counts of what the relay did, mirrored into Prometheus counters on their own registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(COUNTERS, 0)
+        self._exported = {
+            name: Counter(f"spreports_relay_{name}", help_text, registry=self.registry)
+            for name, help_text in COUNTERS.items()
+        }
+
+    def add(self, name: str, amount: int = 1) -> None:
+        """Count ``amount`` more of ``name`` (one of :data:`COUNTERS`)."""
+        if amount <= 0:
+            return
+        with self._lock:
+            self._counts[name] += amount
+        self._exported[name].inc(amount)
+
+    def snapshot(self) -> dict[str, int]:
+        """The counts so far."""
+        with self._lock:
+            return dict(self._counts)
+
+
+def serve_metrics(counters: RelayCounters, port: int, addr: str = "0.0.0.0") -> tuple[Any, threading.Thread]:
+    """Serve ``/metrics`` for Prometheus on ``port``; returns prometheus-client's (server, thread)."""
+    server, thread = start_http_server(port, addr=addr, registry=counters.registry)
+    return server, thread
+
+
+def this_host() -> str:
+    """The host name a heartbeat is filed under (the container's hostname in Docker)."""
+    return socket.gethostname()
+
+
+class Heartbeat:
+    """One relay process's liveness key in Redis, rewritten while the process is healthy."""
+
+    def __init__(
+        self, client: redis.Redis, *, ttl_seconds: int, host: str | None = None, pid: int | None = None
+    ) -> None:
+        self.client = client
+        self.ttl_seconds = max(1, ttl_seconds)
+        self.host = host or this_host()
+        self.pid = pid or os.getpid()
+        self.key = f"{HEARTBEAT_PREFIX}{self.host}:{self.pid}"
+
+    def beat(self, counters: Mapping[str, int]) -> None:
+        """Record that the relay is alive now, with its counters (raises redis errors)."""
+        value = {"host": self.host, "pid": self.pid, "time": time.time(), "counters": dict(counters)}
+        self.client.set(self.key, json.dumps(value), ex=self.ttl_seconds)
+
+    def clear(self) -> None:
+        """Remove the key at a clean exit, so a stopped relay is not reported alive."""
+        self.client.delete(self.key)
+
+
+def fresh_heartbeats(client: redis.Redis, *, host: str | None = None) -> list[dict[str, Any]]:
+    """The live relays' heartbeats (of one host, or of all hosts when ``host`` is None)."""
+    pattern = f"{HEARTBEAT_PREFIX}{host or '*'}:*"
+    beats = []
+    for key in client.scan_iter(match=pattern, count=100):
+        raw = client.get(key)
+        if raw is None:  # expired between SCAN and GET
+            continue
+        try:
+            beats.append(json.loads(raw))
+        except ValueError:
+            continue
+    return beats

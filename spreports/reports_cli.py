@@ -1,0 +1,131 @@
+"""``spreports reports ...``: work with reports and their documents from the shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from spreports.errors import InvalidRequest, ServiceUnavailable, SpreportsError
+from spreports.settings import Settings
+
+
+@click.group("reports")
+def reports() -> None:
+    """Reports and their documents."""
+
+
+@reports.command("download")
+@click.option("--document", "document_id", help="The reportDocumentId to retrieve.")
+@click.option("--report", "report_id", help="A reportId: its document is retrieved (getReport finds it).")
+@click.option("--seller", "seller_id", help="The seller (default: SPREPORTS_SELLER_ID).")
+@click.option("--local", is_flag=True, help="Run the pipeline in this process instead of on a worker.")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait for a worker's result.")
+def download(
+    document_id: str | None, report_id: str | None, seller_id: str | None, local: bool, timeout: float
+) -> None:
+    """Retrieve one document into the storage and print where it went."""
+    # spreports.cli imports this module to register the group, so its names are imported here.
+    from spreports.cli import UserError, settings_or_exit
+
+    if (document_id is None) == (report_id is None):
+        raise UserError("give exactly one of --document ID or --report ID")
+    settings = settings_or_exit()
+    seller = seller_id or settings.seller_id
+    if not seller:
+        raise UserError("no --seller given and SPREPORTS_SELLER_ID is not set")
+    try:
+        fields = _fields(settings, seller, document_id, report_id)
+        summary = _run_local(settings, fields) if local else _run_on_worker(settings, fields, timeout)
+    except SpreportsError as exc:
+        raise UserError(str(exc)) from None
+    click.echo(f"stored at {summary['location']}")
+    click.echo(json.dumps(summary, indent=2, sort_keys=True))
+
+
+def _fields(settings: Settings, seller: str, document_id: str | None, report_id: str | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"seller_id": seller, "report_document_id": document_id, "report_id": report_id}
+    if report_id is None:
+        return fields
+    report = _client(settings, seller).get_report(report_id)
+    if not report.report_document_id:
+        raise InvalidRequest(f"report {report_id} has no document (processingStatus {report.processing_status})")
+    fields.update(
+        report_document_id=report.report_document_id,
+        report_type=report.report_type,
+        processing_status=report.processing_status,
+        report=report.model_dump(mode="json", by_alias=True),
+    )
+    return fields
+
+
+def _client(settings: Settings, seller: str) -> Any:
+    from spreports.redis_server import broker_url, connect
+    from spreports.spapi import SpapiClient
+
+    return SpapiClient.for_seller(settings, seller, redis=connect(broker_url(settings)))
+
+
+def _run_on_worker(settings: Settings, fields: dict[str, Any], timeout: float) -> dict[str, Any]:
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    from spreports import enqueue_document
+
+    result = enqueue_document(
+        fields["report_document_id"],
+        seller_id=fields["seller_id"],
+        report_id=fields.get("report_id"),
+        report_type=fields.get("report_type"),
+        processing_status=fields.get("processing_status", "DONE"),
+        settings=settings,
+    )
+    click.echo(f"queued task {result.id}; waiting for a worker (Ctrl-C stops waiting, not the task)", err=True)
+    try:
+        summary: dict[str, Any] = result.get(timeout=timeout)
+    except CeleryTimeout:
+        raise ServiceUnavailable(
+            f"no result within {timeout:.0f} s; the task {result.id} is still queued or running"
+        ) from None
+    return summary
+
+
+def _run_local(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
+    from spreports.documents import DocumentRequest, RetrievalOptions, retrieve_document
+    from spreports.storage import open_storage
+
+    request = DocumentRequest(**fields)
+    client = _client(settings, request.seller_id)
+
+    def locate() -> Any:
+        return client.get_report_document(request.report_document_id, report_type=request.report_type)
+
+    with _progress() as progress:
+        result = retrieve_document(
+            request,
+            locate=locate,
+            storage=open_storage(settings),
+            options=RetrievalOptions.from_settings(settings),
+            progress=progress,
+        )
+    return result.summary()
+
+
+@contextmanager
+def _progress() -> Iterator[Any]:
+    """A rich progress bar of the bytes received when stdout is a terminal; else nothing."""
+    if not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn()) as bar:
+        task = bar.add_task("downloading", total=None)
+
+        def update(received: int, total: int | None) -> None:
+            bar.update(task, completed=received, total=total)
+
+        yield update

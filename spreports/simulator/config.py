@@ -1,0 +1,201 @@
+"""What a simulator is told: its sellers and credentials, its clock, its odds and its faults.
+
+:class:`SimulatorConfig` is a plain value object. :func:`config_from_settings` builds one from the
+product's :class:`~spreports.settings.Settings` so that one environment configures both sides; anything
+the settings leave unset (client id, secret, sellers) is generated and shown by ``spreports simulator``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from spreports.settings import Settings
+
+DEFAULT_MARKETPLACE = "ATVPDKIKX0DER"  # amazon.com
+_TAKE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SellerAccount:
+    """One selling partner the simulator knows: who it is and the refresh token that stands for it."""
+
+    seller_id: str
+    refresh_token: str
+    marketplace_ids: tuple[str, ...] = (DEFAULT_MARKETPLACE,)
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """How reports end, as relative odds (they need not sum to 1), and how long each phase lasts.
+
+    Durations are simulated seconds: a report stays IN_QUEUE ``queue_seconds`` and IN_PROGRESS
+    ``processing_seconds`` before it ends DONE, CANCELLED (no data) or FATAL.
+    """
+
+    done: float = 1.0
+    cancelled: float = 0.0
+    fatal: float = 0.0
+    queue_seconds: float = 2.0
+    processing_seconds: float = 5.0
+
+
+@dataclass
+class Faults:
+    """Faults to inject. Every count means "the next N occurrences"; each use decrements it.
+
+    - ``throttle``: the next N SP-API calls answer 429 ``QuotaExceeded`` (a 429 storm), whatever the bucket holds.
+    - ``server_errors``: the next N SP-API calls answer ``server_error_status`` (500 or 503) with an ErrorList.
+    - ``fault_operations``: limit ``throttle`` and ``server_errors`` to these operationIds (empty: every operation).
+    - ``slow_responses`` / ``slow_seconds``: the next N requests (API calls and document downloads) take
+      ``slow_seconds`` of real time longer; downloads dribble their body over that time.
+    - ``dropped_connections``: the next N document downloads send the headers and part of the body, then
+      close the connection.
+    - ``expired_urls``: the next N URLs returned by getReportDocument have already expired (403 on GET).
+    - ``truncated_gzip``: the next N downloads of GZIP documents serve a gzip stream cut before its end
+      (the HTTP response itself is complete: its Content-Length matches the cut body).
+    - ``gzip_declared_plain``: the next N getReportDocument answers say ``GZIP`` but the URL serves plain bytes.
+    - ``plain_declared_gzip``: the next N answers omit ``compressionAlgorithm`` but the URL serves gzip bytes.
+    - ``duplicate_notifications``: the next N notifications are delivered twice (same notificationId).
+    - ``foreign_notifications``: the next N finished reports are followed by a notification of another
+      application (a different ``applicationId``, an unknown report).
+    - ``malformed_notifications``: the next N notifications are sent as an SQS body that is not a valid
+      notification (alternately broken JSON and JSON missing required fields).
+    - ``stuck_reports``: the next N reports created stay IN_PROGRESS forever (until ``finish_report``).
+    """
+
+    throttle: int = 0
+    server_errors: int = 0
+    server_error_status: int = 503
+    fault_operations: list[str] = field(default_factory=list)
+    slow_responses: int = 0
+    slow_seconds: float = 2.0
+    dropped_connections: int = 0
+    expired_urls: int = 0
+    truncated_gzip: int = 0
+    gzip_declared_plain: int = 0
+    plain_declared_gzip: int = 0
+    duplicate_notifications: int = 0
+    foreign_notifications: int = 0
+    malformed_notifications: int = 0
+    stuck_reports: int = 0
+
+    def take(self, name: str) -> bool:
+        """Use one occurrence of the counted fault ``name``: True when it fires now."""
+        with _TAKE_LOCK:  # two concurrent requests must not both take the last occurrence
+            remaining = getattr(self, name)
+            if not isinstance(remaining, int) or isinstance(remaining, bool):
+                raise ValueError(f"{name} is not a counted fault")
+            if remaining <= 0:
+                return False
+            setattr(self, name, remaining - 1)
+            return True
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply changes by name; an unknown name or a wrong type raises ValueError."""
+        known = {f.name: f for f in dataclasses.fields(self)}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(known))}")
+            current = getattr(self, name)
+            if isinstance(current, list):
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ValueError(f"{name} must be a list of operationIds")
+            elif isinstance(current, int) and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"{name} must be a non-negative integer")
+            elif isinstance(current, float) and (not isinstance(value, int | float) or value < 0):
+                raise ValueError(f"{name} must be a non-negative number")
+            setattr(self, name, value)
+        if self.server_error_status not in (500, 503):
+            raise ValueError("server_error_status must be 500 or 503")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The current settings as JSON-ready data."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """Everything a simulator needs; every field has a usable default.
+
+    - ``client_id`` / ``client_secret``: the LWA application credentials the token endpoint accepts.
+    - ``sellers``: the selling partners (each with its refresh token); the first is the default one.
+    - ``application_id``: the ``amzn1.sellerapps.app.…`` id put in notifications.
+    - ``speed``: simulated seconds per real second (schedules, report phases, URL and token lifetimes,
+      rate-limit refill all follow the simulated clock).
+    - ``token_lifetime`` / ``url_lifetime``: simulated seconds an LWA token / a pre-signed URL lives.
+    - ``rate_limits``: enforce Amazon's documented (rate, burst) per (seller, operation).
+    - ``outcomes``: how reports end and how long they take.
+    - ``faults``: the initial faults (changeable later with ``set_faults`` or ``POST /_sim/faults``).
+    - ``static_sandbox``: answer only the models' ``x-amzn-api-sandbox`` static examples.
+    - ``document_bytes`` / ``document_gzip``: size bound and compression of the documents of reports
+      the simulator finishes by itself (``add_document`` chooses its own).
+    - ``seed``: seeds the outcome dice and the document content, for reproducible runs.
+    """
+
+    client_id: str = "amzn1.application-oa2-client.simulator"
+    client_secret: str = "simulator-client-secret"
+    sellers: tuple[SellerAccount, ...] = (SellerAccount("A1SIMULATEDSELLER", "Atzr|simulator-refresh-token"),)
+    application_id: str = "amzn1.sellerapps.app.00000000-0000-4000-8000-000000000000"
+    speed: float = 1.0
+    token_lifetime: float = 3600.0
+    url_lifetime: float = 300.0
+    rate_limits: bool = True
+    outcomes: Outcomes = Outcomes()
+    faults: Faults = field(default_factory=Faults)
+    static_sandbox: bool = False
+    document_bytes: int = 64 * 1024
+    document_gzip: bool = True
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.speed <= 0:
+            raise ValueError("speed must be positive")
+        if not self.sellers:
+            raise ValueError("at least one seller is needed")
+        if self.token_lifetime <= 0 or self.url_lifetime <= 0:
+            raise ValueError("token_lifetime and url_lifetime must be positive")
+
+    def seller_by_refresh_token(self, refresh_token: str) -> SellerAccount | None:
+        """The seller a refresh token stands for, if any."""
+        for seller in self.sellers:
+            if secrets.compare_digest(seller.refresh_token, refresh_token):
+                return seller
+        return None
+
+
+def generated_credentials() -> tuple[str, str]:
+    """A fresh (client_id, client_secret) pair in Amazon's shape."""
+    return (f"amzn1.application-oa2-client.{uuid.uuid4().hex}", f"amzn1.oa2-cs.v1.{secrets.token_hex(32)}")
+
+
+def generated_seller(index: int = 1) -> SellerAccount:
+    """A seller with a random id and refresh token."""
+    seller_id = "A" + secrets.token_hex(6).upper() + f"SIM{index}"
+    return SellerAccount(seller_id, f"Atzr|IwEB{secrets.token_urlsafe(48)}")
+
+
+def config_from_settings(settings: Settings, **overrides: Any) -> SimulatorConfig:
+    """A config accepting the product's own credentials; what the settings leave unset is generated."""
+    generated_id, generated_secret = generated_credentials()
+    client_id = settings.lwa.client_id or generated_id
+    secret = settings.lwa.client_secret.get_secret_value() if settings.lwa.client_secret else generated_secret
+    sellers = tuple(
+        SellerAccount(
+            seller_id, seller.refresh_token.get_secret_value(), tuple(seller.marketplace_ids) or (DEFAULT_MARKETPLACE,)
+        )
+        for seller_id, seller in settings.sellers().items()
+    ) or (generated_seller(),)
+    application_id = settings.sqs.application_id or f"amzn1.sellerapps.app.{uuid.uuid4()}"
+    values: dict[str, Any] = {
+        "client_id": client_id,
+        "client_secret": secret,
+        "sellers": sellers,
+        "application_id": application_id,
+    }
+    values.update(overrides)
+    return SimulatorConfig(**values)

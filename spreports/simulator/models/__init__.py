@@ -1,0 +1,1 @@
+"""Amazon's SP-API models, shipped as data (see NOTICE.md)."""

@@ -1,0 +1,292 @@
+"""The simulator's state: reports, schedules, documents, destinations, subscriptions and tokens.
+
+:meth:`World.tick` moves time-driven things along on the simulated clock: due schedules create
+reports, reports go IN_QUEUE -> IN_PROGRESS -> DONE/CANCELLED/FATAL, each DONE report gets a document,
+and each finished report is handed to ``on_finished`` (the notifier). One lock guards it all.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import secrets
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from spreports.simulator.clock import SimClock, iso
+from spreports.simulator.config import Faults, SimulatorConfig
+from spreports.simulator.content import DocumentBody, DocumentSpec
+
+# Simulated seconds of each schedule period (CreateReportScheduleSpecification.period); P1M taken as 30 days.
+PERIODS = {
+    "PT5M": 300, "PT15M": 900, "PT30M": 1800, "PT1H": 3600, "PT2H": 7200, "PT4H": 14400, "PT8H": 28800,
+    "PT12H": 43200, "P1D": 86400, "P2D": 172800, "P3D": 259200, "PT84H": 302400, "P7D": 604800,
+    "P14D": 1209600, "P15D": 1296000, "P18D": 1555200, "P30D": 2592000, "P1M": 2592000,
+}  # fmt: skip
+FINAL_STATUSES = ("DONE", "CANCELLED", "FATAL")
+
+
+@dataclass
+class Report:
+    """One report as the Reports API sees it (times are simulated seconds)."""
+
+    seller_id: str
+    report_id: str
+    report_type: str
+    marketplace_ids: tuple[str, ...]
+    created: float
+    status: str = "IN_QUEUE"
+    data_start: str | None = None
+    data_end: str | None = None
+    schedule_id: str | None = None
+    started: float | None = None
+    ended: float | None = None
+    document_id: str | None = None
+    stuck: bool = False
+
+    def to_json(self, clock: SimClock) -> dict[str, Any]:
+        """The ``Report`` object of the model."""
+        body: dict[str, Any] = {
+            "reportId": self.report_id,
+            "reportType": self.report_type,
+            "marketplaceIds": list(self.marketplace_ids),
+            "createdTime": iso(clock.at(self.created)),
+            "processingStatus": self.status,
+        }
+        optional = {
+            "dataStartTime": self.data_start,
+            "dataEndTime": self.data_end,
+            "reportScheduleId": self.schedule_id,
+            "processingStartTime": None if self.started is None else iso(clock.at(self.started)),
+            "processingEndTime": None if self.ended is None else iso(clock.at(self.ended)),
+            "reportDocumentId": self.document_id,
+        }
+        body.update({key: value for key, value in optional.items() if value is not None})
+        return body
+
+
+@dataclass
+class Schedule:
+    """A report schedule; ``next_at`` is in simulated seconds."""
+
+    seller_id: str
+    schedule_id: str
+    report_type: str
+    marketplace_ids: tuple[str, ...]
+    period: str
+    next_at: float
+    report_options: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self, clock: SimClock) -> dict[str, Any]:
+        """The ``ReportSchedule`` object of the model."""
+        body: dict[str, Any] = {
+            "reportScheduleId": self.schedule_id,
+            "reportType": self.report_type,
+            "marketplaceIds": list(self.marketplace_ids),
+            "period": self.period,
+            "nextReportCreationTime": iso(clock.at(self.next_at)),
+        }
+        if self.report_options:
+            body["reportOptions"] = dict(self.report_options)
+        return body
+
+
+@dataclass
+class Document:
+    """A stored report document; the bytes are produced on demand."""
+
+    seller_id: str
+    document_id: str
+    report_id: str
+    spec: DocumentSpec
+    marketplace_ids: tuple[str, ...]
+    _body: DocumentBody | None = None
+
+    @property
+    def body(self) -> DocumentBody:
+        """The document's bytes (built on first use)."""
+        if self._body is None:
+            self._body = DocumentBody(self.spec, self.marketplace_ids)
+        return self._body
+
+
+@dataclass
+class Grant:
+    """What an access token allows: a seller's calls, grantless calls (``scope``) or restricted paths (RDT)."""
+
+    seller_id: str | None
+    expires_at: float
+    scope: str | None = None
+    restricted: frozenset[tuple[str, str]] | None = None
+
+
+@dataclass
+class Destination:
+    """A notification destination (an SQS queue)."""
+
+    destination_id: str
+    name: str
+    arn: str
+
+
+@dataclass
+class Subscription:
+    """A seller's subscription to a notification type."""
+
+    seller_id: str
+    notification_type: str
+    subscription_id: str
+    payload_version: str
+    destination_id: str
+    processing_directive: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``Subscription`` object of the model."""
+        body: dict[str, Any] = {
+            "subscriptionId": self.subscription_id,
+            "payloadVersion": self.payload_version,
+            "destinationId": self.destination_id,
+        }
+        if self.processing_directive:
+            body["processingDirective"] = self.processing_directive
+        return body
+
+
+class World:
+    """All simulated state and its evolution over simulated time."""
+
+    def __init__(self, config: SimulatorConfig, clock: SimClock, faults: Faults) -> None:
+        self.config = config
+        self.clock = clock
+        self.faults = faults
+        self.lock = threading.RLock()
+        self.rng = random.Random(config.seed)
+        self.reports: dict[tuple[str, str], Report] = {}
+        self.active: set[tuple[str, str]] = set()
+        self.schedules: dict[tuple[str, str], Schedule] = {}
+        self.documents: dict[str, Document] = {}
+        self.destinations: dict[str, Destination] = {}
+        self.subscriptions: dict[tuple[str, str], list[Subscription]] = {}
+        self.grants: dict[str, Grant] = {}
+        self.next_tokens: dict[str, tuple[dict[str, Any], int]] = {}
+        self._ids = itertools.count(50_000_000_000 + self.rng.randrange(10**9))
+        self.on_finished: Callable[[Report], None] = lambda report: None
+
+    def new_id(self) -> str:
+        """A fresh numeric id, Amazon-style."""
+        return str(next(self._ids))
+
+    # --- tokens -------------------------------------------------------------------------------------
+
+    def grant(self, seller_id: str | None, lifetime: float, *, scope: str | None = None,
+              restricted: frozenset[tuple[str, str]] | None = None) -> str:  # fmt: skip
+        """Mint an access token (``Atza|…``) or, with ``restricted``, a Restricted Data Token (``Atz.sprdt|…``)."""
+        token = ("Atz.sprdt|" if restricted is not None else "Atza|") + secrets.token_urlsafe(120)
+        with self.lock:
+            self.grants[token] = Grant(seller_id, self.clock.seconds() + lifetime, scope, restricted)
+        return token
+
+    # --- reports ------------------------------------------------------------------------------------
+
+    def create_report(self, seller_id: str, report_type: str, marketplace_ids: tuple[str, ...], *,
+                      data_start: str | None = None, data_end: str | None = None,
+                      schedule_id: str | None = None, at: float | None = None) -> Report:  # fmt: skip
+        """A new IN_QUEUE report (stuck IN_PROGRESS later when the ``stuck_reports`` fault fires)."""
+        with self.lock:
+            report = Report(
+                seller_id, self.new_id(), report_type, marketplace_ids,
+                self.clock.seconds() if at is None else at, data_start=data_start, data_end=data_end,
+                schedule_id=schedule_id, stuck=self.faults.take("stuck_reports"),
+            )  # fmt: skip
+            self.reports[(seller_id, report.report_id)] = report
+            self.active.add((seller_id, report.report_id))
+            return report
+
+    def finish(self, report: Report, status: str, spec: DocumentSpec | None = None) -> None:
+        """End a report now with ``status``; a DONE report gets a document (``spec`` or the configured default)."""
+        with self.lock:
+            now = self.clock.seconds()
+            if report.started is None:
+                report.started = now
+            report.status, report.ended = status, now
+            self.active.discard((report.seller_id, report.report_id))
+            if status == "DONE":
+                spec = spec or DocumentSpec(
+                    report_type=report.report_type,
+                    size=self.config.document_bytes,
+                    gzip=self.config.document_gzip,
+                    seed=self.rng.randrange(2**31),
+                )
+                report.document_id = self.add_document(report, spec).document_id
+        self.on_finished(report)
+
+    def add_document(self, report: Report, spec: DocumentSpec) -> Document:
+        """Attach a new document to a report."""
+        document_id = f"amzn1.spdoc.1.4.na.{uuid.uuid4()}.T{self.rng.randrange(10**11)}.{self.rng.randrange(10**4)}"
+        document = Document(report.seller_id, document_id, report.report_id, spec, report.marketplace_ids)
+        with self.lock:
+            self.documents[document_id] = document
+        return document
+
+    def _outcome(self) -> str:
+        odds = self.config.outcomes
+        weights = [max(0.0, odds.done), max(0.0, odds.cancelled), max(0.0, odds.fatal)]
+        if sum(weights) <= 0:
+            return "DONE"
+        return self.rng.choices(FINAL_STATUSES, weights)[0]
+
+    # --- schedules ----------------------------------------------------------------------------------
+
+    def put_schedule(self, seller_id: str, report_type: str, marketplace_ids: tuple[str, ...], period: str,
+                     next_at: float | None, options: dict[str, str]) -> Schedule:  # fmt: skip
+        """Create a schedule, cancelling one with the same report type and marketplaces (as Amazon does)."""
+        with self.lock:
+            for key, old in list(self.schedules.items()):
+                if (
+                    old.seller_id == seller_id
+                    and old.report_type == report_type
+                    and set(old.marketplace_ids) == set(marketplace_ids)
+                ):
+                    del self.schedules[key]
+            first = self.clock.seconds() + PERIODS[period] if next_at is None else next_at
+            schedule = Schedule(seller_id, self.new_id(), report_type, marketplace_ids, period, first, options)
+            self.schedules[(seller_id, schedule.schedule_id)] = schedule
+            return schedule
+
+    # --- time ---------------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Fire due schedules and move reports through their phases."""
+        finished: list[Report] = []
+        with self.lock:
+            now = self.clock.seconds()
+            for schedule in list(self.schedules.values()):
+                fired = 0
+                while schedule.next_at <= now and fired < 100:
+                    self.create_report(schedule.seller_id, schedule.report_type, schedule.marketplace_ids,
+                                       schedule_id=schedule.schedule_id, at=schedule.next_at)  # fmt: skip
+                    schedule.next_at += PERIODS[schedule.period]
+                    fired += 1
+            timing = self.config.outcomes
+            for key in list(self.active):
+                report = self.reports[key]
+                if report.status == "IN_QUEUE" and now >= report.created + timing.queue_seconds:
+                    report.status, report.started = "IN_PROGRESS", report.created + timing.queue_seconds
+                started = report.started
+                if (
+                    report.status == "IN_PROGRESS"
+                    and not report.stuck
+                    and started is not None
+                    and now >= started + timing.processing_seconds
+                ):
+                    finished.append(report)
+        for report in finished:
+            self.finish(report, self._outcome())
+
+    def cutoff(self, days: int) -> float:
+        """Simulated seconds of ``days`` ago."""
+        return self.clock.seconds_of(self.clock.now() - timedelta(days=days))

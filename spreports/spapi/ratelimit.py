@@ -1,0 +1,98 @@
+"""Fleet-wide token buckets in Redis, one per (region, seller, operation).
+
+SP-API usage plans are per application and selling partner, so every worker on every machine must
+draw from the same bucket. The bucket lives in one Redis hash updated by a Lua script
+(``token_bucket.lua``) that reads Redis ``TIME``: one atomic round trip per call, and no dependence
+on the callers' clocks. Buckets start from the operation's documented rate and burst and follow the
+``x-amzn-RateLimit-Limit`` header when a successful answer carries one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+
+import redis
+
+from spreports.errors import RateLimited, ServiceUnavailable
+from spreports.spapi.operations import Operation
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "spreports:ratelimit"
+_SCRIPT = resources.files("spreports.spapi").joinpath("token_bucket.lua").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What the bucket answered: granted (after ``wait`` seconds) or not (retry after ``wait``)."""
+
+    granted: bool
+    wait: float
+    tokens: float
+
+
+class RateLimiter:
+    """Token buckets shared through Redis.
+
+    ``acquire`` either returns once the caller may call Amazon (having slept at most ``max_wait``)
+    or raises :class:`RateLimited` with ``retry_after`` before any call is made.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = KEY_PREFIX,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._script = client.register_script(_SCRIPT)
+        self._prefix = prefix
+        self._sleep = sleep
+        # The last rate each bucket was told, so an unchanged header costs no round trip.
+        self._known_rates: dict[str, float] = {}
+
+    def key(self, region: str, seller: str, operation: Operation) -> str:
+        """The Redis key of one bucket."""
+        return f"{self._prefix}:{region}:{seller}:{operation.name}"
+
+    def try_acquire(self, key: str, operation: Operation, max_wait: float) -> Grant:
+        """Take (or reserve, when it comes within ``max_wait`` s) one token; never sleeps."""
+        granted, wait, tokens = self._run(key, operation, "acquire", max_wait)
+        return Grant(granted=granted == 1, wait=wait, tokens=tokens)
+
+    def acquire(self, key: str, operation: Operation, max_wait: float) -> float:
+        """Wait for a token (at most ``max_wait`` s) and return the seconds slept; else raise RateLimited."""
+        grant = self.try_acquire(key, operation, max_wait)
+        if not grant.granted:
+            raise RateLimited(
+                f"{operation.name}: the fleet's rate limit is reached; retry in {grant.wait:.1f} s",
+                retry_after=grant.wait,
+            )
+        if grant.wait > 0:
+            self._sleep(grant.wait)
+        return grant.wait
+
+    def observe_rate(self, key: str, operation: Operation, rate: float) -> None:
+        """Follow Amazon's ``x-amzn-RateLimit-Limit`` for this bucket (only when it changed)."""
+        if rate <= 0 or self._known_rates.get(key) == rate:
+            return
+        self._run(key, operation, "set_rate", rate)
+        self._known_rates[key] = rate
+        if rate != operation.rate:
+            log.info("rate limit of %s is %s/s per Amazon (documented %s/s)", operation.name, rate, operation.rate)
+
+    def drain(self, key: str, operation: Operation) -> None:
+        """Empty the bucket after Amazon throttled us, so the whole fleet waits for a refill."""
+        self._run(key, operation, "drain", 0)
+
+    def _run(self, key: str, operation: Operation, mode: str, arg: float) -> tuple[int, float, float]:
+        try:
+            result = self._script(keys=[key], args=[mode, repr(operation.rate), operation.burst, repr(arg)])
+        except (redis.RedisError, OSError) as exc:
+            raise ServiceUnavailable(f"rate limiter: Redis unavailable ({type(exc).__name__})") from None
+        granted, wait, tokens = result
+        return int(granted), float(wait), float(tokens)

@@ -1,0 +1,192 @@
+"""Access tokens shared by the fleet: one Redis entry per credential, one refresh at a time.
+
+A :class:`SharedTokenCache` holds one token (an LWA access token, a Restricted Data Token). Lookups
+go to the in-process copy first, then to Redis; only when both are stale does a process take the
+key's Redis lock, look again (another process may just have refreshed) and fetch a new token. So
+however many workers ask at once, each credential is refreshed once. Tokens count as stale
+``margin`` seconds (60) before they expire. Redis keeps the entry with a TTL of the usable lifetime,
+so Redis's clock, not each machine's, decides when a token is stale.
+
+Token values are secrets: they live in memory and in Redis (the fleet's private broker) and are never
+logged, put in an exception, or shown by ``repr``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import redis
+
+from spreports.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+#: Treat a token as expired this many seconds early (Amazon's SDKs use 60 s).
+REFRESH_MARGIN_SECONDS = 60.0
+#: How long a refresher may hold the lock, and how long others wait for it.
+LOCK_TIMEOUT_SECONDS = 30.0
+KEY_PREFIX = "spreports:token"
+
+# Delete the entry only if it still holds the token the caller saw rejected.
+_DELETE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class TokenSource(Protocol):
+    """Something that hands out a bearer token for the ``x-amz-access-token`` header."""
+
+    def token(self) -> str:
+        """A token valid for at least the refresh margin."""
+        ...
+
+    def invalidate(self, token: str) -> None:
+        """Forget ``token`` (Amazon said it expired) so the next :meth:`token` gets a fresh one."""
+        ...
+
+
+@dataclass(frozen=True)
+class FetchedToken:
+    """A token fresh from its issuer and its lifetime in seconds."""
+
+    value: str = field(repr=False)
+    expires_in: float
+
+
+class LocalTokens:
+    """The in-process copies of tokens, shared by every client of the process (and its threads)."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: str, now: float) -> str | None:
+        """The token cached under ``key`` if still usable at ``now``."""
+        entry = self._tokens.get(key)
+        return entry[0] if entry is not None and now < entry[1] else None
+
+    def put(self, key: str, token: str, usable_until: float) -> None:
+        """Remember ``token`` until ``usable_until``."""
+        self._tokens[key] = (token, usable_until)
+
+    def drop(self, key: str, token: str | None = None) -> None:
+        """Forget the token under ``key`` (only if it is ``token``, when given)."""
+        entry = self._tokens.get(key)
+        if entry is not None and (token is None or entry[0] == token):
+            self._tokens.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget every token (e.g. between tests that restart a fake token endpoint)."""
+        self._tokens.clear()
+
+    def lock(self, key: str) -> threading.Lock:
+        """The lock that queues this process's threads refreshing ``key``."""
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
+#: The process-wide store used unless a test passes its own.
+PROCESS_TOKENS = LocalTokens()
+
+
+def fingerprint(*parts: str) -> str:
+    """A short, one-way name for a credential, fit for a Redis key (never the secret itself)."""
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+    return digest[:16]
+
+
+class SharedTokenCache:
+    """One token, cached in process and in Redis, refreshed by ``fetch`` under a Redis lock."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        key: str,
+        fetch: Callable[[], FetchedToken],
+        *,
+        margin: float = REFRESH_MARGIN_SECONDS,
+        lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        local: LocalTokens = PROCESS_TOKENS,
+    ) -> None:
+        self._redis = client
+        self.key = f"{KEY_PREFIX}:{key}"
+        self._fetch = fetch
+        self._margin = margin
+        self._lock_timeout = lock_timeout
+        self._clock = clock
+        self._local = local
+        self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
+
+    def __repr__(self) -> str:
+        return f"SharedTokenCache(key={self.key!r})"
+
+    def token(self) -> str:
+        """A usable token: in-process copy, else Redis's, else a new one fetched under the lock."""
+        token = self._local.get(self.key, self._clock())
+        if token is not None:
+            return token
+        # Threads of one process queue here, so a process sends at most one lock request at a time.
+        with self._local.lock(self.key):
+            return self._local.get(self.key, self._clock()) or self._token_from_redis() or self._refresh()
+
+    def invalidate(self, token: str) -> None:
+        """Drop ``token`` here and in Redis, unless another process already replaced it there."""
+        self._local.drop(self.key, token)
+        try:
+            self._delete_if_equal(keys=[self.key], args=[token])
+        except (redis.RedisError, OSError) as exc:
+            raise ServiceUnavailable(f"token cache: Redis unavailable ({type(exc).__name__})") from None
+
+    def _token_from_redis(self) -> str | None:
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.get(self.key)
+                pipe.pttl(self.key)
+                value, ttl_ms = pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            raise ServiceUnavailable(f"token cache: Redis unavailable ({type(exc).__name__})") from None
+        if value is None or ttl_ms is None or ttl_ms <= 0:
+            return None
+        token = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        self._local.put(self.key, token, self._clock() + ttl_ms / 1000.0)
+        return token
+
+    def _refresh(self) -> str:
+        lock = self._redis.lock(f"{self.key}:lock", timeout=self._lock_timeout, blocking_timeout=self._lock_timeout)
+        try:
+            if not lock.acquire():
+                raise ServiceUnavailable(f"token refresh for {self.key} is stuck behind another process's lock")
+            try:
+                return self._token_from_redis() or self._fetch_and_store()
+            finally:
+                lock.release()
+        except redis.exceptions.LockError:
+            # The lock expired while we held it (a very slow token endpoint); the token is still good.
+            log.warning("token lock %s expired before release", self.key)
+            token = self._local.get(self.key, self._clock())
+            if token is None:
+                raise ServiceUnavailable(f"token refresh for {self.key} lost its lock") from None
+            return token
+        except (redis.RedisError, OSError) as exc:
+            raise ServiceUnavailable(f"token cache: Redis unavailable ({type(exc).__name__})") from None
+
+    def _fetch_and_store(self) -> str:
+        fetched = self._fetch()
+        usable = fetched.expires_in - self._margin
+        if usable > 0:
+            self._redis.set(self.key, fetched.value, px=int(usable * 1000))
+            self._local.put(self.key, fetched.value, self._clock() + usable)
+        else:
+            # A token too short-lived to cache is used once and fetched again next time.
+            self._local.drop(self.key)
+        log.info("refreshed token %s (valid %.0f s)", self.key, fetched.expires_in)
+        return fetched.value

@@ -1,0 +1,257 @@
+"""One SP-API call: rate limit, token, HTTP, error mapping, retries.
+
+:class:`Transport` sends a request for an :class:`Operation` and returns the successful
+``requests.Response`` or raises from the exception tree. Per attempt it draws one token from the
+fleet's bucket, puts the access token in ``x-amz-access-token`` and sends the request with explicit
+connect/read timeouts on a pooled session. 429, 500, 502, 503, 504 and connection errors are retried
+with exponential backoff and full jitter, bounded in attempts and in total time; other 4xx raise at
+once. A 401/403 saying the token expired drops the token and retries once with a fresh one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from spreports import __version__
+from spreports.errors import (
+    Conflict,
+    ErrorDetail,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    SpreportsError,
+)
+from spreports.spapi.operations import Operation
+from spreports.spapi.ratelimit import RateLimiter
+from spreports.spapi.tokens import TokenSource
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"spreports/{__version__} (Language=Python)"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_POOL_SIZE = 32
+
+_session_lock = threading.Lock()
+_session: tuple[int, requests.Session] | None = None
+
+
+def default_session() -> requests.Session:
+    """This process's pooled session (a new one after a fork: sockets must not be shared)."""
+    global _session
+    with _session_lock:
+        if _session is None or _session[0] != os.getpid():
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=_POOL_SIZE, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            _session = (os.getpid(), session)
+        return _session[1]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long a call is retried: full-jitter exponential backoff."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_total: float = 60.0
+
+    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """The sleep after failed attempt ``attempt`` (1-based): uniform in [0, min(cap, base * 2^(n-1))]."""
+        ceiling: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return rand() * ceiling
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who a call is for: names the seller in logs and errors, and picks the rate bucket."""
+
+    seller: str
+    region: str
+
+
+@dataclass
+class Transport:
+    """Sends SP-API requests for one base URL with rate limiting and retries."""
+
+    base_url: str
+    session: requests.Session
+    limiter: RateLimiter
+    timeout: tuple[float, float]
+    max_wait: float = 5.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    rand: Callable[[], float] = random.random
+
+    def call(
+        self,
+        operation: Operation,
+        context: CallContext,
+        auth: TokenSource,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> requests.Response:
+        """Send the request (retrying as the policy allows) and return the 2xx response."""
+        url = self.base_url + operation.url_path(**(path_params or {}))
+        bucket = self.limiter.key(context.region, context.seller, operation)
+        deadline = self.clock() + self.retry.max_total
+        attempt = 0
+        token_retried = False
+        while True:
+            attempt += 1
+            self.limiter.acquire(bucket, operation, self.max_wait)
+            token = auth.token()
+            response, failure = self._send(operation, context, url, token, query, body)
+            if response is not None and failure is None:
+                log.debug(
+                    "%s for seller %s: HTTP %s (request id %s)",
+                    operation.name,
+                    context.seller,
+                    response.status_code,
+                    response.headers.get("x-amzn-RequestId"),
+                )
+                self._observe_rate(response, bucket, operation)
+                return response
+            assert failure is not None
+            if response is not None and not token_retried and _token_expired(response, failure):
+                log.info("%s for %s: access token expired, refreshing once", operation.name, context.seller)
+                auth.invalidate(token)
+                token_retried = True
+                attempt -= 1
+                continue
+            if isinstance(failure, RateLimited):
+                self.limiter.drain(bucket, operation)
+            self._wait_or_raise(failure, operation, context, attempt, deadline)
+
+    def _send(
+        self,
+        operation: Operation,
+        context: CallContext,
+        url: str,
+        token: str,
+        query: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
+    ) -> tuple[requests.Response | None, SpreportsError | None]:
+        headers = {"x-amz-access-token": token, "User-Agent": USER_AGENT, "Accept": "application/json"}
+        try:
+            response = self.session.request(
+                operation.method, url, params=query, json=body, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            # The exception text may hold the URL; ours holds no secret, but we say only what failed.
+            return None, ServiceUnavailable(
+                f"{operation.name} for seller {context.seller}: no answer from SP-API ({type(exc).__name__})"
+            )
+        if 200 <= response.status_code < 300:
+            return response, None
+        return response, error_from_response(operation, context, response)
+
+    def _wait_or_raise(
+        self, failure: SpreportsError, operation: Operation, context: CallContext, attempt: int, deadline: float
+    ) -> None:
+        retryable = failure.status is None or failure.status in RETRY_STATUSES
+        log.warning(
+            "%s for seller %s failed (attempt %d/%d): %s",
+            operation.name,
+            context.seller,
+            attempt,
+            self.retry.max_attempts,
+            failure,
+        )
+        if not retryable:
+            raise failure
+        delay = self.retry.delay(attempt, self.rand)
+        if attempt >= self.retry.max_attempts or self.clock() + delay > deadline:
+            if isinstance(failure, RateLimited):
+                # Our bucket allowed the call but Amazon did not: come back when a token has surely refilled.
+                failure.retry_after = max(1.0 / operation.rate, self.retry.max_delay)
+            raise failure
+        self.sleep(delay)
+
+    def _observe_rate(self, response: requests.Response, bucket: str, operation: Operation) -> None:
+        header = response.headers.get("x-amzn-RateLimit-Limit")
+        if not header:
+            return
+        try:
+            rate = float(header)
+        except ValueError:
+            log.debug("ignoring malformed x-amzn-RateLimit-Limit %r", header[:32])
+            return
+        self.limiter.observe_rate(bucket, operation, rate)
+
+
+def error_from_response(operation: Operation, context: CallContext, response: requests.Response) -> SpreportsError:
+    """The exception for a non-2xx SP-API answer, carrying status, request id and ``errors[]``."""
+    status = response.status_code
+    request_id = response.headers.get("x-amzn-RequestId")
+    details = _error_details(response)
+    summary = "; ".join(_describe(d) for d in details) or (response.reason or "no error body")
+    message = f"{operation.name} for seller {context.seller} failed: HTTP {status} {summary}"
+    if request_id:
+        message += f" (request id {request_id})"
+    error: SpreportsError
+    if status == 429:
+        error = RateLimited(message, retry_after=1.0 / operation.rate)
+    elif status >= 500:
+        error = ServiceUnavailable(message)
+    elif status == 404:
+        error = NotFound(message)
+    elif status == 409:
+        error = Conflict(message)
+    elif 400 <= status < 500:
+        error = InvalidRequest(message)
+    else:
+        error = ServiceUnavailable(message)
+    error.status = status
+    error.request_id = request_id
+    error.errors = details
+    return error
+
+
+def _error_details(response: requests.Response) -> tuple[ErrorDetail, ...]:
+    try:
+        body = response.json()
+    except ValueError:
+        return ()
+    items = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return ()
+    found = []
+    for item in items:
+        if isinstance(item, dict):
+            details = item.get("details")
+            found.append(
+                ErrorDetail(
+                    code=str(item.get("code", "")),
+                    message=str(item.get("message", "")),
+                    details=str(details) if details else None,
+                )
+            )
+    return tuple(found)
+
+
+def _describe(detail: ErrorDetail) -> str:
+    text = f"{detail.code}: {detail.message}"
+    return f"{text} ({detail.details})" if detail.details else text
+
+
+def _token_expired(response: requests.Response, failure: SpreportsError) -> bool:
+    if response.status_code not in (401, 403):
+        return False
+    texts = [f"{d.message} {d.details or ''}" for d in failure.errors] or [response.text[:500]]
+    return any("expired" in text.lower() for text in texts)

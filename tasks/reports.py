@@ -1,0 +1,95 @@
+"""Tasks: request a report on demand, and sweep for finished reports whose notification was lost."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from celery import Task, shared_task
+from pydantic import BaseModel, Field
+
+from spreports import names
+from spreports.errors import InvalidRequest, TransientError
+from spreports.schedules import read_schedules_file
+from spreports.sweep import FinishedReport, reports_to_retrieve
+from tasks.retrying import retry_later
+from tasks.runtime import client_for, current_settings
+
+log = logging.getLogger(__name__)
+
+
+class ReportRequest(BaseModel):
+    """Arguments of :data:`names.REQUEST_REPORT`."""
+
+    report_type: str = Field(min_length=1)
+    seller_id: str | None = None
+    marketplace_ids: list[str] = Field(default_factory=list, max_length=25)
+    data_start_time: datetime | None = None
+    data_end_time: datetime | None = None
+    report_options: dict[str, str] | None = None
+
+
+@shared_task(name=names.REQUEST_REPORT, bind=True)
+def request_report(self: Task, /, **kwargs: object) -> dict[str, str]:  # type: ignore[type-arg]
+    """createReport for a seller; the document arrives later through the notification and the relay."""
+    request = ReportRequest.model_validate(kwargs)
+    settings = current_settings()
+    seller_id = request.seller_id or settings.seller_id
+    if not seller_id:
+        raise InvalidRequest("no seller_id given and SPREPORTS_SELLER_ID is not set")
+    seller = settings.sellers().get(seller_id)
+    marketplace_ids = request.marketplace_ids or (seller.marketplace_ids if seller else [])
+    if not marketplace_ids:
+        raise InvalidRequest(f"no marketplace_ids given and none configured for seller {seller_id}")
+    try:
+        report_id = client_for(seller_id).create_report(
+            request.report_type,
+            marketplace_ids,
+            report_options=request.report_options,
+            data_start_time=request.data_start_time,
+            data_end_time=request.data_end_time,
+        )
+    except TransientError as exc:
+        retry_later(self, exc)
+    log.info("requested %s report %s for seller %s", request.report_type, report_id, seller_id)
+    return {"seller_id": seller_id, "report_id": report_id, "report_type": request.report_type}
+
+
+@shared_task(name=names.SWEEP_FINISHED_REPORTS, bind=True)
+def sweep_finished_reports(self: Task) -> dict[str, int]:  # type: ignore[type-arg]
+    """Enqueue the retrieval of recent finished reports that are not stored yet; return counts per seller."""
+    from spreports.storage import open_storage
+
+    settings = current_settings()
+    report_types = set(settings.sqs.report_types)
+    if settings.schedules_file is not None:
+        report_types.update(schedule.report_type for schedule in read_schedules_file(settings.schedules_file))
+    if not report_types:
+        log.warning("sweep skipped: set SPREPORTS_SQS__REPORT_TYPES or SPREPORTS_SCHEDULES_FILE to name report types")
+        return {}
+    storage = open_storage(settings)
+    enqueued: dict[str, int] = {}
+    try:
+        for seller_id in settings.sellers():
+
+            def is_stored(report: FinishedReport, seller: str = seller_id) -> bool:
+                return storage.find(seller, report.report_document_id or "") is not None
+
+            found = reports_to_retrieve(client_for(seller_id), sorted(report_types), is_stored, now=datetime.now(UTC))
+            enqueued[seller_id] = 0
+            for report in found:
+                self.app.send_task(
+                    names.RETRIEVE_REPORT_DOCUMENT,
+                    kwargs={
+                        "seller_id": seller_id,
+                        "report_document_id": report.report_document_id,
+                        "report_id": report.report_id,
+                        "report_type": report.report_type,
+                        "processing_status": report.processing_status,
+                    },
+                    queue=names.DOCUMENTS_QUEUE,
+                )
+                enqueued[seller_id] += 1
+    except TransientError as exc:
+        retry_later(self, exc)
+    return enqueued

@@ -1,0 +1,113 @@
+"""The fleet-wide token bucket: its arithmetic in a real Redis, and its bound across OS processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+import redis
+
+from spreports.errors import RateLimited
+from spreports.settings import Settings
+from spreports.spapi import SpapiClient
+from spreports.spapi.operations import CREATE_REPORT, GET_REPORT, Operation
+from spreports.spapi.ratelimit import RateLimiter
+from tests.integration.spapi.conftest import SELLER, make_settings
+from tests.integration.spapi.fake_amazon import Answer, FakeAmazon
+
+SLOW = Operation("slowOp", "GET", "/slow", rate=0.5, burst=3)
+
+
+@pytest.fixture
+def limiter(redis_client: redis.Redis) -> RateLimiter:
+    return RateLimiter(redis_client, sleep=lambda seconds: None)
+
+
+def test_burst_then_wait(limiter: RateLimiter) -> None:
+    key = limiter.key("na", "S", SLOW)
+    grants = [limiter.try_acquire(key, SLOW, max_wait=0) for _ in range(4)]
+    assert [g.granted for g in grants] == [True, True, True, False]
+    assert grants[3].wait == pytest.approx(2.0, abs=0.1)  # one token per 2 s
+
+
+def test_short_waits_are_reserved_and_slept(redis_client: redis.Redis) -> None:
+    slept: list[float] = []
+    limiter = RateLimiter(redis_client, sleep=slept.append)
+    key = limiter.key("na", "S", SLOW)
+    for _ in range(3):
+        limiter.acquire(key, SLOW, max_wait=5)
+    limiter.acquire(key, SLOW, max_wait=5)  # 4th: reserved, ~2 s
+    limiter.acquire(key, SLOW, max_wait=5)  # 5th: queued behind it, ~4 s
+    assert slept == [pytest.approx(2.0, abs=0.1), pytest.approx(4.0, abs=0.1)]
+    with pytest.raises(RateLimited) as caught:
+        limiter.acquire(key, SLOW, max_wait=5)  # 6th would wait ~6 s
+    assert caught.value.retry_after == pytest.approx(6.0, abs=0.1)
+    # A refused caller took nothing: the next caller waits the same.
+    assert limiter.try_acquire(key, SLOW, max_wait=0).wait == pytest.approx(6.0, abs=0.1)
+
+
+def test_rate_can_be_retuned_and_drained(limiter: RateLimiter, redis_client: redis.Redis) -> None:
+    key = limiter.key("eu", "S", SLOW)
+    limiter.observe_rate(key, SLOW, 10.0)
+    for _ in range(3):
+        limiter.try_acquire(key, SLOW, max_wait=0)
+    assert limiter.try_acquire(key, SLOW, max_wait=0).wait == pytest.approx(0.1, abs=0.02)
+    limiter.drain(key, SLOW)
+    assert float(redis_client.hget(key, "tokens") or 1) <= 0
+    assert redis_client.ttl(key) > 0  # buckets never outlive their information
+
+
+def test_buckets_are_per_seller_region_and_operation(limiter: RateLimiter) -> None:
+    keys = {limiter.key("na", "S", SLOW), limiter.key("eu", "S", SLOW), limiter.key("na", "T", SLOW),
+            limiter.key("na", "S", GET_REPORT)}  # fmt: skip
+    assert len(keys) == 4
+    for key in keys:
+        assert limiter.try_acquire(key, SLOW, max_wait=0).granted
+
+
+def test_client_raises_before_calling_amazon(
+    fake_amazon: FakeAmazon, spapi_settings: Settings, redis_client: redis.Redis
+) -> None:
+    fake_amazon.on("POST", "/reports/2021-06-30/reports", Answer(202, {"reportId": "R"}))
+    client = SpapiClient.for_seller(spapi_settings, SELLER, redis=redis_client, max_wait=1.0)
+    for _ in range(CREATE_REPORT.burst):
+        client.create_report("T", ["ATVPDKIKX0DER"])
+    with pytest.raises(RateLimited) as caught:
+        client.create_report("T", ["ATVPDKIKX0DER"])
+    assert 50 < (caught.value.retry_after or 0) <= 61  # createReport refills one per ~60 s
+    assert len(fake_amazon.api_requests()) == CREATE_REPORT.burst
+
+
+def _hammer(redis_url: str, endpoint: str, until: float) -> int:
+    client = SpapiClient.for_seller(make_settings(redis_url, endpoint), SELLER, redis=redis.Redis.from_url(redis_url),
+                                    max_wait=2.0)  # fmt: skip
+    calls = 0
+    while time.time() < until:
+        try:
+            client.get_report("R1")
+            calls += 1
+        except RateLimited as exc:
+            time.sleep(min(exc.retry_after or 0.1, max(0.0, until - time.time())))
+    return calls
+
+
+def test_processes_share_one_bucket(fake_amazon: FakeAmazon, redis_client: redis.Redis, redis_url: str) -> None:
+    rate = 10.0  # Amazon's header retunes getReport's bucket (documented 2/s, burst 15)
+    report = {"reportId": "R1", "reportType": "T", "processingStatus": "DONE", "createdTime": "2024-03-10T13:47:20Z"}
+    fake_amazon.on("GET", "/reports/2021-06-30/reports/R1", Answer(200, report, {"x-amzn-RateLimit-Limit": str(rate)}))
+    context = multiprocessing.get_context("spawn")
+    workers = 4
+    with context.Pool(workers) as pool:
+        until = time.time() + 8.0  # spawning is slow on a loaded machine; the window starts at the first call
+        counts = pool.starmap(_hammer, [(redis_url, fake_amazon.url, until)] * workers)
+    times = sorted(s.at for s in fake_amazon.api_requests())
+    print(f"{len(times)} calls in {times[-1] - times[0]:.2f} s, per process {counts}")
+    assert sum(counts) == len(times)
+    assert len(times) > GET_REPORT.burst, "the bucket refilled and was used again"
+    # However the calls of the four processes interleave, no window holds more than rate*span + burst
+    # (with 0.25 s of slack for scheduling on a busy machine).
+    slack = 0.25
+    for i in range(len(times)):
+        for j in range(i, len(times)):
+            assert j - i + 1 <= rate * (times[j] - times[i] + slack) + GET_REPORT.burst, (i, j)

@@ -1,0 +1,197 @@
+"""Local and S3 storage: layout, escaping, atomic writes, ENOSPC, multipart uploads, manifests."""
+
+from __future__ import annotations
+
+import errno
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import boto3
+import pytest
+
+from spreports.errors import StorageError
+from spreports.settings import Settings
+from spreports.storage import DocumentKey, LocalStorage, Manifest, S3Storage, open_storage, safe_part
+
+DAY = date(2026, 11, 28)
+
+
+def key(document_id: str = "DOC-1", **extra: object) -> DocumentKey:
+    fields: dict[str, object] = {"seller_id": "A1SELLER", "report_type": "GET_X", "day": DAY, **extra}
+    return DocumentKey(report_document_id=document_id, **fields)  # type: ignore[arg-type]
+
+
+def manifest(location: str, document_id: str = "DOC-1", seller_id: str = "A1SELLER") -> Manifest:
+    return Manifest(
+        seller_id=seller_id, report_document_id=document_id, location=location, manifest_location="m",
+        content_type="text/plain", compression="gzip", bytes_in=1, bytes_out=2, sha256="0" * 64, attempts=1,
+        stored_at=datetime(2026, 11, 28, tzinfo=UTC),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "document_id",
+    ["../../etc/passwd", "..", ".", "/abs/path", "a/../../b", "_index", "x\\..\\y", "é/ü", "sp ace;rm -rf", "%2e%2e"],
+)
+def test_hostile_ids_stay_inside_the_root_and_round_trip(tmp_path: Path, document_id: str) -> None:
+    storage = LocalStorage(tmp_path / "root")
+    writer = storage.open_document(key(document_id, seller_id="../S"), "txt")
+    writer.write(b"data")
+    location = Path(writer.commit())
+    storage.write_manifest(key(document_id, seller_id="../S"), manifest(str(location), document_id, "../S"))
+    for path in (tmp_path / "root").rglob("*"):
+        assert path.resolve().is_relative_to((tmp_path / "root").resolve())
+    assert location.parent.parent.parent.parent == storage.root
+    assert location.read_bytes() == b"data"
+    found = storage.find("../S", document_id)
+    assert found is not None and found.report_document_id == document_id
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
+
+
+@pytest.mark.parametrize("bad", ["", "a\x00b", "x" * 300])
+def test_empty_nul_or_overlong_parts_are_refused(bad: str) -> None:
+    with pytest.raises(StorageError, match="refusing"):
+        safe_part(bad, what="report document id")
+
+
+def test_escaping_keeps_ordinary_ids_readable_and_distinct() -> None:
+    assert safe_part("amzn1.tortuga.3.edbcd0d8-3434.REP45", what="id") == "amzn1.tortuga.3.edbcd0d8-3434.REP45"
+    assert safe_part("a/b", what="id") != safe_part("a%2Fb", what="id")
+    assert safe_part("..", what="id") == "%2E."
+
+
+def test_a_full_disk_is_a_storage_error_and_leaves_no_file(tmp_path: Path) -> None:
+    written: list[int] = []
+
+    def write(fd: int, data: bytes) -> int:
+        if sum(written) > 3 * 2**20:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(len(data))
+        return len(data)  # pretend; the seam is what a full disk looks like to us
+
+    storage = LocalStorage(tmp_path / "root", write=write)
+    writer = storage.open_document(key(), "txt")
+    with pytest.raises(StorageError, match=r"no space left on the device while writing DOC-1\.txt"):
+        for _ in range(10):
+            writer.write(b"x" * 2**20)
+    writer.abort()
+    assert [p for p in (tmp_path / "root").rglob("*") if p.is_file()] == []
+
+
+def test_partial_writes_are_continued(tmp_path: Path) -> None:
+    import os
+
+    storage = LocalStorage(tmp_path / "root", write=lambda fd, data: os.write(fd, bytes(data[:1000])))
+    writer = storage.open_document(key(), "bin")
+    writer.write(bytes(range(256)) * 100)
+    assert Path(writer.commit()).read_bytes() == bytes(range(256)) * 100
+
+
+def test_nothing_is_visible_before_commit_and_abort_removes_the_temp_file(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "root")
+    writer = storage.open_document(key(), "txt")
+    writer.write(b"half")
+    directory = tmp_path / "root" / "A1SELLER" / "GET_X" / "2026-11-28"
+    assert [p.name for p in directory.iterdir() if not p.name.endswith(".part")] == []
+    writer.abort()
+    assert list(directory.iterdir()) == []
+    assert storage.find("A1SELLER", "DOC-1") is None
+
+
+def test_check_writable(tmp_path: Path) -> None:
+    LocalStorage(tmp_path / "new" / "root").check_writable()
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o500)
+    try:
+        import os
+
+        if os.geteuid() != 0:  # root writes anyway
+            with pytest.raises(StorageError, match="not writable"):
+                LocalStorage(tmp_path / "ro").check_writable()
+    finally:
+        (tmp_path / "ro").chmod(0o700)
+    with pytest.raises(StorageError):
+        LocalStorage(Path("/dev/null/x")).check_writable()
+
+
+def test_open_storage_picks_the_backend(tmp_path: Path, aws_endpoint: str) -> None:
+    assert isinstance(open_storage(Settings(storage={"url": str(tmp_path)})), LocalStorage)
+    assert isinstance(open_storage(Settings(storage={"url": f"file://{tmp_path}"})), LocalStorage)
+    s3 = open_storage(Settings(storage={"url": "s3://bucket/some/prefix"}))
+    assert isinstance(s3, S3Storage) and (s3.bucket, s3.prefix) == ("bucket", "some/prefix")
+
+
+@pytest.fixture
+def bucket(aws_endpoint: str) -> str:
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+def test_s3_multipart_upload_part_by_part_and_manifest(bucket: str) -> None:
+    storage = S3Storage(bucket, "pre/fix")
+    writer = storage.open_document(key(), "txt")
+    writer.part_size = 5 * 2**20  # S3's minimum, to get several parts from a small test
+    body = bytes(range(256)) * (12 * 2**20 // 256) + b"tail"
+    for start in range(0, len(body), 2**20):
+        writer.write(body[start : start + 2**20])
+    assert writer._parts and len(writer._parts) == 2  # uploaded while writing, not at the end
+    client = boto3.client("s3")
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket)  # invisible until completed
+    location = writer.commit()
+    assert location == f"s3://{bucket}/pre/fix/A1SELLER/GET_X/2026-11-28/DOC-1.txt"
+    assert client.get_object(Bucket=bucket, Key=location.split("/", 3)[3])["Body"].read() == body
+    assert storage.find("A1SELLER", "DOC-1") is None
+    storage.write_manifest(key(), manifest(location))
+    found = storage.find("A1SELLER", "DOC-1")
+    assert found is not None and found.location == location
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "pre/fix/_index/A1SELLER/DOC-1.manifest.json" in keys
+    assert "pre/fix/A1SELLER/GET_X/2026-11-28/DOC-1.manifest.json" in keys
+
+
+def test_s3_abort_leaves_no_object_and_no_upload(bucket: str) -> None:
+    storage = S3Storage(bucket)
+    writer = storage.open_document(key(), "txt")
+    writer.part_size = 5 * 2**20
+    writer.write(b"x" * (6 * 2**20))
+    writer.abort()
+    client = boto3.client("s3")
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket)
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_s3_small_document_and_refused_bucket(bucket: str) -> None:
+    writer = S3Storage(bucket).open_document(key(), "txt")
+    writer.write(b"small")
+    assert writer.commit().endswith("/DOC-1.txt")
+    S3Storage(bucket).check_writable()
+    with pytest.raises(StorageError, match=r"S3 refused .*NoSuchBucket"):
+        S3Storage("no-such-bucket-here").check_writable()
+
+
+def test_a_new_write_removes_the_leftovers_of_a_killed_one(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "root")
+    killed = storage.open_document(key(), "txt")
+    killed.write(b"half of it")  # never committed nor aborted: its process died
+    other = storage.open_document(key("DOC-2"), "txt")
+    other.write(b"someone else's")
+    writer = storage.open_document(key(), "txt")
+    writer.write(b"whole")
+    writer.commit()
+    directory = tmp_path / "root" / "A1SELLER" / "GET_X" / "2026-11-28"
+    names = sorted(p.name for p in directory.iterdir())
+    assert "DOC-1.txt" in names and len([n for n in names if n.startswith(".DOC-1.txt.")]) == 0
+    assert len([n for n in names if n.startswith(".DOC-2.txt.")]) == 1
+
+
+def test_a_large_write_starts_writeback_early_and_stays_whole(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "root")
+    writer = storage.open_document(key(), "bin")
+    block = bytes(range(256)) * 4096  # 1 MiB
+    for _ in range(40):  # past the 32 MiB writeback step
+        writer.write(block)
+    assert writer._flushed >= 32 * 2**20
+    data = Path(writer.commit()).read_bytes()
+    assert len(data) == 40 * 2**20 and data[: 2**20] == block and data[-(2**20) :] == block

@@ -1,0 +1,383 @@
+"""The SQS relay: REPORT_PROCESSING_FINISHED notifications in, ``spreports.retrieve_report_document`` tasks out.
+
+Run it as ``spreports relay`` or ``python -m workers.relay``. Any number of relay processes on any
+machines may consume the same queue; each runs ``SPREPORTS_SQS__RECEIVERS`` receiver threads sharing
+one boto3 client (created in the main thread: creating clients concurrently races).
+
+One batch, in order (a crash between any two steps loses nothing):
+
+1. receive up to 10 messages (long poll), each hidden for ``SPREPORTS_SQS__VISIBILITY_TIMEOUT``;
+2. parse each body; invalid ones go to the dead-letter queue (then are deleted) or, without one,
+   stay undeleted for the queue's redrive policy (hidden until the visibility timeout, so no spin);
+3. claim each notification id in Redis (``SET NX`` with the visibility timeout as TTL): an id marked
+   ``done`` is a duplicate, deleted without a task; an id claimed by another receiver is left alone;
+4. publish the task (task id derived from the notification id);
+5. only then mark the id ``done`` (TTL 15 days > SQS's 14-day maximum retention);
+6. delete what was handled, per entry failures logged (such a message reappears; step 3 absorbs it).
+
+Publish-then-mark, never mark-then-publish: a crash after marking and before publishing would make
+the redelivered message look like a duplicate and lose it. A crash after publishing and before
+marking only causes a second task, which the idempotent retrieval task absorbs. When Redis fails,
+the batch's unpublished messages are not deleted and the receiver stops receiving (which would raise
+their receive count towards the redrive limit) until Redis answers again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import redis
+from botocore.exceptions import BotoCoreError, ClientError
+
+from spreports.errors import InvalidNotification
+from spreports.notifications import RetrievalRequest, parse_notification
+from spreports.relay_metrics import RelayCounters
+from spreports.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef, SendMessageBatchRequestEntryTypeDef
+
+log = logging.getLogger("spreports.relay")
+
+NOTIFICATION_KEY_PREFIX = "spreports:relay:notification:"
+DONE = b"done"
+# SQS keeps a message at most 14 days; a mark must outlive every possible redelivery.
+DONE_TTL_SECONDS = 15 * 24 * 3600
+MAX_BATCH = 10
+BACKOFF_START_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 15.0
+
+#: Publishes one retrieval task; returns only when the broker has it, raises otherwise.
+Publish = Callable[[RetrievalRequest], None]
+
+
+class RelayUnavailable(Exception):
+    """Redis (the dedupe store or the broker) failed: stop deleting, back off, resume later."""
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    """What one relay needs from the settings."""
+
+    queue_url: str
+    wait_time_seconds: int = 20
+    visibility_timeout: int = 60
+    dead_letter_queue_url: str | None = None
+    application_id: str | None = None
+    report_types: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RelayOptions:
+        """Options from ``settings.sqs``; ``ValueError`` when no queue is configured."""
+        sqs = settings.sqs
+        if not sqs.queue_url:
+            raise ValueError("SPREPORTS_SQS__QUEUE_URL: the relay needs the URL of the notifications queue")
+        return cls(
+            queue_url=sqs.queue_url,
+            wait_time_seconds=sqs.wait_time_seconds,
+            visibility_timeout=sqs.visibility_timeout,
+            dead_letter_queue_url=sqs.dead_letter_queue_url,
+            application_id=sqs.application_id,
+            report_types=frozenset(sqs.report_types),
+        )
+
+
+@dataclass
+class BatchResult:
+    """What happened to one batch (for logs and tests): message ids by outcome."""
+
+    published: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+
+
+class Relay:
+    """One receiver: long-polls the queue and relays each batch. I/O is injected (DESIGN rule 5)."""
+
+    def __init__(
+        self,
+        sqs: SQSClient,
+        store: redis.Redis,
+        publish: Publish,
+        options: RelayOptions,
+        counters: RelayCounters | None = None,
+    ) -> None:
+        self.sqs = sqs
+        self.store = store
+        self.publish = publish
+        self.options = options
+        self.counters = counters or RelayCounters()
+        #: ``time.monotonic()`` of the last loop turn; the supervisor reads it for the heartbeat.
+        self.last_turn = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        """Receive and relay until ``stop`` is set; the batch in hand is always finished first."""
+        failures = 0
+        while not stop.is_set():
+            self.last_turn = time.monotonic()
+            try:
+                messages = self.receive()
+                if messages:
+                    self.handle_batch(messages)
+                failures = 0
+            except RelayUnavailable as exc:
+                failures += 1
+                log.warning("Redis unavailable (%s); not deleting, backing off until it answers", exc)
+                self._wait_for_redis(stop, failures)
+            except (BotoCoreError, ClientError) as exc:
+                failures += 1
+                log.warning("SQS call failed (%s); backing off", _short(exc))
+                stop.wait(_backoff(failures))
+            except Exception:
+                # Never let one batch end the receiver; its messages reappear after the visibility timeout.
+                failures += 1
+                log.exception("unexpected error while relaying a batch; backing off")
+                stop.wait(_backoff(failures))
+
+    def receive(self) -> list[MessageTypeDef]:
+        """One long-poll receive of up to 10 messages."""
+        response = self.sqs.receive_message(
+            QueueUrl=self.options.queue_url,
+            MaxNumberOfMessages=MAX_BATCH,
+            WaitTimeSeconds=self.options.wait_time_seconds,
+            VisibilityTimeout=self.options.visibility_timeout,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        return list(response.get("Messages", []))
+
+    def handle_batch(self, messages: Sequence[MessageTypeDef]) -> BatchResult:
+        """Relay one batch; raises :class:`RelayUnavailable` (after deleting what is safe) when Redis fails."""
+        result = BatchResult()
+        deletable: list[MessageTypeDef] = []
+        invalid: list[tuple[MessageTypeDef, InvalidNotification]] = []
+        actionable: dict[str, list[tuple[MessageTypeDef, RetrievalRequest]]] = {}
+        self.counters.add("received", len(messages))
+        for message in messages:
+            request = self._classify(message, deletable, invalid)
+            if request is not None:
+                actionable.setdefault(request.notification_id, []).append((message, request))
+        if invalid:
+            deletable.extend(self._dead_letter(invalid))
+        failure: RelayUnavailable | None = None
+        if actionable:
+            relayed, failure = self._relay(actionable, result)
+            deletable.extend(relayed)
+        self._delete(deletable, result)
+        handled = set(result.deleted)
+        result.left = [m["MessageId"] for m in messages if m["MessageId"] not in handled]
+        if failure is not None:
+            raise failure
+        return result
+
+    def _classify(
+        self,
+        message: MessageTypeDef,
+        deletable: list[MessageTypeDef],
+        invalid: list[tuple[MessageTypeDef, InvalidNotification]],
+    ) -> RetrievalRequest | None:
+        message_id = message["MessageId"]
+        try:
+            notification = parse_notification(message.get("Body", ""), application_id=self.options.application_id)
+        except InvalidNotification as exc:
+            self.counters.add("invalid")
+            log.warning(
+                "invalid message %s (%s, receive count %s): %s",
+                message_id, exc.kind, message.get("Attributes", {}).get("ApproximateReceiveCount", "?"), exc,
+            )  # fmt: skip
+            invalid.append((message, exc))
+            return None
+        report = notification.report
+        if self.options.report_types and report.report_type not in self.options.report_types:
+            self.counters.add("skipped")
+            log.info("skipped report %s of type %s (not in SQS__REPORT_TYPES)", report.report_id, report.report_type)
+            deletable.append(message)
+            return None
+        request = notification.retrieval_request()
+        if request is None:
+            if report.processing_status == "CANCELLED":
+                self.counters.add("cancelled")
+                log.info(
+                    "report %s (%s) of %s was cancelled", report.report_id, report.report_type, notification.seller_id
+                )
+            else:
+                self.counters.add("no_document")
+                log.warning("report %s (%s) of %s is FATAL without a document", report.report_id, report.report_type, notification.seller_id)  # fmt: skip
+            deletable.append(message)
+        return request
+
+    def _relay(
+        self, actionable: dict[str, list[tuple[MessageTypeDef, RetrievalRequest]]], result: BatchResult
+    ) -> tuple[list[MessageTypeDef], RelayUnavailable | None]:
+        """Claim, publish, mark; return the messages safe to delete and the Redis failure, if any."""
+        try:
+            states = self._claim(list(actionable))
+        except RelayUnavailable as exc:
+            return [], exc
+        deletable: list[MessageTypeDef] = []
+        published: list[str] = []
+        failure: RelayUnavailable | None = None
+        for notification_id, copies in actionable.items():
+            state = states[notification_id]
+            if state == "done":
+                self.counters.add("duplicates", len(copies))
+                log.info("notification %s was relayed before; deleting %d duplicate(s)", notification_id, len(copies))
+                deletable.extend(message for message, _ in copies)
+            elif state == "busy":
+                log.info("notification %s is being relayed by another receiver; leaving it", notification_id)
+            elif failure is None:
+                try:
+                    self.publish(copies[0][1])
+                except Exception as exc:
+                    failure = RelayUnavailable(f"publish failed: {_short(exc)}")
+                    continue
+                published.append(notification_id)
+                result.published.append(copies[0][0]["MessageId"])
+        self._release([nid for nid in actionable if states[nid] == "claimed" and nid not in published])
+        if not published:
+            return deletable, failure
+        self.counters.add("relayed", len(published))
+        try:
+            self._mark_done(published)
+        except RelayUnavailable as exc:
+            # Published but not marked: keep the messages; a redelivery republishes, the task absorbs it.
+            return deletable, exc
+        for notification_id in published:
+            copies = actionable[notification_id]
+            self.counters.add("duplicates", len(copies) - 1)
+            deletable.extend(message for message, _ in copies)
+            log.info("relayed notification %s (report %s)", notification_id, copies[0][1].report_id)
+        return deletable, failure
+
+    def _claim(self, notification_ids: list[str]) -> dict[str, str]:
+        """``claimed`` (ours now), ``done`` (relayed before) or ``busy`` (another receiver has it)."""
+        keys = [NOTIFICATION_KEY_PREFIX + nid for nid in notification_ids]
+        try:
+            pipe = self.store.pipeline(transaction=False)
+            for key in keys:
+                pipe.set(key, "claimed", nx=True, ex=self.options.visibility_timeout)
+            claimed = pipe.execute()
+            pipe = self.store.pipeline(transaction=False)
+            for key, ok in zip(keys, claimed, strict=True):
+                if not ok:
+                    pipe.get(key)
+            existing = iter(pipe.execute())
+        except (redis.RedisError, OSError) as exc:
+            raise RelayUnavailable(f"claim failed: {_short(exc)}") from None
+        states = {}
+        for nid, ok in zip(notification_ids, claimed, strict=True):
+            states[nid] = "claimed" if ok else ("done" if next(existing) == DONE else "busy")
+        return states
+
+    def _mark_done(self, notification_ids: list[str]) -> None:
+        try:
+            pipe = self.store.pipeline(transaction=False)
+            for nid in notification_ids:
+                pipe.set(NOTIFICATION_KEY_PREFIX + nid, DONE, ex=DONE_TTL_SECONDS)
+            pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            raise RelayUnavailable(f"marking relayed notifications failed: {_short(exc)}") from None
+
+    def _release(self, notification_ids: list[str]) -> None:
+        # Best effort: an unreleased claim expires with the visibility timeout anyway.
+        if not notification_ids:
+            return
+        with contextlib.suppress(redis.RedisError, OSError):
+            self.store.delete(*(NOTIFICATION_KEY_PREFIX + nid for nid in notification_ids))
+
+    def _dead_letter(self, invalid: list[tuple[MessageTypeDef, InvalidNotification]]) -> list[MessageTypeDef]:
+        """Copy invalid messages to the DLQ with their reason; return those safe to delete."""
+        dlq = self.options.dead_letter_queue_url
+        if dlq is None:
+            for message, _ in invalid:
+                log.warning("message %s left for the queue's redrive policy", message["MessageId"])
+            return []
+        moved: list[MessageTypeDef] = []
+        for chunk in _chunks(invalid, MAX_BATCH):
+            entries = [_dead_letter_entry(i, message, exc) for i, (message, exc) in enumerate(chunk)]
+            try:
+                response = self.sqs.send_message_batch(QueueUrl=dlq, Entries=entries)
+            except (BotoCoreError, ClientError) as exc:
+                log.warning("dead-lettering %d message(s) failed (%s); left in the queue", len(chunk), _short(exc))
+                continue
+            for failed in response.get("Failed", []):
+                message = chunk[int(failed["Id"])][0]
+                log.warning(
+                    "dead-lettering message %s failed (%s); left in the queue", message["MessageId"], failed.get("Code")
+                )
+            for done in response.get("Successful", []):
+                message, reason = chunk[int(done["Id"])]
+                moved.append(message)
+                log.warning("message %s moved to the dead-letter queue: %s", message["MessageId"], reason)
+        self.counters.add("dead_lettered", len(moved))
+        return moved
+
+    def _delete(self, messages: list[MessageTypeDef], result: BatchResult) -> None:
+        for chunk in _chunks(messages, MAX_BATCH):
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)]
+            try:
+                response = self.sqs.delete_message_batch(QueueUrl=self.options.queue_url, Entries=entries)  # type: ignore[arg-type]
+            except (BotoCoreError, ClientError) as exc:
+                log.warning(
+                    "deleting %d message(s) failed (%s); they reappear and are deduplicated", len(chunk), _short(exc)
+                )
+                continue
+            for failed in response.get("Failed", []):
+                log.warning(
+                    "deleting message %s failed (%s); it reappears and is deduplicated",
+                    chunk[int(failed["Id"])]["MessageId"], failed.get("Code"),
+                )  # fmt: skip
+            result.deleted.extend(chunk[int(ok["Id"])]["MessageId"] for ok in response.get("Successful", []))
+
+    def _wait_for_redis(self, stop: threading.Event, failures: int) -> None:
+        delay = _backoff(failures)
+        while not stop.wait(delay):
+            try:
+                self.store.ping()
+                log.info("Redis answers again; resuming")
+                return
+            except (redis.RedisError, OSError):
+                delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+
+
+def _dead_letter_entry(
+    index: int, message: MessageTypeDef, exc: InvalidNotification
+) -> SendMessageBatchRequestEntryTypeDef:
+    receive_count = message.get("Attributes", {}).get("ApproximateReceiveCount", "0")
+    return {
+        "Id": str(index),
+        "MessageBody": message.get("Body", ""),
+        "MessageAttributes": {
+            "reason": {"DataType": "String", "StringValue": str(exc)},
+            "kind": {"DataType": "String", "StringValue": exc.kind},
+            "sourceMessageId": {"DataType": "String", "StringValue": message["MessageId"]},
+            "approximateReceiveCount": {"DataType": "Number", "StringValue": receive_count},
+        },
+    }
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _backoff(failures: int) -> float:
+    return float(min(BACKOFF_START_SECONDS * 2 ** max(0, failures - 1), BACKOFF_MAX_SECONDS))
+
+
+def _short(exc: BaseException) -> str:
+    # Exception text of redis/botocore names hosts and codes, never credentials; keep log lines short.
+    return f"{type(exc).__name__}: {str(exc)[:160]}"
+
+
+if __name__ == "__main__":
+    import sys
+
+    from workers.relay_process import main
+
+    sys.exit(main(check_only="--check" in sys.argv[1:]))
