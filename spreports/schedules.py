@@ -18,14 +18,13 @@ are not in the file are left alone.
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from spreports.settings import SettingsError
+from spreports.settings import SettingsError, read_toml
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +80,7 @@ class ScheduleClient(Protocol):
 
 def read_schedules_file(path: Path) -> list[DesiredSchedule]:
     """Parse the schedules file; any mistake is a :class:`SettingsError` naming the entry."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"SPREPORTS_SCHEDULES_FILE: cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"SPREPORTS_SCHEDULES_FILE: {path} is not valid TOML: {exc}") from None
-    entries = data.get("schedules", [])
+    entries = read_toml(path, "SCHEDULES_FILE").get("schedules", [])
     if not isinstance(entries, list):
         raise SettingsError(f"SPREPORTS_SCHEDULES_FILE: {path} needs [[schedules]] entries")
     schedules = []

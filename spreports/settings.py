@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -158,6 +159,11 @@ class Settings(BaseSettings):
 
     def sellers(self) -> dict[str, SellerSettings]:
         """All configured sellers: the default one (SELLER_ID + LWA refresh token) and the sellers file."""
+        return dict(self._sellers)
+
+    @cached_property
+    def _sellers(self) -> dict[str, SellerSettings]:
+        # Read once per settings object: clients and tasks ask for sellers on every call.
         sellers: dict[str, SellerSettings] = {}
         if self.seller_id and self.lwa.refresh_token is not None:
             sellers[self.seller_id] = SellerSettings(refresh_token=self.lwa.refresh_token)
@@ -171,15 +177,19 @@ class Settings(BaseSettings):
         return seller.region if seller and seller.region else self.spapi.region
 
 
+def read_toml(path: Path, variable: str) -> dict[str, Any]:
+    """Read the TOML file a setting names; a missing or broken file is a :class:`SettingsError`."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{ENV_PREFIX}{variable}: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{ENV_PREFIX}{variable}: {path} is not valid TOML: {exc}") from None
+
+
 def read_sellers_file(path: Path) -> dict[str, SellerSettings]:
     """Parse a TOML sellers file: one ``[sellers.<sellerId>]`` table per seller."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"{ENV_PREFIX}SELLERS_FILE: cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{ENV_PREFIX}SELLERS_FILE: {path} is not valid TOML: {exc}") from None
-    table = data.get("sellers")
+    table = read_toml(path, "SELLERS_FILE").get("sellers")
     if not isinstance(table, dict):
         raise SettingsError(f"{ENV_PREFIX}SELLERS_FILE: {path} needs a [sellers.<sellerId>] table per seller")
     sellers = {}
