@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-from urllib.parse import urlsplit
-
+from spreports.errors import StorageError
 from spreports.redis_server import broker_url, ping
 from spreports.settings import Settings
 
@@ -22,23 +18,11 @@ def check_redis(settings: Settings) -> str:
     return url
 
 
-def local_storage_root(settings: Settings) -> Path | None:
-    """The directory documents are stored under, or None for S3 storage."""
-    parts = urlsplit(settings.storage.url)
-    if parts.scheme == "s3":
-        return None
-    return Path(parts.path if parts.scheme == "file" else settings.storage.url)
-
-
 def check_storage(settings: Settings) -> None:
-    """Prove a local storage root can be created and written (S3 is checked on first upload)."""
-    root = local_storage_root(settings)
-    if root is None:
-        return
+    """Prove the storage (a directory or an S3 bucket) accepts writes."""
+    from spreports.storage import open_storage
+
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        descriptor, probe = tempfile.mkstemp(dir=root, prefix=".spreports-probe-")
-        os.close(descriptor)
-        os.unlink(probe)
-    except OSError as exc:
-        raise PreflightError(f"SPREPORTS_STORAGE__URL: {root} is not a writable directory ({exc.strerror})") from None
+        open_storage(settings).check_writable()
+    except StorageError as exc:
+        raise PreflightError(str(exc)) from None

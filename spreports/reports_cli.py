@@ -129,3 +129,42 @@ def _progress() -> Iterator[Any]:
             bar.update(task, completed=received, total=total)
 
         yield update
+
+
+@reports.command("request")
+@click.option("--type", "report_type", required=True, help="The reportType, e.g. GET_MERCHANT_LISTINGS_ALL_DATA.")
+@click.option("--marketplace", "marketplace_ids", multiple=True, help="A marketplace id (repeatable).")
+@click.option("--seller", "seller_id", help="The seller (default: SPREPORTS_SELLER_ID).")
+@click.option("--start", "data_start_time", help="dataStartTime, ISO 8601.")
+@click.option("--end", "data_end_time", help="dataEndTime, ISO 8601.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for the report id.")
+def request(
+    report_type: str,
+    marketplace_ids: tuple[str, ...],
+    seller_id: str | None,
+    data_start_time: str | None,
+    data_end_time: str | None,
+    timeout: float,
+) -> None:
+    """Request a report (createReport through a worker); its document follows through the relay."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    from spreports import request_report
+    from spreports.cli import UserError, settings_or_exit
+
+    settings = settings_or_exit()
+    result = request_report(
+        report_type,
+        seller_id=seller_id,
+        marketplace_ids=list(marketplace_ids),
+        data_start_time=data_start_time,
+        data_end_time=data_end_time,
+        settings=settings,
+    )
+    try:
+        summary: dict[str, str] = result.get(timeout=timeout)
+    except CeleryTimeout:
+        raise UserError(f"no worker answered within {timeout:.0f} s (task {result.id} stays queued)") from None
+    except SpreportsError as exc:
+        raise UserError(str(exc)) from None
+    click.echo(json.dumps(summary, indent=2, sort_keys=True))

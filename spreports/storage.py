@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from spreports.errors import StorageError
+from spreports.errors import ServiceUnavailable, SpreportsError, StorageError
 from spreports.settings import Settings
 
 if TYPE_CHECKING:
@@ -235,13 +236,17 @@ class LocalStorage:
 
     def check_writable(self) -> None:
         """Create the root if needed and write, fsync and remove a probe file."""
-        writer = LocalWriter(self.root / ".spreports-probe", self._write)
+        # A probe name of its own: several workers may start at once.
+        probe = self.root / f".spreports-probe-{uuid.uuid4().hex}"
+        writer = None
         try:
+            writer = LocalWriter(probe, self._write)
             writer.write(b"probe")
             writer.commit()
-            os.unlink(self.root / ".spreports-probe")
+            os.unlink(probe)
         except StorageError:
-            writer.abort()
+            if writer is not None:
+                writer.abort()
             raise StorageError(f"SPREPORTS_STORAGE__URL: {self.root} is not a writable directory") from None
         except OSError as exc:
             raise StorageError(f"SPREPORTS_STORAGE__URL: {self.root} is not writable ({exc.strerror})") from None
@@ -387,7 +392,7 @@ class S3Storage:
         """Put and delete a probe object."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        probe = self.key([".spreports-probe"])
+        probe = self.key([f".spreports-probe-{uuid.uuid4().hex}"])
         self.put(probe, b"probe")
         try:
             self.client.delete_object(Bucket=self.bucket, Key=probe)
@@ -395,13 +400,17 @@ class S3Storage:
             raise _s3_error(exc, "the probe object") from None
 
 
-def _s3_error(exc: Exception, what: str) -> StorageError:
+def _s3_error(exc: Exception, what: str) -> SpreportsError:
+    """A botocore failure as ours: S3 unreachable or failing (5xx, SlowDown) is transient, a refusal permanent."""
     from botocore.exceptions import ClientError
 
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "error")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if status >= 500 or code in ("SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"):
+            return ServiceUnavailable(f"S3 failed on {what} ({code}); nothing was stored")
         return StorageError(f"S3 refused {what} ({code}); nothing was stored")
-    return StorageError(f"cannot reach S3 for {what} ({type(exc).__name__}); nothing was stored")
+    return ServiceUnavailable(f"cannot reach S3 for {what} ({type(exc).__name__}); nothing was stored")
 
 
 class S3Writer:

@@ -22,10 +22,9 @@ from spreports import names
 from spreports.documents import DocumentClaim, DocumentRequest, RetrievalOptions, RetrievalResult, retrieve_document
 from spreports.errors import InvalidRequest, TransientError
 from spreports.settings import Settings
-from spreports.spapi import SpapiClient
 from spreports.storage import Storage, open_storage
 from tasks.retrying import retry_later
-from tasks.runtime import current_settings, redis_client
+from tasks.runtime import client_for, current_settings, redis_client
 from workers.app import MAX_RETRY_COUNTDOWN
 
 log = logging.getLogger(__name__)
@@ -114,20 +113,8 @@ def retrieve_report_document(self: Task, /, **kwargs: Any) -> dict[str, Any]:  #
     return summary
 
 
-_clients: dict[tuple[int, int, str], tuple[Settings, SpapiClient]] = {}
-
-
-def client_for(settings: Settings, seller_id: str) -> SpapiClient:
-    """The worker process's SP-API client for a seller (tasks.runtime.client_for needs hashable settings)."""
-    key = (id(settings), os.getpid(), seller_id)
-    cached = _clients.get(key)
-    if cached is None or cached[0] is not settings:
-        cached = _clients[key] = (settings, SpapiClient.for_seller(settings, seller_id, redis=redis_client()))
-    return cached[1]
-
-
 def _retrieve(args: RetrieveDocumentArgs, settings: Settings, storage: Storage) -> RetrievalResult:
-    client = client_for(settings, args.seller_id)
+    client = client_for(args.seller_id)
     fields = args.model_dump()
     if args.report_id:
         # The report's metadata goes into the manifest (and names the report type when not given).

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import redis
+
+from spreports.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 CLAIM_PREFIX = "spreports:claim:document"
 
@@ -19,6 +25,7 @@ class DocumentClaim:
     ``owner`` is the Celery task id. A task redelivered after its worker died (acks_late +
     reject_on_worker_lost) carries the same id, so it takes its own claim back at once instead of
     waiting for the TTL; a duplicate task (another id) finds the claim taken and retries later.
+    Redis being unreachable is a :class:`ServiceUnavailable` (transient: the task retries).
     """
 
     def __init__(self, client: redis.Redis, seller_id: str, report_document_id: str, *, owner: str, ttl: int) -> None:
@@ -29,19 +36,27 @@ class DocumentClaim:
 
     def acquire(self) -> bool:
         """Take the claim (or take back our own); False when another task holds it."""
-        if self.client.set(self.key, self.owner, nx=True, ex=self.ttl):
-            return True
-        holder = self.client.get(self.key)
-        if holder is not None and (holder.decode() if isinstance(holder, bytes) else holder) == self.owner:
-            self.client.expire(self.key, self.ttl)
-            return True
-        return False
+        try:
+            if self.client.set(self.key, self.owner, nx=True, ex=self.ttl):
+                return True
+            holder = self.client.get(self.key)
+            if holder is not None and (holder.decode() if isinstance(holder, bytes) else holder) == self.owner:
+                self.client.expire(self.key, self.ttl)
+                return True
+            return False
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"Redis is unavailable for the document claim ({type(exc).__name__})") from None
 
     def remaining(self) -> int:
-        """Seconds until the current claim expires (0 when there is none)."""
-        ttl = int(self.client.ttl(self.key))
-        return max(ttl, 0)
+        """Seconds until the current claim expires (0 when there is none or Redis cannot tell)."""
+        try:
+            return max(int(self.client.ttl(self.key)), 0)
+        except redis.RedisError:
+            return 0
 
     def release(self) -> None:
-        """Give the claim up if we hold it."""
-        self.client.eval(_RELEASE, 1, self.key, self.owner)
+        """Give the claim up if we hold it; if Redis is unreachable the claim simply expires."""
+        try:
+            self.client.eval(_RELEASE, 1, self.key, self.owner)
+        except redis.RedisError as exc:
+            log.warning("could not release the claim on %s (%s); it expires by itself", self.key, type(exc).__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ def env(sim: Simulator, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> 
     }
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
+    # The CLI configures logging process-wide (levels of root and urllib3): put them back afterwards.
+    for name in ("", "urllib3"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.getLogger(name).level)
     return variables
 
 
