@@ -7,9 +7,7 @@ headers) and that the parsed model (or the raised error) matches the example.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +16,8 @@ from spreports.errors import InvalidRequest
 from spreports.spapi import SpapiClient
 from spreports.spapi.operations import OPERATIONS
 from tests.integration.spapi.fake_amazon import Answer, FakeAmazon
+from tests.models import load
 
-MODELS = Path(__file__).resolve().parents[3].parent / "shared" / "spapi"
 IMPLEMENTED = {
     "getReports", "createReport", "cancelReport", "getReport", "getReportSchedules", "createReportSchedule",
     "cancelReportSchedule", "getReportSchedule", "getReportDocument", "getSubscription", "createSubscription",
@@ -31,10 +29,7 @@ NOTIFICATION_TYPE = "REPORT_PROCESSING_FINISHED"
 def _examples() -> list[Any]:
     cases = []
     for name in ("reports_2021-06-30.json", "notifications.json"):
-        path = MODELS / name
-        if not path.exists():
-            pytest.skip(f"{path} not present")
-        model = json.loads(path.read_text(encoding="utf-8"))
+        model = load(name)
         for operations in model["paths"].values():
             for op in operations.values():
                 if not isinstance(op, dict) or op.get("operationId") not in IMPLEMENTED:

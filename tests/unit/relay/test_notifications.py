@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -11,18 +10,12 @@ import pytest
 
 from spreports.errors import InvalidNotification, PermanentError
 from spreports.notifications import parse_notification
+from tests.models import load
 from tests.unit.relay.messages import APPLICATION_ID, BAD_BODIES, OTHER_APPLICATION_ID, notification
-
-SCHEMA_PATH = Path("/work/shared/spapi/ReportProcessingFinishedNotification.json")
-REPO_SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "spapi" / "ReportProcessingFinishedNotification.json"
 
 
 def _schema() -> dict[str, Any]:
-    for path in (REPO_SCHEMA, SCHEMA_PATH):
-        if path.exists():
-            schema: dict[str, Any] = json.loads(path.read_text())
-            return schema
-    pytest.skip("Amazon's schema file is not available here")
+    return load("ReportProcessingFinishedNotification.json")
 
 
 def test_amazons_own_examples_parse() -> None:

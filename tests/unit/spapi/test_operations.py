@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
-
-import pytest
 
 from spreports.spapi.operations import HOSTS, OPERATIONS, base_url
+from tests.models import load
 
-MODELS = Path(__file__).resolve().parents[3].parent / "shared" / "spapi"
 PLAN = re.compile(r"\|\s*([0-9.]+)\s*\|\s*([0-9]+)\s*\|")
 
 
 def _model_operations() -> dict[str, tuple[str, str, float, int]]:
     found = {}
     for name in ("reports_2021-06-30.json", "notifications.json", "tokens_2021-03-01.json"):
-        path = MODELS / name
-        if not path.exists():
-            pytest.skip(f"{path} not present")
-        model = json.loads(path.read_text(encoding="utf-8"))
+        model = load(name)
         for route, methods in model["paths"].items():
             for method, op in methods.items():
                 if isinstance(op, dict) and "operationId" in op:
