@@ -38,6 +38,8 @@ def settings_or_exit() -> Settings:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # urllib3 logs request lines (pre-signed URLs) at DEBUG; the filter is the second guard.
     logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
+    # botocore logs signed requests at DEBUG and chatter ("Found credentials ...") at INFO.
+    logging.getLogger("botocore").setLevel(max(logging.WARNING, logging.getLogger().level))
     redaction.install()
     return settings
 
@@ -157,6 +159,9 @@ from spreports.notifications_cli import notifications, relay_command  # noqa: E4
 main.add_command(relay_command)
 main.add_command(notifications)
 from spreports.demo import demo_command  # noqa: E402
+from spreports.schedules_cli import schedules  # noqa: E402
+
+main.add_command(schedules)
 
 main.add_command(demo_command)
 

@@ -11,6 +11,7 @@ reports through the ``spreports.request_report`` task, and waits until their doc
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import click
 
 from spreports import names
-from spreports.settings import Settings, load_settings
+from spreports.settings import ENV_PREFIX, NESTED_DELIMITER, Settings
 
 DEMO_REPORT_TYPES = (
     "GET_MERCHANT_LISTINGS_ALL_DATA",
@@ -36,6 +37,9 @@ DEMO_REPORT_TYPES = (
 # Simulated seconds per real second: a report takes about a second of real time to finish.
 DEMO_SPEED = 30.0
 QUEUE_NAME = "spreports-demo"
+DEMO_AWS_REGION = "us-east-1"
+# What the in-process simulator's boto3 client must find in os.environ (see _environment).
+SIMULATOR_AWS_VARIABLES = ("AWS_ENDPOINT_URL_SQS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 @click.command("demo")
@@ -88,18 +92,18 @@ def _environment(base: Settings) -> Iterator[tuple[Settings, dict[str, str], str
     port = _free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
+    endpoint = f"http://127.0.0.1:{port}"
     aws = {
         "AWS_ACCESS_KEY_ID": "demo",
         "AWS_SECRET_ACCESS_KEY": "demo",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_SQS": f"http://127.0.0.1:{port}",
+        "AWS_REGION": DEMO_AWS_REGION,
+        "AWS_DEFAULT_REGION": DEMO_AWS_REGION,
+        "AWS_ENDPOINT_URL_SQS": endpoint,
     }
-    # The simulator runs in this process and delivers through boto3, which reads these variables.
-    os.environ.update(aws)
     sim = None
     try:
-        sqs = boto3.client("sqs")
+        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=DEMO_AWS_REGION,
+                           aws_access_key_id="demo", aws_secret_access_key="demo")  # fmt: skip
         dlq_url = sqs.create_queue(QueueName=f"{QUEUE_NAME}-dlq")["QueueUrl"]
         queue_url = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -116,15 +120,50 @@ def _environment(base: Settings) -> Iterator[tuple[Settings, dict[str, str], str
             "SPREPORTS_SQS__DEAD_LETTER_QUEUE_URL": dlq_url,
             "SPREPORTS_SQS__WAIT_TIME_SECONDS": "1",
         }
-        click.echo(f"Redis {redis_url} | local SQS {aws['AWS_ENDPOINT_URL_SQS']} | SP-API simulator {sim.url}")
-        os.environ.update(env)
-        yield load_settings(env_file=None), env, queue_arn
+        click.echo(f"Redis {redis_url} | local SQS {endpoint} | SP-API simulator {sim.url}")
+        # The simulator runs in this process and delivers notifications with a boto3 client of its own,
+        # which finds the local SQS only through this variable (and needs some credentials to sign).
+        with _environ({name: aws[name] for name in SIMULATOR_AWS_VARIABLES}):
+            yield settings_with(base, env), env, queue_arn
     finally:
         if sim is not None:
             sim.stop()
         moto.stop()
         if started_redis and embedded is not None:
             embedded.stop()
+
+
+def settings_with(base: Settings, env: Mapping[str, str]) -> Settings:
+    """``base`` with the ``SPREPORTS_*`` values of ``env`` applied, as a child given ``env`` would see them.
+
+    The demo's own process builds its settings this way instead of writing secrets into ``os.environ``.
+    """
+    values = base.model_dump()
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        *sections, field = name.removeprefix(ENV_PREFIX).lower().split(NESTED_DELIMITER)
+        target = values
+        for section in sections:
+            target = target[section]
+        # List settings travel as JSON in the environment, as pydantic-settings reads them.
+        target[field] = json.loads(raw) if isinstance(target.get(field), list) else raw
+    return Settings.model_validate(values)
+
+
+@contextmanager
+def _environ(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set ``variables`` in this process's environment for the block, then restore what was there."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager

@@ -6,6 +6,7 @@
     ├── TransientError          worth retrying: the same call may succeed later
     │   ├── RateLimited         a token bucket (ours or Amazon's 429) says wait ``retry_after`` seconds
     │   ├── ServiceUnavailable  5xx, connection errors, timeouts, LWA server_error
+    │   │   └── OutcomeUnknown  a creating call (createReport, ...) got no clear answer: it may have happened
     │   ├── DocumentUrlExpired  the pre-signed URL expired before or during the download
     │   └── IncompleteDownload  the body ended early, a truncated gzip stream, a dropped connection
     └── PermanentError          retrying cannot help: fix the input or the configuration
@@ -71,6 +72,10 @@ class RateLimited(TransientError):
 
 class ServiceUnavailable(TransientError):
     """The remote service failed or could not be reached."""
+
+
+class OutcomeUnknown(ServiceUnavailable):
+    """A call that creates something failed after it may have reached Amazon; repeating it may create it twice."""
 
 
 class DocumentUrlExpired(TransientError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spreports.errors import StorageError
+from spreports.errors import SpreportsError, StorageError
 from spreports.redis_server import broker_url, ping
 from spreports.settings import Settings
 
@@ -26,3 +26,6 @@ def check_storage(settings: Settings) -> None:
         open_storage(settings).check_writable()
     except StorageError as exc:
         raise PreflightError(str(exc)) from None
+    except SpreportsError as exc:
+        # E.g. S3 unreachable (ServiceUnavailable) or refusing the probe: still one line, not a traceback.
+        raise PreflightError(f"SPREPORTS_STORAGE__URL: {settings.storage.url} cannot be used: {exc}") from None

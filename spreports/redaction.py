@@ -10,11 +10,22 @@ import logging
 import re
 
 REDACTED = "[redacted]"
-_PATTERNS = [
-    # LWA access and refresh tokens, restricted data tokens.
-    re.compile(r"Atz[ar]\|[^\s'\",}]+"),
+# Token and secret shapes replaced whole.
+_WHOLE = [
+    # LWA access and refresh tokens, restricted data tokens (Atza|, Atzr|, Atz.sprdt|, ...).
+    re.compile(r"Atz[a-z.]*\|[^\s'\",}]+"),
+    # Bare LWA client secrets.
+    re.compile(r"amzn1\.oa2-cs\.v1\.[^\s'\",&}]+"),
     # Any URL with a query string: pre-signed S3/CloudFront URLs carry their signature there.
     re.compile(r"https?://[^\s'\"?]+\?[^\s'\"]+"),
+    # A signed query string without a scheme (requests: "Max retries exceeded with url: /k?X-Amz-Signature=").
+    # It starts only where a word starts, so a long run without spaces is scanned once, not once per character.
+    re.compile(r"(?<![^\s'\"])[^\s'\"?]*\?[^\s'\"]*X-Amz-(?:Signature|Credential|Security-Token)=[^\s'\"]*"),
+]
+# Secrets whose label stays: the first group is kept, the rest replaced.
+_LABELLED = [
+    # URL userinfo: scheme://user:password@host keeps scheme and user.
+    re.compile(r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@'\"]*:)[^\s/'\"]*(?=@)"),
     # Secrets in key=value or "key": "value" form.
     re.compile(
         r"(?i)((?:client_secret|refresh_token|access_token|x-amz-access-token)[\"']?\s*[:=]\s*[\"']?)[^\s'\",&}]+"
@@ -23,10 +34,12 @@ _PATTERNS = [
 
 
 def redact(text: str) -> str:
-    """``text`` with tokens, secrets and signed URLs replaced by ``[redacted]``."""
-    text = _PATTERNS[0].sub(REDACTED, text)
-    text = _PATTERNS[1].sub(REDACTED, text)
-    return _PATTERNS[2].sub(lambda m: m.group(1) + REDACTED, text)
+    """``text`` with tokens, secrets, URL passwords and signed URLs replaced by ``[redacted]``."""
+    for pattern in _WHOLE:
+        text = pattern.sub(REDACTED, text)
+    for pattern in _LABELLED:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
 
 
 class RedactingFilter(logging.Filter):

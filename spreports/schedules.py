@@ -20,18 +20,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from spreports.settings import SettingsError, read_toml
+from spreports.spapi.models import Period
 
 log = logging.getLogger(__name__)
 
-Period = Literal[
-    "PT5M", "PT15M", "PT30M", "PT1H", "PT2H", "PT4H", "PT8H", "PT12H", "P1D",
-    "P2D", "P3D", "PT84H", "P7D", "P14D", "P15D", "P18D", "P30D", "P1M",
-]  # fmt: skip
 # getReportSchedules accepts at most 10 report types per call.
 MAX_TYPES_PER_CALL = 10
 

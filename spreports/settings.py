@@ -11,9 +11,12 @@ variable and the problem, never the value (it may be a secret).
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+import typing
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +24,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 ENV_PREFIX = "SPREPORTS_"
 NESTED_DELIMITER = "__"
@@ -105,7 +109,9 @@ class DocumentsSettings(_Section):
     transcode: bool = True
     strict_decoding: bool = False
     max_decompressed_bytes: int = Field(default=64 * 2**30, gt=0)
-    claim_ttl_seconds: int = Field(default=3600, ge=10)
+    # The claim's renewal window: a live worker renews its claim on a document every third of this
+    # (so it holds for as long as the download runs); a dead worker's claim lapses within it.
+    claim_ttl_seconds: int = Field(default=90, ge=10, le=600)
 
 
 class SellerSettings(_Section):
@@ -156,6 +162,12 @@ class Settings(BaseSettings):
             if not parts.hostname:
                 raise ValueError("needs a host, e.g. redis://localhost:6379/0")
         return value
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        # repr() and str() show URLs with their password masked, as masked() does: a logged or dumped
+        # Settings must not carry the broker password.
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if isinstance(value, str) else value
 
     def sellers(self) -> dict[str, SellerSettings]:
         """All configured sellers: the default one (SELLER_ID + LWA refresh token) and the sellers file."""
@@ -210,6 +222,9 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         return Settings(_env_file=env_file)
     except ValidationError as exc:
         raise SettingsError(_describe_first(exc, prefix=ENV_PREFIX)) from None
+    except SourceError as exc:
+        # pydantic-settings could not JSON-decode a list or section value; its message names only the field.
+        raise SettingsError(_describe_json_error(str(exc), env_file)) from None
 
 
 def _known_variables() -> set[str]:
@@ -230,6 +245,56 @@ def _reject_unknown_variables(environ: Mapping[str, str]) -> None:
         raise SettingsError(f"{unknown[0]}: unknown setting (see the settings table in the README)")
 
 
+_SOURCE_ERROR = re.compile(r'field "(?P<field>\w+)" from source "(?P<source>\w+)"')
+
+
+def _describe_json_error(message: str, env_file: str | Path | None) -> str:
+    """One line for a value pydantic-settings could not parse as JSON, naming the variable, never the value."""
+    match = _SOURCE_ERROR.search(message)
+    if match is None:
+        return f"a {ENV_PREFIX}* value could not be parsed as JSON"
+    field = match["field"]
+    from_dotenv = match["source"].startswith("DotEnv")
+    values: Mapping[str, str | None] = os.environ
+    if from_dotenv and env_file is not None:
+        from dotenv import dotenv_values
+
+        values = dotenv_values(env_file)
+    where = f" (in {env_file})" if from_dotenv else ""
+    culprits = [(name, hint) for name, hint in _json_variables(field) if _not_json(_lookup(values, name))]
+    if len(culprits) == 1:
+        name, hint = culprits[0]
+        return f"{name}{where}: is not valid JSON ({hint})"
+    return f"{ENV_PREFIX}{field.upper()}{where}: a value of this setting could not be parsed as JSON"
+
+
+def _json_variables(field: str) -> list[tuple[str, str]]:
+    """The variables pydantic-settings decodes as JSON for ``field`` (itself, its list/dict parts), with a hint."""
+    variables = [(f"{ENV_PREFIX}{field}".upper(), "write it as a JSON object or set its parts one by one")]
+    annotation = Settings.model_fields[field].annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for sub, info in annotation.model_fields.items():
+            origin = typing.get_origin(info.annotation)
+            if origin in (list, dict):
+                hint = 'lists are written as ["a", "b"]' if origin is list else 'write it as {"key": "value"}'
+                variables.append((f"{ENV_PREFIX}{field}{NESTED_DELIMITER}{sub}".upper(), hint))
+    return variables
+
+
+def _lookup(values: Mapping[str, str | None], name: str) -> str | None:
+    return next((value for key, value in values.items() if key.upper() == name), None)
+
+
+def _not_json(value: str | None) -> bool:
+    if value is None:
+        return False
+    try:
+        json.loads(value)
+    except ValueError:
+        return True
+    return False
+
+
 def _describe_first(exc: ValidationError, prefix: str) -> str:
     error = exc.errors()[0]
     loc = [str(part) for part in error["loc"]]
@@ -247,6 +312,37 @@ def _require_http_url(value: str) -> str:
     return value
 
 
+MASK = "**********"
+# scheme://netloc: the userinfo (user:password@ or token@) ends at the netloc's last "@", as in urlsplit.
+_URL_NETLOC = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<netloc>[^/?#]*)")
+
+
 def masked(settings: Settings) -> dict[str, Any]:
-    """The effective settings as plain data, with every secret replaced by ``**********``."""
-    return settings.model_dump(mode="json")
+    """The effective settings as plain data, with every secret replaced by ``**********``.
+
+    SecretStr fields are masked by pydantic; URL passwords (``redis://:pw@host``, or any URL with
+    userinfo) are masked here, keeping the user name so the URL stays recognisable.
+    """
+    data: dict[str, Any] = _mask_urls(settings.model_dump(mode="json"))
+    return data
+
+
+def mask_url(value: str) -> str:
+    """``value`` with the password of its userinfo (or a userinfo without a user name) masked."""
+    match = _URL_NETLOC.match(value)
+    if match is None or "@" not in match["netloc"]:
+        return value
+    userinfo, _, host = match["netloc"].rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    masked_userinfo = f"{user}:{MASK}" if colon else MASK
+    return f"{match['scheme']}{masked_userinfo}@{host}{value[match.end() :]}"
+
+
+def _mask_urls(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_url(value)
+    if isinstance(value, dict):
+        return {key: _mask_urls(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(item) for item in value]
+    return value

@@ -5,17 +5,22 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from celery import Task, shared_task
+import redis
+from celery import Task, current_app, shared_task
 from pydantic import BaseModel, Field
 
 from spreports import names
-from spreports.errors import InvalidRequest, TransientError
+from spreports.errors import InvalidRequest, OutcomeUnknown, SpreportsError, TransientError
 from spreports.schedules import read_schedules_file
 from spreports.sweep import FinishedReport, reports_to_retrieve
 from tasks.retrying import retry_later
-from tasks.runtime import client_for, current_settings
+from tasks.runtime import client_for, current_settings, redis_client
 
 log = logging.getLogger(__name__)
+
+SWEEP_MARK_PREFIX = "spreports:sweep:queued:"
+# Longer than a sweep period, so a queued document is not queued again while it waits for a worker.
+SWEEP_MARK_TTL_SECONDS = 3600
 
 
 class ReportRequest(BaseModel):
@@ -49,17 +54,18 @@ def request_report(self: Task, /, **kwargs: object) -> dict[str, str]:  # type: 
             data_start_time=request.data_start_time,
             data_end_time=request.data_end_time,
         )
+    except OutcomeUnknown:
+        # The report may exist already: a retry could create it twice and spend createReport's small quota.
+        raise
     except TransientError as exc:
         retry_later(self, exc)
     log.info("requested %s report %s for seller %s", request.report_type, report_id, seller_id)
     return {"seller_id": seller_id, "report_id": report_id, "report_type": request.report_type}
 
 
-@shared_task(name=names.SWEEP_FINISHED_REPORTS, bind=True)
-def sweep_finished_reports(self: Task) -> dict[str, int]:  # type: ignore[type-arg]
-    """Enqueue the retrieval of recent finished reports that are not stored yet; return counts per seller."""
-    from spreports.storage import open_storage
-
+@shared_task(name=names.SWEEP_FINISHED_REPORTS)
+def sweep_finished_reports() -> dict[str, int | str]:
+    """Enqueue the retrieval of recent finished reports not stored yet; return per seller a count or the failure."""
     settings = current_settings()
     report_types = set(settings.sqs.report_types)
     if settings.schedules_file is not None:
@@ -67,29 +73,42 @@ def sweep_finished_reports(self: Task) -> dict[str, int]:  # type: ignore[type-a
     if not report_types:
         log.warning("sweep skipped: set SPREPORTS_SQS__REPORT_TYPES or SPREPORTS_SCHEDULES_FILE to name report types")
         return {}
-    storage = open_storage(settings)
-    enqueued: dict[str, int] = {}
-    try:
-        for seller_id in settings.sellers():
+    results: dict[str, int | str] = {}
+    for seller_id in settings.sellers():
+        try:
+            results[seller_id] = _sweep_seller(seller_id, sorted(report_types))
+        except (SpreportsError, redis.RedisError) as exc:
+            # One seller's failure (a revoked grant, throttling) must not stop the others; the next sweep retries.
+            log.warning("sweep for seller %s failed: %s", seller_id, exc)
+            results[seller_id] = f"failed: {type(exc).__name__}: {exc}"
+    return results
 
-            def is_stored(report: FinishedReport, seller: str = seller_id) -> bool:
-                return storage.find(seller, report.report_document_id or "") is not None
 
-            found = reports_to_retrieve(client_for(seller_id), sorted(report_types), is_stored, now=datetime.now(UTC))
-            enqueued[seller_id] = 0
-            for report in found:
-                self.app.send_task(
-                    names.RETRIEVE_REPORT_DOCUMENT,
-                    kwargs={
-                        "seller_id": seller_id,
-                        "report_document_id": report.report_document_id,
-                        "report_id": report.report_id,
-                        "report_type": report.report_type,
-                        "processing_status": report.processing_status,
-                    },
-                    queue=names.DOCUMENTS_QUEUE,
-                )
-                enqueued[seller_id] += 1
-    except TransientError as exc:
-        retry_later(self, exc)
+def _sweep_seller(seller_id: str, report_types: list[str]) -> int:
+    from spreports.storage import open_storage
+
+    storage = open_storage(current_settings())
+    marks = redis_client()
+
+    def is_stored(report: FinishedReport) -> bool:
+        return storage.find(seller_id, report.report_document_id or "") is not None
+
+    enqueued = 0
+    for report in reports_to_retrieve(client_for(seller_id), report_types, is_stored, now=datetime.now(UTC)):
+        # A document already queued by an earlier sweep (still waiting or downloading) is not queued again.
+        mark = f"{SWEEP_MARK_PREFIX}{seller_id}:{report.report_document_id}"
+        if not marks.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
+            continue
+        current_app.send_task(
+            names.RETRIEVE_REPORT_DOCUMENT,
+            kwargs={
+                "seller_id": seller_id,
+                "report_document_id": report.report_document_id,
+                "report_id": report.report_id,
+                "report_type": report.report_type,
+                "processing_status": report.processing_status,
+            },
+            queue=names.DOCUMENTS_QUEUE,
+        )
+        enqueued += 1
     return enqueued

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import logging
 
-from celery import Task, shared_task
+from celery import shared_task
 
 from spreports import names
-from spreports.errors import TransientError
+from spreports.errors import SpreportsError
 from spreports.schedules import read_schedules_file, sync_schedules
-from tasks.retrying import retry_later
 from tasks.runtime import client_for, current_settings
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(name=names.SYNC_REPORT_SCHEDULES, bind=True)
-def sync_report_schedules(self: Task) -> dict[str, dict[str, int]]:  # type: ignore[type-arg]
-    """Create the schedules Amazon lacks, for every configured seller; return counts per seller."""
+@shared_task(name=names.SYNC_REPORT_SCHEDULES)
+def sync_report_schedules() -> dict[str, dict[str, int] | str]:
+    """Create the schedules Amazon lacks, for every configured seller; return per seller counts or the failure."""
     settings = current_settings()
     if settings.schedules_file is None:
         log.info("no SPREPORTS_SCHEDULES_FILE: nothing to schedule")
         return {}
     desired = read_schedules_file(settings.schedules_file)
-    results = {}
-    try:
-        for seller_id in settings.sellers():
+    results: dict[str, dict[str, int] | str] = {}
+    for seller_id in settings.sellers():
+        try:
             results[seller_id] = sync_schedules(client_for(seller_id), seller_id, desired)
-    except TransientError as exc:
-        # Sync is idempotent: the retry skips what this run already created.
-        retry_later(self, exc)
+        except SpreportsError as exc:
+            # One seller's failure must not stop the others; sync is idempotent and the next run retries.
+            log.warning("schedule sync for seller %s failed: %s", seller_id, exc)
+            results[seller_id] = f"failed: {type(exc).__name__}: {exc}"
     return results

@@ -25,6 +25,9 @@ MAX_RETRY_COUNTDOWN = 10 * 60
 VISIBILITY_TIMEOUT = 2 * 3600
 
 TASK_MODULES = ["tasks.health", "tasks.documents", "tasks.reports", "tasks.schedules"]
+# The Settings live on the app object, never in ``app.conf``: Celery's config dump (``celery inspect
+# conf``, Flower's Config tab) only censors keys it knows, and the Settings carry the broker password.
+_SETTINGS_ATTRIBUTE = "spreports_settings"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -75,8 +78,13 @@ def create_app(settings: Settings) -> Celery:
     celery_app.config_from_object(celery_config(settings))
     # After config_from_object, which would reset it.
     celery_app.conf.beat_schedule = BEAT_SCHEDULE
-    celery_app.conf.spreports_settings = settings
+    use_settings(celery_app, settings)
     return celery_app
+
+
+def use_settings(celery_app: Celery, settings: Settings) -> None:
+    """Make ``settings`` the ones :func:`settings_of` returns for this app (tests swap them this way)."""
+    setattr(celery_app, _SETTINGS_ATTRIBUTE, settings)
 
 
 @after_setup_logger.connect
@@ -88,7 +96,9 @@ def _redact_logs(logger: logging.Logger, **_: object) -> None:
 
 def settings_of(celery_app: Celery) -> Settings:
     """The settings an app was built with (tasks use this instead of reading the environment)."""
-    settings: Settings = celery_app.conf.spreports_settings
+    settings = getattr(celery_app, _SETTINGS_ATTRIBUTE, None)
+    if not isinstance(settings, Settings):
+        raise LookupError("this Celery app was not built by workers.app.create_app")
     return settings
 
 

@@ -39,10 +39,11 @@ from spreports.errors import InvalidNotification
 from spreports.notifications import RetrievalRequest, parse_notification
 from spreports.relay_metrics import RelayCounters
 from spreports.settings import Settings
+from workers.relay_dead_letter import DeadLetterer
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import MessageTypeDef, SendMessageBatchRequestEntryTypeDef
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 log = logging.getLogger("spreports.relay")
 
@@ -298,23 +299,7 @@ class Relay:
             for message, _ in invalid:
                 log.warning("message %s left for the queue's redrive policy", message["MessageId"])
             return []
-        moved: list[MessageTypeDef] = []
-        for chunk in _chunks(invalid, MAX_BATCH):
-            entries = [_dead_letter_entry(i, message, exc) for i, (message, exc) in enumerate(chunk)]
-            try:
-                response = self.sqs.send_message_batch(QueueUrl=dlq, Entries=entries)
-            except (BotoCoreError, ClientError) as exc:
-                log.warning("dead-lettering %d message(s) failed (%s); left in the queue", len(chunk), _short(exc))
-                continue
-            for failed in response.get("Failed", []):
-                message = chunk[int(failed["Id"])][0]
-                log.warning(
-                    "dead-lettering message %s failed (%s); left in the queue", message["MessageId"], failed.get("Code")
-                )
-            for done in response.get("Successful", []):
-                message, reason = chunk[int(done["Id"])]
-                moved.append(message)
-                log.warning("message %s moved to the dead-letter queue: %s", message["MessageId"], reason)
+        moved = DeadLetterer(self.sqs, dlq).move(invalid)
         self.counters.add("dead_lettered", len(moved))
         return moved
 
@@ -344,22 +329,6 @@ class Relay:
                 return
             except (redis.RedisError, OSError):
                 delay = min(delay * 2, BACKOFF_MAX_SECONDS)
-
-
-def _dead_letter_entry(
-    index: int, message: MessageTypeDef, exc: InvalidNotification
-) -> SendMessageBatchRequestEntryTypeDef:
-    receive_count = message.get("Attributes", {}).get("ApproximateReceiveCount", "0")
-    return {
-        "Id": str(index),
-        "MessageBody": message.get("Body", ""),
-        "MessageAttributes": {
-            "reason": {"DataType": "String", "StringValue": str(exc)},
-            "kind": {"DataType": "String", "StringValue": exc.kind},
-            "sourceMessageId": {"DataType": "String", "StringValue": message["MessageId"]},
-            "approximateReceiveCount": {"DataType": "Number", "StringValue": receive_count},
-        },
-    }
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
 
@@ -17,15 +23,30 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Extend the claim only if we still hold it.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+def claim_owner(label: str) -> str:
+    """An owner name unique to one run: ``label`` (the task id) plus host, process and a random part.
+
+    Duplicate tasks share a task id (the relay names them after the notification), so the task id
+    alone would let a duplicate take a live claim "back".
+    """
+    return f"{label}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
 
 
 class DocumentClaim:
-    """``SET key owner NX EX ttl`` on (seller, reportDocumentId).
+    """``SET key owner NX EX ttl`` on (seller, reportDocumentId), renewed while the download runs.
 
-    ``owner`` is the Celery task id. A task redelivered after its worker died (acks_late +
-    reject_on_worker_lost) carries the same id, so it takes its own claim back at once instead of
-    waiting for the TTL; a duplicate task (another id) finds the claim taken and retries later.
-    Redis being unreachable is a :class:`ServiceUnavailable` (transient: the task retries).
+    ``owner`` is unique per run (:func:`claim_owner`): nobody else ever holds the same claim. The
+    holder keeps it with :meth:`kept`, which renews it every third of ``ttl`` from a heartbeat thread;
+    a worker that died stops renewing, so its claim lapses within ``ttl`` and the redelivered task
+    (which finds it taken and waits) gets it then. Redis being unreachable while acquiring is a
+    :class:`ServiceUnavailable` (transient: the task retries).
     """
 
     def __init__(self, client: redis.Redis, seller_id: str, report_document_id: str, *, owner: str, ttl: int) -> None:
@@ -35,15 +56,16 @@ class DocumentClaim:
         self.ttl = ttl
 
     def acquire(self) -> bool:
-        """Take the claim (or take back our own); False when another task holds it."""
+        """Take the claim; False when another run holds it."""
         try:
-            if self.client.set(self.key, self.owner, nx=True, ex=self.ttl):
-                return True
-            holder = self.client.get(self.key)
-            if holder is not None and (holder.decode() if isinstance(holder, bytes) else holder) == self.owner:
-                self.client.expire(self.key, self.ttl)
-                return True
-            return False
+            return bool(self.client.set(self.key, self.owner, nx=True, ex=self.ttl))
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"Redis is unavailable for the document claim ({type(exc).__name__})") from None
+
+    def renew(self) -> bool:
+        """Extend our claim by ``ttl``; False when we no longer hold it (it lapsed, maybe to another run)."""
+        try:
+            return bool(self.client.eval(_RENEW, 1, self.key, self.owner, self.ttl))
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"Redis is unavailable for the document claim ({type(exc).__name__})") from None
 
@@ -60,3 +82,26 @@ class DocumentClaim:
             self.client.eval(_RELEASE, 1, self.key, self.owner)
         except redis.RedisError as exc:
             log.warning("could not release the claim on %s (%s); it expires by itself", self.key, type(exc).__name__)
+
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        """Renew the (acquired) claim from a heartbeat thread until the block ends, then release it."""
+        stop = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(stop,), name="claim-heartbeat", daemon=True)
+        heartbeat.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            heartbeat.join()
+            self.release()
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        # A third of the TTL: two renewals may fail (a Redis blip) before the claim lapses.
+        while not stop.wait(self.ttl / 3):
+            try:
+                if not self.renew():
+                    log.warning("lost the claim on %s (it lapsed); another worker may start on it", self.key)
+                    return
+            except ServiceUnavailable as exc:
+                log.warning("could not renew the claim on %s (%s); trying again", self.key, exc)

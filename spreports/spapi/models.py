@@ -8,21 +8,19 @@ unset fields left out. Timestamps accept both ``Z`` and ``+00:00`` and are timez
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
 ProcessingStatus = Literal["CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE"]
-# The schedule periods createReportSchedule accepts, in the model's order.
-PERIODS = (
-    "PT5M", "PT15M", "PT30M", "PT1H", "PT2H", "PT4H", "PT8H", "PT12H", "P1D",
-    "P2D", "P3D", "PT84H", "P7D", "P14D", "P15D", "P18D", "P30D", "P1M",
-)  # fmt: skip
+#: The schedule periods createReportSchedule accepts, in the model's order.
 Period = Literal[
     "PT5M", "PT15M", "PT30M", "PT1H", "PT2H", "PT4H", "PT8H", "PT12H", "P1D",
     "P2D", "P3D", "PT84H", "P7D", "P14D", "P15D", "P18D", "P30D", "P1M",
 ]  # fmt: skip
+#: The same periods as a tuple, for membership tests and messages.
+PERIODS: tuple[Period, ...] = get_args(Period)
 
 
 class SpapiModel(BaseModel):

@@ -20,6 +20,9 @@ class Operation:
     rate: float
     burst: int
     grantless: bool = False
+    #: False when repeating the request can create a second resource (a duplicate report, schedule,
+    #: destination or subscription): the transport then retries only failures Amazon surely never saw.
+    idempotent: bool = True
 
     def url_path(self, **params: str) -> str:
         """The path with its ``{placeholders}`` filled, each value percent-encoded."""
@@ -32,11 +35,13 @@ _REPORTS = "/reports/2021-06-30"
 _NOTIFICATIONS = "/notifications/v1"
 
 GET_REPORTS = Operation("getReports", "GET", f"{_REPORTS}/reports", 0.0222, 10)
-CREATE_REPORT = Operation("createReport", "POST", f"{_REPORTS}/reports", 0.0167, 15)
+CREATE_REPORT = Operation("createReport", "POST", f"{_REPORTS}/reports", 0.0167, 15, idempotent=False)
 CANCEL_REPORT = Operation("cancelReport", "DELETE", f"{_REPORTS}/reports/{{reportId}}", 0.0222, 10)
 GET_REPORT = Operation("getReport", "GET", f"{_REPORTS}/reports/{{reportId}}", 2.0, 15)
 GET_REPORT_SCHEDULES = Operation("getReportSchedules", "GET", f"{_REPORTS}/schedules", 0.0222, 10)
-CREATE_REPORT_SCHEDULE = Operation("createReportSchedule", "POST", f"{_REPORTS}/schedules", 0.0222, 10)
+CREATE_REPORT_SCHEDULE = Operation(
+    "createReportSchedule", "POST", f"{_REPORTS}/schedules", 0.0222, 10, idempotent=False
+)
 CANCEL_REPORT_SCHEDULE = Operation(
     "cancelReportSchedule", "DELETE", f"{_REPORTS}/schedules/{{reportScheduleId}}", 0.0222, 10
 )
@@ -45,7 +50,7 @@ GET_REPORT_DOCUMENT = Operation("getReportDocument", "GET", f"{_REPORTS}/documen
 
 GET_SUBSCRIPTION = Operation("getSubscription", "GET", f"{_NOTIFICATIONS}/subscriptions/{{notificationType}}", 1.0, 5)
 CREATE_SUBSCRIPTION = Operation(
-    "createSubscription", "POST", f"{_NOTIFICATIONS}/subscriptions/{{notificationType}}", 1.0, 5
+    "createSubscription", "POST", f"{_NOTIFICATIONS}/subscriptions/{{notificationType}}", 1.0, 5, idempotent=False
 )
 DELETE_SUBSCRIPTION_BY_ID = Operation(
     "deleteSubscriptionById",
@@ -56,7 +61,9 @@ DELETE_SUBSCRIPTION_BY_ID = Operation(
     grantless=True,
 )
 GET_DESTINATIONS = Operation("getDestinations", "GET", f"{_NOTIFICATIONS}/destinations", 1.0, 5, grantless=True)
-CREATE_DESTINATION = Operation("createDestination", "POST", f"{_NOTIFICATIONS}/destinations", 1.0, 5, grantless=True)
+CREATE_DESTINATION = Operation(
+    "createDestination", "POST", f"{_NOTIFICATIONS}/destinations", 1.0, 5, grantless=True, idempotent=False
+)
 DELETE_DESTINATION = Operation(
     "deleteDestination", "DELETE", f"{_NOTIFICATIONS}/destinations/{{destinationId}}", 1.0, 5, grantless=True
 )

@@ -6,6 +6,11 @@ fleet's bucket, puts the access token in ``x-amz-access-token`` and sends the re
 connect/read timeouts on a pooled session. 429, 500, 502, 503, 504 and connection errors are retried
 with exponential backoff and full jitter, bounded in attempts and in total time; other 4xx raise at
 once. A 401/403 saying the token expired drops the token and retries once with a fresh one.
+
+Operations that are not idempotent (``createReport`` and friends: a repeat makes a second resource)
+are retried only when Amazon surely did not act: the connection was never made, or it answered 429
+or 503. A read timeout, a dropped connection or a 500/502/504 on them raises ``ServiceUnavailable``
+at once, so the caller (which can look for the resource first) decides whether to try again.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from spreports import __version__
@@ -28,6 +34,7 @@ from spreports.errors import (
     ErrorDetail,
     InvalidRequest,
     NotFound,
+    OutcomeUnknown,
     RateLimited,
     ServiceUnavailable,
     SpreportsError,
@@ -40,6 +47,8 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"spreports/{__version__} (Language=Python)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Answers that say Amazon did not act on the request, so even a non-idempotent one may be repeated.
+UNPROCESSED_STATUSES = frozenset({429, 503})
 _POOL_SIZE = 32
 
 _session_lock = threading.Lock()
@@ -116,7 +125,7 @@ class Transport:
             attempt += 1
             self.limiter.acquire(bucket, operation, self.max_wait)
             token = auth.token()
-            response, failure = self._send(operation, context, url, token, query, body)
+            response, failure, unsent = self._send(operation, context, url, token, query, body)
             if response is not None and failure is None:
                 log.debug(
                     "%s for seller %s: HTTP %s (request id %s)",
@@ -136,7 +145,7 @@ class Transport:
                 continue
             if isinstance(failure, RateLimited):
                 self.limiter.drain(bucket, operation)
-            self._wait_or_raise(failure, operation, context, attempt, deadline)
+            self._wait_or_raise(failure, operation, context, attempt, deadline, unsent=unsent)
 
     def _send(
         self,
@@ -146,25 +155,39 @@ class Transport:
         token: str,
         query: Mapping[str, str] | None,
         body: Mapping[str, Any] | None,
-    ) -> tuple[requests.Response | None, SpreportsError | None]:
+    ) -> tuple[requests.Response | None, SpreportsError | None, bool]:
+        """The response, the failure (None on 2xx) and whether the request surely never left us."""
         headers = {"x-amz-access-token": token, "User-Agent": USER_AGENT, "Accept": "application/json"}
         try:
             response = self.session.request(
                 operation.method, url, params=query, json=body, headers=headers, timeout=self.timeout
             )
         except requests.RequestException as exc:
+            unsent = _never_sent(exc)
             # The exception text may hold the URL; ours holds no secret, but we say only what failed.
-            return None, ServiceUnavailable(
-                f"{operation.name} for seller {context.seller}: no answer from SP-API ({type(exc).__name__})"
-            )
+            message = f"{operation.name} for seller {context.seller}: no answer from SP-API ({type(exc).__name__})"
+            if unsent or operation.idempotent:
+                return None, ServiceUnavailable(message), unsent
+            return None, OutcomeUnknown(f"{message}; it may have reached Amazon, so it was not retried"), unsent
         if 200 <= response.status_code < 300:
-            return response, None
-        return response, error_from_response(operation, context, response)
+            return response, None, False
+        return response, error_from_response(operation, context, response), False
 
     def _wait_or_raise(
-        self, failure: SpreportsError, operation: Operation, context: CallContext, attempt: int, deadline: float
+        self,
+        failure: SpreportsError,
+        operation: Operation,
+        context: CallContext,
+        attempt: int,
+        deadline: float,
+        *,
+        unsent: bool = False,
     ) -> None:
-        retryable = failure.status is None or failure.status in RETRY_STATUSES
+        if operation.idempotent:
+            retryable = failure.status is None or failure.status in RETRY_STATUSES
+        else:
+            # A repeat after Amazon may have acted could create a duplicate (and burn createReport's quota).
+            retryable = unsent or failure.status in UNPROCESSED_STATUSES
         log.warning(
             "%s for seller %s failed (attempt %d/%d): %s",
             operation.name,
@@ -207,6 +230,8 @@ def error_from_response(operation: Operation, context: CallContext, response: re
     error: SpreportsError
     if status == 429:
         error = RateLimited(message, retry_after=1.0 / operation.rate)
+    elif status >= 500 and not operation.idempotent and status not in UNPROCESSED_STATUSES:
+        error = OutcomeUnknown(f"{message}; it may have been processed, so it was not retried")
     elif status >= 500:
         error = ServiceUnavailable(message)
     elif status == 404:
@@ -248,6 +273,18 @@ def _error_details(response: requests.Response) -> tuple[ErrorDetail, ...]:
 def _describe(detail: ErrorDetail) -> str:
     text = f"{detail.code}: {detail.message}"
     return f"{text} ({detail.details})" if detail.details else text
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the connection was never established, so Amazon cannot have seen the request."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError) or isinstance(exc, requests.ReadTimeout):
+        return False
+    # requests wraps urllib3's MaxRetryError; its reason says whether the connect itself failed (refused,
+    # unresolvable, connect timeout) or the connection broke after the request went out.
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
 
 
 def _token_expired(response: requests.Response, failure: SpreportsError) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from spreports import names
 from spreports.settings import Settings
@@ -30,10 +32,18 @@ def test_two_worker_processes_share_the_work(celery_app, settings: Settings, tmp
         assert workers == {"one", "two"}
 
 
-def test_flower_answers_and_exports_metrics(settings: Settings, tmp_path: Path) -> None:
+def _samples(port: int) -> list[Sample]:
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def test_flower_answers_and_exports_metrics(celery_app, settings: Settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
-    env = {"SPREPORTS_BROKER_URL": str(settings.broker_url)}
-    with spreports_process("flower", f"--port={port}", "--address=127.0.0.1", env=env, cwd=tmp_path) as flower:
+    env = {"SPREPORTS_BROKER_URL": str(settings.broker_url), "SPREPORTS_STORAGE__URL": str(tmp_path / "r")}
+    with (
+        spreports_process("flower", f"--port={port}", "--address=127.0.0.1", env=env, cwd=tmp_path) as flower,
+        spreports_process("worker", "-Q", "control", "-c", "1", "-n", "watched@%h", env=env, cwd=tmp_path),
+    ):
 
         def healthy() -> bool:
             assert flower.poll() is None, (tmp_path / "flower.log").read_text()
@@ -43,5 +53,30 @@ def test_flower_answers_and_exports_metrics(settings: Settings, tmp_path: Path) 
                 return False
 
         wait_for(healthy, timeout=90, interval=0.5)
-        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-        assert "flower_events_total" in metrics or "flower_worker_online" in metrics
+        wait_for(lambda: celery_app.control.ping(timeout=1.0), timeout=90)
+
+        def task_counted() -> list[Sample]:
+            # Flower only counts events it saw: run tasks until one ran after it started listening.
+            assert celery_app.send_task(names.PING, kwargs={"value": "x"}).get(timeout=60) == "x"
+            return [
+                sample
+                for sample in _samples(port)
+                if sample.name == "flower_events_total"
+                and sample.labels.get("type") == "task-succeeded"
+                and sample.labels.get("task") == names.PING
+                and sample.labels.get("worker", "").startswith("watched@")
+                and sample.value >= 1
+            ]
+
+        wait_for(task_counted, timeout=90, interval=1.0)
+        # The worker's heartbeats mark it online.
+        online = wait_for(
+            lambda: [
+                s
+                for s in _samples(port)
+                if s.name == "flower_worker_online" and s.labels.get("worker", "").startswith("watched@")
+            ],
+            timeout=60,
+            interval=1.0,
+        )
+        assert online[0].value == 1.0

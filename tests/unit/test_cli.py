@@ -34,6 +34,24 @@ def test_config_masks_secrets(tmp_path: Path) -> None:
     assert "s3cr3t" not in result.stdout + result.stderr
 
 
+def test_config_masks_url_passwords(tmp_path: Path) -> None:
+    result = spreports(
+        "config",
+        env={
+            "SPREPORTS_BROKER_URL": "redis://:br0ker-pw@redis.internal:6379/0",
+            "SPREPORTS_RESULT_BACKEND": "redis://default:res-pw@redis.internal:6379/1",
+        },
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "SPREPORTS_BROKER_URL=redis://:**********@redis.internal:6379/0" in result.stdout
+    assert "SPREPORTS_RESULT_BACKEND=redis://default:**********@redis.internal:6379/1" in result.stdout
+    as_json = spreports("config", "--json", env={"SPREPORTS_BROKER_URL": "redis://:br0ker-pw@h:1/0"}, cwd=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    assert "br0ker-pw" not in as_json.stdout
+    assert "res-pw" not in result.stdout + result.stderr and "br0ker-pw" not in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
@@ -64,14 +82,90 @@ def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_unwritable_storage_path_is_one_line(tmp_path: Path) -> None:
+def test_unwritable_storage_path_is_one_line(tmp_path: Path, redis_url: str) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
+    # The test Redis, so no embedded redis-server is left behind.
     result = spreports(
         "check",
-        env={"SPREPORTS_STORAGE__URL": str(blocker / "reports"), "SPREPORTS_DATA_DIR": str(tmp_path / "d")},
+        env={"SPREPORTS_STORAGE__URL": str(blocker / "reports"), "SPREPORTS_BROKER_URL": redis_url},
         cwd=tmp_path,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("spreports: error: SPREPORTS_STORAGE__URL:")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "SPREPORTS_SQS__REPORT_TYPES",
+            "[secret-ish",
+            'spreports: error: SPREPORTS_SQS__REPORT_TYPES: is not valid JSON (lists are written as ["a", "b"])',
+        ),
+        (
+            "SPREPORTS_DOCUMENTS__ALLOWED_HOSTS",
+            "*.secret-ish.com",
+            "spreports: error: SPREPORTS_DOCUMENTS__ALLOWED_HOSTS:",
+        ),
+        ("SPREPORTS_LWA", "{secret-ish", "spreports: error: SPREPORTS_LWA: is not valid JSON"),
+    ],
+)
+def test_malformed_json_setting_is_one_line(tmp_path: Path, name: str, value: str, expected: str) -> None:
+    result = spreports("config", env={name: value}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(expected)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert "secret-ish" not in result.stdout + result.stderr
+
+
+def test_unreachable_s3_storage_is_one_line(tmp_path: Path, redis_url: str) -> None:
+    from tests.servers import free_port
+
+    result = spreports(
+        "check",
+        env={
+            "SPREPORTS_STORAGE__URL": "s3://reports-bucket/prefix",
+            "SPREPORTS_BROKER_URL": redis_url,
+            # Nothing listens there: S3 cannot be reached.
+            "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{free_port()}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing-secret-key",
+            "AWS_REGION": "us-east-1",
+        },
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(
+        "spreports: error: SPREPORTS_STORAGE__URL: s3://reports-bucket/prefix cannot be used"
+    )
+    assert "cannot reach S3" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert "testing-secret-key" not in result.stderr
+
+
+def test_demo_builds_its_settings_without_touching_the_environment(tmp_path: Path) -> None:
+    from spreports.demo import settings_with
+    from spreports.settings import Settings
+
+    base = Settings(_env_file=None, data_dir=tmp_path, sqs={"receivers": 3})
+    before = dict(os.environ)
+    env = {
+        "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:1",
+        "SPREPORTS_BROKER_URL": "redis://127.0.0.1:6390/0",
+        "SPREPORTS_LWA__CLIENT_SECRET": "amzn1.oa2-cs.v1.demo-secret",
+        "SPREPORTS_SQS__WAIT_TIME_SECONDS": "1",
+        "SPREPORTS_DOCUMENTS__ALLOWED_HOSTS": '["http://127.0.0.1:9"]',
+    }
+    settings = settings_with(base, env)
+    assert dict(os.environ) == before
+    assert settings.broker_url == "redis://127.0.0.1:6390/0"
+    assert settings.lwa.client_secret is not None
+    assert settings.lwa.client_secret.get_secret_value() == "amzn1.oa2-cs.v1.demo-secret"
+    assert settings.sqs.wait_time_seconds == 1
+    assert settings.sqs.receivers == 3  # the rest of base is kept
+    assert settings.documents.allowed_hosts == ["http://127.0.0.1:9"]
+    assert settings.data_dir == tmp_path

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from spreports.settings import SettingsError, load_settings, masked
+from spreports.settings import SettingsError, load_settings, mask_url, masked
 
 
 def test_nested_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,3 +103,54 @@ def test_bad_sellers_file_names_the_seller(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("SPREPORTS_SELLERS_FILE", str(sellers))
     with pytest.raises(SettingsError, match=r"^SPREPORTS_SELLERS_FILE: seller A1EU: refresh_token: Field required"):
         load_settings(env_file=None).sellers()
+
+
+def test_masked_hides_url_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPREPORTS_BROKER_URL", "redis://:broker-pw@redis.internal:6379/0")
+    monkeypatch.setenv("SPREPORTS_RESULT_BACKEND", "rediss://default:backend-p@ss@redis.internal:6380/1")
+    monkeypatch.setenv("SPREPORTS_SQS__QUEUE_URL", "https://sqs-user:sqs-pw@sqs.example.com/000000000000/q")
+    settings = load_settings(env_file=None)
+    data = masked(settings)
+    assert data["broker_url"] == "redis://:**********@redis.internal:6379/0"
+    assert data["result_backend"] == "rediss://default:**********@redis.internal:6380/1"
+    assert data["sqs"]["queue_url"] == "https://sqs-user:**********@sqs.example.com/000000000000/q"
+    for secret in ("broker-pw", "backend-p", "ss@redis", "sqs-pw"):
+        assert secret not in repr(data)
+    # The settings themselves keep the real value: only the shown copy is masked.
+    assert settings.broker_url == "redis://:broker-pw@redis.internal:6379/0"
+    # repr()/str() of the settings (logged, or dumped by a library) mask URL passwords too.
+    for shown in (repr(settings), str(settings)):
+        assert "redis://:**********@redis.internal:6379/0" in shown
+        assert "broker-pw" not in shown and "backend-p" not in shown
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+        ("redis://only-a-token@host/0", "redis://**********@host/0"),
+        ("https://host/path?user=a@b", "https://host/path?user=a@b"),
+        ("reports/with@sign", "reports/with@sign"),
+        ("s3://bucket/prefix", "s3://bucket/prefix"),
+    ],
+)
+def test_mask_url(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+def test_malformed_json_in_dotenv_names_variable_and_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("SPREPORTS_SQS__REPORT_TYPES=[hidden-value\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env_file=env_file)
+    message = str(caught.value)
+    assert message.startswith(f"SPREPORTS_SQS__REPORT_TYPES (in {env_file}): is not valid JSON")
+    assert "hidden-value" not in message
+
+
+def test_malformed_json_without_a_culprit_names_the_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both list settings of the section are broken: the message names the section, not a guess.
+    monkeypatch.setenv("SPREPORTS_DOCUMENTS__ALLOWED_HOSTS", "[a")
+    monkeypatch.setenv("SPREPORTS_DOCUMENTS", "{b")
+    with pytest.raises(SettingsError, match=r"^SPREPORTS_DOCUMENTS: a value of this setting could not be parsed"):
+        load_settings(env_file=None)

@@ -37,7 +37,8 @@ def relay_env(broker: str, queue_url: str, data_dir: Path, **extra: str) -> dict
             "SPREPORTS_DATA_DIR": str(data_dir),
             "SPREPORTS_SQS__QUEUE_URL": queue_url,
             "SPREPORTS_SQS__WAIT_TIME_SECONDS": "1",
-            "SPREPORTS_SQS__VISIBILITY_TIMEOUT": "5",
+            # Far longer than a loaded machine stalls a receiver: a message must not reappear while in hand.
+            "SPREPORTS_SQS__VISIBILITY_TIMEOUT": "30",
             **extra,
         }
     )

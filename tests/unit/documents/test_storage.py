@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import time
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,7 +14,15 @@ import pytest
 
 from spreports.errors import StorageError
 from spreports.settings import Settings
-from spreports.storage import DocumentKey, LocalStorage, Manifest, S3Storage, open_storage, safe_part
+from spreports.storage import (
+    STALE_PART_SECONDS,
+    DocumentKey,
+    LocalStorage,
+    Manifest,
+    S3Storage,
+    open_storage,
+    safe_part,
+)
 
 DAY = date(2026, 11, 28)
 
@@ -171,10 +181,12 @@ def test_s3_small_document_and_refused_bucket(bucket: str) -> None:
         S3Storage("no-such-bucket-here").check_writable()
 
 
-def test_a_new_write_removes_the_leftovers_of_a_killed_one(tmp_path: Path) -> None:
+def test_a_new_write_removes_only_stale_leftovers_of_a_killed_one(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "root")
     killed = storage.open_document(key(), "txt")
-    killed.write(b"half of it")  # never committed nor aborted: its process died
+    killed.write(b"half of it")  # never committed nor aborted: its process died long ago
+    old = time.time() - STALE_PART_SECONDS - 60
+    os.utime(killed._temp, (old, old))  # type: ignore[arg-type]
     other = storage.open_document(key("DOC-2"), "txt")
     other.write(b"someone else's")
     writer = storage.open_document(key(), "txt")
@@ -184,6 +196,29 @@ def test_a_new_write_removes_the_leftovers_of_a_killed_one(tmp_path: Path) -> No
     names = sorted(p.name for p in directory.iterdir())
     assert "DOC-1.txt" in names and len([n for n in names if n.startswith(".DOC-1.txt.")]) == 0
     assert len([n for n in names if n.startswith(".DOC-2.txt.")]) == 1
+
+
+def test_concurrent_writers_of_one_document_never_delete_each_others_temp_files(tmp_path: Path) -> None:
+    # A duplicate task whose claim lapsed may write the same document at once: each keeps its own file.
+    storage = LocalStorage(tmp_path / "root")
+    first = storage.open_document(key(), "txt")
+    first.write(b"first ")
+    second = storage.open_document(key(), "txt")
+    second.write(b"second ")
+    assert first._temp is not None and second._temp is not None and first._temp != second._temp
+    assert first._temp.exists() and second._temp.exists()  # opening the second left the first alone
+    first.write(b"writer")
+    assert Path(first.commit()).read_bytes() == b"first writer"
+    second.write(b"writer")
+    assert Path(second.commit()).read_bytes() == b"second writer"
+    directory = tmp_path / "root" / "A1SELLER" / "GET_X" / "2026-11-28"
+    assert not list(directory.glob("*.part"))
+
+
+def test_a_stale_part_is_older_than_any_live_task() -> None:
+    from workers.app import HARD_TIME_LIMIT
+
+    assert STALE_PART_SECONDS > HARD_TIME_LIMIT
 
 
 def test_a_large_write_starts_writeback_early_and_stays_whole(tmp_path: Path) -> None:

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+from pydantic import ValidationError
 
 from spreports.errors import Conflict, InvalidRequest, NotFound, RateLimited, ServiceUnavailable
 from spreports.spapi import Report, ReportDocument, RetryPolicy
-from spreports.spapi.models import CreateReportSpecification, iso
+from spreports.spapi.models import PERIODS, CreateReportScheduleSpecification, CreateReportSpecification, iso
 from spreports.spapi.operations import GET_REPORT
 from spreports.spapi.transport import USER_AGENT, CallContext, error_from_response
+from tests.models import load
 
 
 def _response(status: int, body: object, request_id: str | None = "rid-1") -> requests.Response:
@@ -93,3 +95,14 @@ def test_full_jitter_backoff_bounds() -> None:
 
 def test_user_agent() -> None:
     assert USER_AGENT.startswith("spreports/") and USER_AGENT.endswith(" (Language=Python)")
+
+
+def test_periods_are_the_models_enum_and_what_the_spec_accepts() -> None:
+    model = load("reports_2021-06-30.json")
+    enum = model["definitions"]["CreateReportScheduleSpecification"]["properties"]["period"]["enum"]
+    assert list(PERIODS) == enum
+    for period in PERIODS:
+        spec = CreateReportScheduleSpecification(report_type="T", marketplace_ids=["M"], period=period)
+        assert spec.to_wire()["period"] == period
+    with pytest.raises(ValidationError):
+        CreateReportScheduleSpecification(report_type="T", marketplace_ids=["M"], period="EVERY_TUESDAY")

@@ -1,0 +1,188 @@
+"""Documents in a local directory tree: temporary file, fsync, atomic rename."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import glob
+import hashlib
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from spreports.errors import StorageError
+from spreports.storage.base import ManifestWriting
+from spreports.storage.layout import DocumentKey, Manifest, index_parts
+
+WRITEBACK_STEP = 32 * 2**20
+# A temporary file untouched for this long belongs to a dead writer: it was created after its task
+# started, and no task lives past the hard time limit (45 min, workers.app). Younger ones may be a
+# live writer's (a duplicate task's, whose claim lapsed), so they are left alone.
+STALE_PART_SECONDS = 3600
+
+
+def _storage_error(exc: OSError, what: str) -> StorageError:
+    if exc.errno == errno.ENOSPC:
+        return StorageError(f"no space left on the device while writing {what}; nothing was stored")
+    if exc.errno == errno.EDQUOT:
+        return StorageError(f"disk quota exceeded while writing {what}; nothing was stored")
+    reason = exc.strerror or type(exc).__name__
+    return StorageError(f"cannot write {what}: {reason}; nothing was stored")
+
+
+class LocalStorage(ManifestWriting):
+    """Documents in a local directory tree; ``write`` is the I/O seam (tests inject failures there)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        write: Callable[[int, bytes], int] = os.write,
+        stale_after: float = STALE_PART_SECONDS,
+    ) -> None:
+        self.root = root.absolute()
+        self._write = write
+        self.stale_after = stale_after
+
+    def location(self, parts: list[str]) -> str:
+        """The absolute path of a relative path under the root."""
+        return str(self._path(parts))
+
+    def _path(self, parts: list[str]) -> Path:
+        path = self.root.joinpath(*parts)
+        # Escaping makes this impossible; the check stays as a second line of defence.
+        if os.path.commonpath([self.root, os.path.normpath(path)]) != str(self.root):
+            raise StorageError("refusing a path outside the storage root")
+        return path
+
+    def open_document(self, key: DocumentKey, suffix: str) -> LocalWriter:
+        """A temporary file in the target directory, renamed into place on commit."""
+        return LocalWriter(self._path([*key.directory(), key.name(suffix)]), self._write, stale_after=self.stale_after)
+
+    def find(self, seller_id: str, report_document_id: str) -> Manifest | None:
+        """Read the index copy of the manifest, if the document was stored."""
+        try:
+            data = self._path(index_parts(seller_id, report_document_id)).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read the manifest index: {exc.strerror}") from None
+        return Manifest.model_validate_json(data)
+
+    def write_small(self, parts: list[str], body: bytes, *, content_type: str) -> None:
+        """One small file, written atomically like a document (``content_type`` is for S3)."""
+        writer = LocalWriter(self._path(parts), self._write, stale_after=self.stale_after)
+        try:
+            writer.write(body)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def check_writable(self) -> None:
+        """Create the root if needed and write, fsync and remove a probe file."""
+        # A probe name of its own: several workers may start at once.
+        probe = self.root / f".spreports-probe-{uuid.uuid4().hex}"
+        writer = None
+        try:
+            writer = LocalWriter(probe, self._write)
+            writer.write(b"probe")
+            writer.commit()
+            os.unlink(probe)
+        except StorageError:
+            if writer is not None:
+                writer.abort()
+            raise StorageError(f"SPREPORTS_STORAGE__URL: {self.root} is not a writable directory") from None
+        except OSError as exc:
+            raise StorageError(f"SPREPORTS_STORAGE__URL: {self.root} is not writable ({exc.strerror})") from None
+
+
+class LocalWriter:
+    """One document being written: temporary file, fsync, atomic rename, directory fsync."""
+
+    def __init__(
+        self, path: Path, write: Callable[[int, bytes], int], *, stale_after: float = STALE_PART_SECONDS
+    ) -> None:
+        self.path = path
+        self._write = write
+        self._display = path.name
+        prefix = f".{path.name[:60]}.{hashlib.sha256(path.name.encode()).hexdigest()[:8]}."
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale(path.parent, prefix, stale_after)
+            # Unique per writer (a random part of its own, created O_EXCL): two writers of one document
+            # (a duplicate whose claim lapsed) never share or delete each other's temporary file.
+            self._fd, temp = tempfile.mkstemp(
+                dir=path.parent, prefix=f"{prefix}{uuid.uuid4().hex[:12]}.", suffix=".part"
+            )
+        except OSError as exc:
+            raise _storage_error(exc, self._display) from None
+        self._temp: Path | None = Path(temp)
+        self._written = 0
+        self._flushed = 0
+
+    def write(self, data: bytes) -> None:
+        """Append all of ``data`` (os.write on large buffers; partial writes are continued)."""
+        view = memoryview(data)
+        try:
+            while view:
+                written = self._write(self._fd, view)  # type: ignore[arg-type]
+                view = view[written:]
+                self._written += written
+            if self._written - self._flushed >= WRITEBACK_STEP:
+                self._start_writeback()
+        except OSError as exc:
+            self.abort()
+            raise _storage_error(exc, self._display) from None
+
+    def _start_writeback(self) -> None:
+        # Start writing the pages out now (FADV_DONTNEED starts writeback without waiting, and drops
+        # pages already clean), so the fsync at the end waits for the last step only, not the whole
+        # document, and a big download does not flood the page cache. Advisory: errors are ignored.
+        if hasattr(os, "posix_fadvise"):
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(self._fd, 0, self._written, os.POSIX_FADV_DONTNEED)
+        self._flushed = self._written
+
+    def commit(self) -> str:
+        """fsync, rename over the final name, fsync the directory; return the path."""
+        if self._temp is None:
+            raise StorageError(f"{self._display} was aborted; nothing to commit")
+        try:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            os.replace(self._temp, self.path)
+            self._temp = None
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except OSError as exc:
+            self.abort()
+            raise _storage_error(exc, self._display) from None
+        return str(self.path)
+
+    def abort(self) -> None:
+        """Close and delete the temporary file."""
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+        if self._temp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._temp)
+            self._temp = None
+
+
+def _remove_stale(directory: Path, prefix: str, stale_after: float) -> None:
+    """Delete the leftovers of writers killed mid-write (SIGKILL, OOM): only files untouched for ``stale_after``."""
+    cutoff = time.time() - stale_after
+    for stale in directory.glob(f"{glob.escape(prefix)}*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()

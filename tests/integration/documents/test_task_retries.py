@@ -1,0 +1,141 @@
+"""The task's retry paths through a real thread worker: transient failures before the download,
+claim waits on their own budget, duplicates sharing a task id."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+import tasks.documents
+from spreports import enqueue_document, names
+from spreports.documents.claim import CLAIM_PREFIX
+from spreports.errors import ServiceUnavailable
+from spreports.settings import Settings
+from spreports.simulator import DocumentSpec, Simulator
+from spreports.storage import LocalStorage, Manifest, open_storage
+from tasks.retrying import MAX_RETRIES
+from tests.integration.documents.helpers import check_stored, downloads, expected_utf8
+from tests.processes import wait_for
+from tests.servers import free_port
+
+pytestmark = pytest.mark.integration
+
+
+class TaskLog(logging.Handler):
+    """Counts the task module's log lines containing a phrase (the worker runs in threads here)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+        self.guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.guard:
+            self.messages.append(record.getMessage())
+
+    def count(self, phrase: str) -> int:
+        with self.guard:
+            return sum(phrase in message for message in self.messages)
+
+
+@pytest.fixture
+def task_log() -> Iterator[TaskLog]:
+    handler = TaskLog()
+    logger = logging.getLogger(tasks.documents.__name__)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(old_level)
+
+
+class FlakyFindStorage(LocalStorage):
+    """Local storage whose first existence check fails like S3 answering 503."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.failures = 1
+
+    def find(self, seller_id: str, report_document_id: str) -> Manifest | None:
+        if self.failures:
+            self.failures -= 1
+            raise ServiceUnavailable("S3 failed on the manifest index (ServiceUnavailable); nothing was stored")
+        return super().find(seller_id, report_document_id)
+
+
+def test_a_transient_storage_failure_while_checking_is_retried(
+    sim: Simulator, settings: Settings, celery_worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = FlakyFindStorage(Path(settings.storage.url))
+    monkeypatch.setattr(tasks.documents, "storage_for", lambda _settings: storage)
+    document_id = sim.add_document(DocumentSpec(gzip=True, charset="Cp1252"))
+    summary = enqueue_document(document_id, settings=settings).get(timeout=180)
+    assert storage.failures == 0 and not summary["already_stored"]
+    check_stored(open_storage(settings).find(sim.seller_id, document_id), expected_utf8(sim, document_id, "Cp1252"))  # type: ignore[arg-type]
+
+
+def test_a_redis_blip_while_taking_the_claim_is_retried(
+    sim: Simulator, settings: Settings, celery_worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = tasks.documents.redis_client
+    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)  # nothing listens there
+    calls: list[int] = []
+
+    def blipping() -> redis.Redis:
+        calls.append(1)
+        return dead if len(calls) == 1 else real()
+
+    monkeypatch.setattr(tasks.documents, "redis_client", blipping)
+    document_id = sim.add_document(DocumentSpec(gzip=True, charset="UTF-8"))
+    summary = enqueue_document(document_id, settings=settings).get(timeout=180)
+    assert len(calls) >= 2 and not summary["already_stored"] and downloads(sim) == 1
+
+
+def test_claim_waits_do_not_use_up_the_transient_retry_budget(
+    sim: Simulator,
+    settings: Settings,
+    celery_worker: Any,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    task_log: TaskLog,
+) -> None:
+    monkeypatch.setattr(tasks.documents, "CLAIM_RETRY_SECONDS", 0.1)
+    monkeypatch.setattr(tasks.documents, "MIN_CLAIM_RETRY_SECONDS", 0.1)
+    document_id = sim.add_document(DocumentSpec(gzip=True, charset="Cp1252"))
+    key = f"{CLAIM_PREFIX}:{sim.seller_id}:{document_id}"
+    redis_client.set(key, "another-run", ex=600)  # held by a live run elsewhere
+    sim.set_faults(expired_urls=3)  # then the first real run fails transiently (all in-process attempts)
+    result = enqueue_document(document_id, settings=settings)
+    waits = MAX_RETRIES + 3  # more waits than the whole transient budget
+    wait_for(lambda: task_log.count("being retrieved by another task") >= waits, timeout=180)
+    redis_client.delete(key)  # the other run is done (it stored nothing: this task must download)
+    summary = result.get(timeout=180)
+    assert downloads(sim) == 4 and summary["attempts"] == 1
+    check_stored(open_storage(settings).find(sim.seller_id, document_id), expected_utf8(sim, document_id, "Cp1252"))  # type: ignore[arg-type]
+
+
+def test_duplicates_sharing_a_task_id_download_once(
+    sim: Simulator, settings: Settings, celery_app: Any, celery_worker: Any, task_log: TaskLog
+) -> None:
+    # The relay names tasks after the notification, so a redelivered notification repeats the task id.
+    document_id = sim.add_document(DocumentSpec(gzip=True, charset="UTF-8", size=2 * 2**20))
+    sim.set_faults(slow_responses=1, slow_seconds=3.0)  # the first download takes a while
+    kwargs = {"seller_id": sim.seller_id, "report_document_id": document_id}
+    send: Callable[[], Any] = lambda: celery_app.send_task(  # noqa: E731
+        names.RETRIEVE_REPORT_DOCUMENT, kwargs=kwargs, task_id=f"notification-{document_id}"
+    )
+    send()
+    send()
+    wait_for(lambda: task_log.count("stored document") >= 2, timeout=180)  # both runs finished
+    assert downloads(sim) == 1
+    manifest = open_storage(settings).find(sim.seller_id, document_id)
+    assert manifest is not None
+    check_stored(manifest, expected_utf8(sim, document_id, "UTF-8"))
+    assert not list(Path(settings.storage.url).rglob("*.part"))
