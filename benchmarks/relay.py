@@ -30,16 +30,14 @@ from typing import Any
 
 import boto3
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from spreports import names  # noqa: E402
-from spreports.redis_server import EmbeddedRedis, connect  # noqa: E402
-from spreports.relay_metrics import RelayCounters  # noqa: E402
-from spreports.settings import Settings  # noqa: E402
-from workers.app import create_app  # noqa: E402
-from workers.relay import Relay, RelayOptions  # noqa: E402
-from workers.relay_process import celery_publisher  # noqa: E402
+from spreports import names
+from spreports.connection import connect
+from spreports.settings import Settings
+from spreports.workers.app import create_app
+from spreports.workers.embedded_redis import EmbeddedRedis
+from spreports.workers.relay.metrics import RelayCounters
+from spreports.workers.relay.process import celery_publisher
+from spreports.workers.relay.receiver import Relay, RelayOptions
 
 
 def free_port() -> int:

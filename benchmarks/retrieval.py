@@ -109,8 +109,10 @@ def run_ours(url: str, out_dir: str, transcode: str) -> None:
     """Our pipeline in this process; prints {"seconds", "bytes"} as JSON."""
     from pydantic import SecretStr
 
-    from spreports.documents import DocumentRequest, RetrievalOptions, retrieve_document
+    from spreports.documents import DocumentRequest, RetrievalOptions, prepare_process, retrieve_document
     from spreports.storage import LocalStorage
+
+    prepare_process()  # as a worker does when it starts
 
     class Located:
         report_document_id = "BENCH"

@@ -6,10 +6,12 @@
     ├── TransientError          worth retrying: the same call may succeed later
     │   ├── RateLimited         a token bucket (ours or Amazon's 429) says wait ``retry_after`` seconds
     │   ├── ServiceUnavailable  5xx, connection errors, timeouts, LWA server_error
-    │   │   └── OutcomeUnknown  a creating call (createReport, ...) got no clear answer: it may have happened
+    │   │   ├── OutcomeUnknown  a creating call (createReport, ...) got no clear answer: it may have happened
+    │   │   └── RedisUnavailable Redis (the broker, claims, limits, token caches) cannot be reached or started
     │   ├── DocumentUrlExpired  the pre-signed URL expired before or during the download
     │   └── IncompleteDownload  the body ended early, a truncated gzip stream, a dropped connection
     └── PermanentError          retrying cannot help: fix the input or the configuration
+        ├── SettingsError       a setting is missing or wrong (names the variable, never its value)
         ├── InvalidRequest      4xx other than 429 (bad ids, unknown report types, forbidden)
         │   ├── NotFound        404: the id is unknown to Amazon (for this seller / region)
         │   └── Conflict        409: the resource conflicts with its current state (e.g. subscription exists)
@@ -78,6 +80,10 @@ class OutcomeUnknown(ServiceUnavailable):
     """A call that creates something failed after it may have reached Amazon; repeating it may create it twice."""
 
 
+class RedisUnavailable(ServiceUnavailable):
+    """Redis cannot be reached or started."""
+
+
 class DocumentUrlExpired(TransientError):
     """The pre-signed document URL has expired; fetch a fresh one with getReportDocument."""
 
@@ -88,6 +94,10 @@ class IncompleteDownload(TransientError):
 
 class PermanentError(SpreportsError):
     """A permanent failure; retrying the same operation cannot succeed."""
+
+
+class SettingsError(PermanentError):
+    """A setting is missing or wrong; the message names the variable and never shows its value."""
 
 
 class InvalidRequest(PermanentError):

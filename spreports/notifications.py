@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel, to_pascal
 
+from spreports.contracts import DocumentRequest
 from spreports.errors import InvalidNotification
 
 REPORT_PROCESSING_FINISHED = "REPORT_PROCESSING_FINISHED"
@@ -78,26 +79,6 @@ class NotificationMetadata(_Model):
     publish_time: str | None = None
 
 
-class RetrievalRequest(_Model):
-    """The arguments of ``spreports.retrieve_report_document`` for one finished report (ids only)."""
-
-    seller_id: str
-    report_document_id: str
-    report_id: str
-    report_type: str
-    processing_status: Literal["DONE", "FATAL"]
-    notification_id: str
-
-    @property
-    def task_id(self) -> str:
-        """A task id derived from the notification id: a redelivered duplicate shows up under it in Flower."""
-        return f"notification-{self.notification_id}"
-
-    def task_kwargs(self) -> dict[str, str]:
-        """The task's keyword arguments (snake_case, as the task declares them)."""
-        return self.model_dump(by_alias=False)
-
-
 class ReportProcessingFinishedNotification(_Model):
     """A REPORT_PROCESSING_FINISHED notification as Amazon delivers it to SQS."""
 
@@ -136,12 +117,12 @@ class ReportProcessingFinishedNotification(_Model):
         # Vendor groups (amzn1.vg.<n>) and any future account form: the account id names the partner.
         return report.account_id
 
-    def retrieval_request(self) -> RetrievalRequest | None:
+    def retrieval_request(self) -> DocumentRequest | None:
         """The retrieval task's arguments, or None when there is no document (CANCELLED, FATAL without one)."""
         report = self.report
         if report.processing_status == "CANCELLED" or report.report_document_id is None:
             return None
-        return RetrievalRequest(
+        return DocumentRequest(
             seller_id=self.seller_id,
             report_document_id=report.report_document_id,
             report_id=report.report_id,

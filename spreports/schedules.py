@@ -24,7 +24,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from spreports.settings import SettingsError, read_toml
+from spreports.errors import SettingsError
+from spreports.settings import read_toml
 from spreports.spapi.models import Period
 
 log = logging.getLogger(__name__)

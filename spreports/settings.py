@@ -26,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
+from spreports.errors import SettingsError
+
 ENV_PREFIX = "SPREPORTS_"
 NESTED_DELIMITER = "__"
 DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
@@ -33,10 +35,6 @@ DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 DEFAULT_ALLOWED_HOSTS = ["*.amazonaws.com", "*.cloudfront.net"]
 REGIONS = ("na", "eu", "fe")
 Region = Literal["na", "eu", "fe"]
-
-
-class SettingsError(ValueError):
-    """A setting is missing or wrong; the message names the variable and never shows its value."""
 
 
 class _Section(BaseModel):

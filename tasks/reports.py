@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 
 import redis
 from celery import Task, current_app, shared_task
-from pydantic import BaseModel, Field
 
 from spreports import names
+from spreports.contracts import DocumentRequest, ReportRequest
 from spreports.errors import InvalidRequest, OutcomeUnknown, SpreportsError, TransientError
 from spreports.schedules import read_schedules_file
 from spreports.sweep import FinishedReport, reports_to_retrieve
-from tasks.retrying import retry_later
-from tasks.runtime import client_for, current_settings, redis_client
+from spreports.tasks.context import TaskContext, context
+from spreports.tasks.retrying import retry_later
 
 log = logging.getLogger(__name__)
 
@@ -23,33 +23,38 @@ SWEEP_MARK_PREFIX = "spreports:sweep:queued:"
 SWEEP_MARK_TTL_SECONDS = 3600
 
 
-class ReportRequest(BaseModel):
-    """Arguments of :data:`names.REQUEST_REPORT`."""
-
-    report_type: str = Field(min_length=1)
-    seller_id: str | None = None
-    marketplace_ids: list[str] = Field(default_factory=list, max_length=25)
-    data_start_time: datetime | None = None
-    data_end_time: datetime | None = None
-    report_options: dict[str, str] | None = None
-
-
 @shared_task(name=names.REQUEST_REPORT, bind=True)
-def request_report(self: Task, /, **kwargs: object) -> dict[str, str]:  # type: ignore[type-arg]
+def request_report(
+    self: Task,  # type: ignore[type-arg]
+    *,
+    report_type: str,
+    seller_id: str | None = None,
+    marketplace_ids: list[str] | None = None,
+    data_start_time: str | None = None,
+    data_end_time: str | None = None,
+    report_options: dict[str, str] | None = None,
+) -> dict[str, str]:
     """createReport for a seller; the document arrives later through the notification and the relay."""
-    request = ReportRequest.model_validate(kwargs)
-    settings = current_settings()
-    seller_id = request.seller_id or settings.seller_id
-    if not seller_id:
+    request: ReportRequest = ReportRequest.parse(
+        report_type=report_type,
+        seller_id=seller_id,
+        marketplace_ids=marketplace_ids or [],
+        data_start_time=data_start_time,
+        data_end_time=data_end_time,
+        report_options=report_options,
+    )
+    ctx = context()
+    seller = request.seller_id or ctx.settings.seller_id
+    if not seller:
         raise InvalidRequest("no seller_id given and SPREPORTS_SELLER_ID is not set")
-    seller = settings.sellers().get(seller_id)
-    marketplace_ids = request.marketplace_ids or (seller.marketplace_ids if seller else [])
-    if not marketplace_ids:
-        raise InvalidRequest(f"no marketplace_ids given and none configured for seller {seller_id}")
+    configured = ctx.settings.sellers().get(seller)
+    marketplaces = request.marketplace_ids or (configured.marketplace_ids if configured else [])
+    if not marketplaces:
+        raise InvalidRequest(f"no marketplace_ids given and none configured for seller {seller}")
     try:
-        report_id = client_for(seller_id).create_report(
+        report_id = ctx.client(seller).create_report(
             request.report_type,
-            marketplace_ids,
+            marketplaces,
             report_options=request.report_options,
             data_start_time=request.data_start_time,
             data_end_time=request.data_end_time,
@@ -59,14 +64,15 @@ def request_report(self: Task, /, **kwargs: object) -> dict[str, str]:  # type: 
         raise
     except TransientError as exc:
         retry_later(self, exc)
-    log.info("requested %s report %s for seller %s", request.report_type, report_id, seller_id)
-    return {"seller_id": seller_id, "report_id": report_id, "report_type": request.report_type}
+    log.info("requested %s report %s for seller %s", request.report_type, report_id, seller)
+    return {"seller_id": seller, "report_id": report_id, "report_type": request.report_type}
 
 
 @shared_task(name=names.SWEEP_FINISHED_REPORTS)
 def sweep_finished_reports() -> dict[str, int | str]:
     """Enqueue the retrieval of recent finished reports not stored yet; return per seller a count or the failure."""
-    settings = current_settings()
+    ctx = context()
+    settings = ctx.settings
     report_types = set(settings.sqs.report_types)
     if settings.schedules_file is not None:
         report_types.update(schedule.report_type for schedule in read_schedules_file(settings.schedules_file))
@@ -76,7 +82,7 @@ def sweep_finished_reports() -> dict[str, int | str]:
     results: dict[str, int | str] = {}
     for seller_id in settings.sellers():
         try:
-            results[seller_id] = _sweep_seller(seller_id, sorted(report_types))
+            results[seller_id] = _sweep_seller(ctx, seller_id, sorted(report_types))
         except (SpreportsError, redis.RedisError) as exc:
             # One seller's failure (a revoked grant, throttling) must not stop the others; the next sweep retries.
             log.warning("sweep for seller %s failed: %s", seller_id, exc)
@@ -84,31 +90,23 @@ def sweep_finished_reports() -> dict[str, int | str]:
     return results
 
 
-def _sweep_seller(seller_id: str, report_types: list[str]) -> int:
-    from spreports.storage import open_storage
-
-    storage = open_storage(current_settings())
-    marks = redis_client()
-
+def _sweep_seller(ctx: TaskContext, seller_id: str, report_types: list[str]) -> int:
     def is_stored(report: FinishedReport) -> bool:
-        return storage.find(seller_id, report.report_document_id or "") is not None
+        return ctx.storage.find(seller_id, report.report_document_id or "") is not None
 
     enqueued = 0
-    for report in reports_to_retrieve(client_for(seller_id), report_types, is_stored, now=datetime.now(UTC)):
+    for report in reports_to_retrieve(ctx.client(seller_id), report_types, is_stored, now=datetime.now(UTC)):
         # A document already queued by an earlier sweep (still waiting or downloading) is not queued again.
         mark = f"{SWEEP_MARK_PREFIX}{seller_id}:{report.report_document_id}"
-        if not marks.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
+        if not ctx.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
             continue
-        current_app.send_task(
-            names.RETRIEVE_REPORT_DOCUMENT,
-            kwargs={
-                "seller_id": seller_id,
-                "report_document_id": report.report_document_id,
-                "report_id": report.report_id,
-                "report_type": report.report_type,
-                "processing_status": report.processing_status,
-            },
-            queue=names.DOCUMENTS_QUEUE,
+        request = DocumentRequest(
+            seller_id=seller_id,
+            report_document_id=report.report_document_id or "",
+            report_id=report.report_id,
+            report_type=report.report_type,
+            processing_status=report.processing_status,
         )
+        current_app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
         enqueued += 1
     return enqueued

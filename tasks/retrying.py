@@ -1,7 +1,7 @@
-"""How every task turns a transient failure into a Celery retry.
+"""How every task turns a transient failure into a Celery retry, and the time limits they live by.
 
-Countdowns stay below the broker's visibility timeout (see workers.app), or kombu's Redis
-transport would deliver the waiting retry a second time.
+Every time limit and every retry countdown stays below the broker's visibility timeout, or kombu's
+Redis transport would deliver a task that is still running or waiting a second time.
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from typing import NoReturn
 from celery import Task
 
 from spreports.errors import TransientError
-from workers.app import MAX_RETRY_COUNTDOWN
+
+SOFT_TIME_LIMIT = 40 * 60
+HARD_TIME_LIMIT = 45 * 60
+MAX_RETRY_COUNTDOWN = 10 * 60
+VISIBILITY_TIMEOUT = 2 * 3600
 
 MAX_RETRIES = 8
 BACKOFF_BASE_SECONDS = 2.0

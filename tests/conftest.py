@@ -81,7 +81,7 @@ def settings(redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> Setti
 @pytest.fixture
 def celery_app(settings: Settings):  # type: ignore[no-untyped-def]
     """The product's Celery app, built from the test settings."""
-    from workers.app import create_app
+    from spreports.workers.app import create_app
 
     app = create_app(settings)
     app.set_current()

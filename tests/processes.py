@@ -29,7 +29,7 @@ def spreports_process(
     """``spreports <args>`` running until the block ends (SIGTERM, then SIGKILL after 30 s)."""
     with open(log or cwd / f"{args[0]}.log", "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "spreports.cli", *args],
+            [sys.executable, "-m", "spreports.workers.cli", *args],
             env=product_env(env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:

@@ -1,6 +1,6 @@
 """The Celery app of the product: the only ``Celery()``, configured from :class:`Settings`.
 
-``celery -A workers.app worker`` and ``spreports worker`` both load ``app`` from here.
+``celery -A spreports.workers.app worker`` and ``spreports worker`` both load ``app`` from here.
 """
 
 from __future__ import annotations
@@ -9,29 +9,26 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_init, worker_process_init
 from kombu import Queue
 
-from beat_schedule import BEAT_SCHEDULE
 from spreports import names, redaction
-from spreports.redis_server import broker_url
+from spreports.beat_schedule import BEAT_SCHEDULE
 from spreports.settings import Settings, load_settings
+from spreports.tasks.context import attach
+from spreports.tasks.retrying import HARD_TIME_LIMIT, SOFT_TIME_LIMIT, VISIBILITY_TIMEOUT
+from spreports.workers.embedded_redis import broker_url
 
-# Time limits for one task run. Every limit and every retry countdown stays below the broker's
-# visibility timeout, or kombu's Redis transport redelivers a task that is still running.
-SOFT_TIME_LIMIT = 40 * 60
-HARD_TIME_LIMIT = 45 * 60
-MAX_RETRY_COUNTDOWN = 10 * 60
-VISIBILITY_TIMEOUT = 2 * 3600
-
-TASK_MODULES = ["tasks.health", "tasks.documents", "tasks.reports", "tasks.schedules"]
-# The Settings live on the app object, never in ``app.conf``: Celery's config dump (``celery inspect
-# conf``, Flower's Config tab) only censors keys it knows, and the Settings carry the broker password.
-_SETTINGS_ATTRIBUTE = "spreports_settings"
+TASK_MODULES = [
+    "spreports.tasks.health",
+    "spreports.tasks.documents",
+    "spreports.tasks.reports",
+    "spreports.tasks.schedules",
+]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    """The Celery configuration derived from the settings (reliability first, see notes/celery.md)."""
+    """The Celery configuration derived from the settings: late acks, no lost task, JSON only."""
     url = broker_url(settings)
     transport_options = {
         "visibility_timeout": VISIBILITY_TIMEOUT,
@@ -73,18 +70,30 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def create_app(settings: Settings) -> Celery:
-    """Build the Celery app for these settings and register the product's tasks."""
+    """Build the Celery app for these settings and register the product's tasks.
+
+    The settings go to the tasks' context on the app object, never into ``app.conf``: Celery's config
+    dump (``celery inspect conf``, Flower's Config tab) censors only the keys it knows, and the settings
+    carry the broker password and the LWA secrets.
+    """
+    if not settings.broker_url:
+        # Resolved once here (starting the embedded Redis if need be): everything below sees one URL.
+        settings = settings.model_copy(update={"broker_url": broker_url(settings)})
     celery_app = Celery("spreports", include=TASK_MODULES)
     celery_app.config_from_object(celery_config(settings))
     # After config_from_object, which would reset it.
     celery_app.conf.beat_schedule = BEAT_SCHEDULE
-    use_settings(celery_app, settings)
+    attach(celery_app, settings)
     return celery_app
 
 
-def use_settings(celery_app: Celery, settings: Settings) -> None:
-    """Make ``settings`` the ones :func:`settings_of` returns for this app (tests swap them this way)."""
-    setattr(celery_app, _SETTINGS_ATTRIBUTE, settings)
+@worker_init.connect
+@worker_process_init.connect
+def _prepare_process(**_: object) -> None:
+    # Per-process set-up for retrieval, when a worker (or a prefork child) starts, never on import.
+    from spreports.documents import prepare_process
+
+    prepare_process()
 
 
 @after_setup_logger.connect
@@ -92,14 +101,6 @@ def use_settings(celery_app: Celery, settings: Settings) -> None:
 def _redact_logs(logger: logging.Logger, **_: object) -> None:
     # Celery configures its own handlers; every one of them gets the redacting filter.
     redaction.install(logger)
-
-
-def settings_of(celery_app: Celery) -> Settings:
-    """The settings an app was built with (tasks use this instead of reading the environment)."""
-    settings = getattr(celery_app, _SETTINGS_ATTRIBUTE, None)
-    if not isinstance(settings, Settings):
-        raise LookupError("this Celery app was not built by workers.app.create_app")
-    return settings
 
 
 _app: Celery | None = None

@@ -15,6 +15,7 @@ getReportDocument quota to read the same corrupt object. Neither is ever stored.
 from __future__ import annotations
 
 import codecs
+import functools
 import threading
 import zlib
 from collections.abc import Callable
@@ -213,8 +214,14 @@ def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
     return "\ufffd", exc.end
 
 
-# One replacement character per undecodable sequence, counted per thread (each transcoder runs in one).
-codecs.register_error("spreports-count", _count_and_replace)
+COUNTING_ERRORS = "spreports-count"
+
+
+@functools.cache
+def _register_counting_errors() -> None:
+    # One replacement character per undecodable sequence, counted per thread (each transcoder runs in
+    # one). Registered on first use: importing this module changes nothing in the process.
+    codecs.register_error(COUNTING_ERRORS, _count_and_replace)
 
 
 class Transcoder:
@@ -223,7 +230,9 @@ class Transcoder:
     def __init__(self, codec: str, *, strict: bool) -> None:
         self.codec = codec
         self.strict = strict
-        self._decoder = codecs.getincrementaldecoder(codec)("strict" if strict else "spreports-count")
+        if not strict:
+            _register_counting_errors()
+        self._decoder = codecs.getincrementaldecoder(codec)("strict" if strict else COUNTING_ERRORS)
         self._offset = 0
         self.replaced = 0
 

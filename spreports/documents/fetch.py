@@ -37,7 +37,11 @@ class _RedactQueries(logging.Filter):
         return True
 
 
-logging.getLogger("urllib3.connectionpool").addFilter(_RedactQueries())
+def install_log_filter() -> None:
+    """Drop query strings from urllib3's request log lines in this process (idempotent)."""
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _RedactQueries) for f in logger.filters):
+        logger.addFilter(_RedactQueries())
 
 
 def host_of(url: str) -> str:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
+from spreports.contracts import DocumentRequest
 from spreports.documents.decode import INFLATE_BACKEND, ContentType, Gunzip, Transcoder
 from spreports.documents.fetch import check_allowed, host_of, open_download, read_raw
 from spreports.documents.pump import Pump
@@ -43,20 +44,6 @@ class LocatedDocument(Protocol):
 
     @property
     def compression_algorithm(self) -> str | None: ...
-
-
-class DocumentRequest(BaseModel):
-    """Which document to retrieve, for which seller, with whatever report metadata is known."""
-
-    model_config = ConfigDict(frozen=True)
-
-    seller_id: str = Field(min_length=1, max_length=200)
-    report_document_id: str = Field(min_length=1, max_length=500)
-    report_id: str | None = Field(default=None, max_length=200)
-    report_type: str | None = Field(default=None, max_length=200)
-    processing_status: Literal["DONE", "FATAL", "CANCELLED"] = "DONE"
-    notification_id: str | None = Field(default=None, max_length=200)
-    report: dict[str, Any] | None = None
 
 
 class RetrievalOptions(BaseModel):
@@ -117,6 +104,7 @@ def retrieve_document(
     request: DocumentRequest,
     *,
     locate: Callable[[], LocatedDocument],
+    report: Mapping[str, Any] | None = None,
     storage: Storage,
     options: RetrievalOptions,
     session: requests.Session | None = None,
@@ -125,12 +113,15 @@ def retrieve_document(
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> RetrievalResult:
-    """Retrieve one document into ``storage`` and write its manifest; see the module docstring."""
+    """Retrieve one document into ``storage`` and write its manifest; see the module docstring.
+
+    ``report`` is the report's metadata (getReport's answer), kept in the manifest when known.
+    """
     if skip_existing:
         existing = storage.find(request.seller_id, request.report_document_id)
         if existing is not None:
             return RetrievalResult(manifest=existing, already_stored=True)
-    run = _Retrieval(request, storage, options, session or requests.Session(), progress, now)
+    run = _Retrieval(request, report, storage, options, session or requests.Session(), progress, now)
     for attempt in range(1, options.max_attempts + 1):
         located = run.locate(locate)
         try:
@@ -166,6 +157,7 @@ class _Retrieval:
     def __init__(
         self,
         request: DocumentRequest,
+        report: Mapping[str, Any] | None,
         storage: Storage,
         options: RetrievalOptions,
         session: requests.Session,
@@ -173,6 +165,7 @@ class _Retrieval:
         now: Callable[[], datetime],
     ) -> None:
         self.request = request
+        self.report = dict(report) if report is not None else None
         self.storage = storage
         self.options = options
         self.session = session
@@ -237,7 +230,7 @@ class _Retrieval:
             report_type=request.report_type,
             processing_status=request.processing_status,
             notification_id=request.notification_id,
-            report=request.report,
+            report=self.report,
             location=download.location,
             manifest_location=self.storage.location([*key.directory(), key.name("manifest.json")]),
             content_type=content_type.media_type,

@@ -36,6 +36,7 @@ def keep_freed_blocks() -> bool:
     page-faulted in and zeroed by the kernel again, which cost about a third of the transcoding time
     in ``benchmarks/retrieval.py``. Keeping them costs nothing extra: the queues bound how many blocks
     live at once, so the peak (and flat) RSS is unchanged. Process-wide, once; a no-op off glibc.
+    Called by :func:`spreports.documents.prepare_process` when a retrieving process starts.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -87,7 +88,6 @@ class Pump:
     """
 
     def __init__(self, source: Iterator[bytes], sink: Callable[[bytes], None]) -> None:
-        keep_freed_blocks()
         self._cancel = threading.Event()
         self._incoming = _Channel(self._cancel)
         self._outgoing = _Channel(self._cancel)

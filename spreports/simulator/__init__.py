@@ -1,6 +1,7 @@
 """An offline Amazon SP-API: LWA, Reports 2021-06-30, Tokens, Notifications v1 -> SQS, with faults.
 
-Written from Amazon's models alone; it shares no code with :mod:`spreports.spapi` (DESIGN rule 7).
+Written from Amazon's models alone; it shares no code with :mod:`spreports.spapi`, so that a misread
+field cannot pass both sides.
 
     from spreports.simulator import SimulatorConfig, start_simulator
     sim = start_simulator(SimulatorConfig(rate_limits=False))

@@ -1,4 +1,4 @@
-"""Reports API 2021-06-30: the nine operations, as the model and CONTRACT.md describe them."""
+"""Reports API 2021-06-30: the nine operations, as Amazon's model (models/reports_2021-06-30.json) describes them."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 This table is the one place that knows Amazon's default rates (requests per second) and bursts:
 the limiter seeds each (seller, operation) bucket from it, the client builds requests from it.
-Sources: each operation's description in the official models (CONTRACT.md sections 2, 4 and 6).
+Sources: each operation's description (its usage plan) in Amazon's official models of the Reports,
+Notifications and Tokens APIs.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from spreports.storage.layout import DocumentKey, Manifest, index_parts
 
 WRITEBACK_STEP = 32 * 2**20
 # A temporary file untouched for this long belongs to a dead writer: it was created after its task
-# started, and no task lives past the hard time limit (45 min, workers.app). Younger ones may be a
+# started, and no task lives past the hard time limit (45 min, spreports.tasks.retrying). Younger ones may be a
 # live writer's (a duplicate task's, whose claim lapsed), so they are left alone.
 STALE_PART_SECONDS = 3600
 

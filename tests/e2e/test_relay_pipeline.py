@@ -1,6 +1,6 @@
 """The whole notification path with real processes, under disruption.
 
-simulator -> moto SQS -> relay (``python -m workers.relay``) -> Redis -> worker (``celery worker``) -> storage.
+simulator -> moto SQS -> relay (``python -m spreports.workers.relay``) -> Redis -> worker (``celery worker``) -> storage.
 
 The simulator finishes reports and notifies, with faults on: notifications delivered twice, one
 delivered ten times, another application's notifications, malformed bodies, another notification
@@ -52,11 +52,11 @@ class Processes:
         return process
 
     def relay(self) -> subprocess.Popen[bytes]:
-        return self.start("relay", "-m", "workers.relay")
+        return self.start("relay", "-m", "spreports.workers.relay")
 
     def worker(self) -> subprocess.Popen[bytes]:
         return self.start(
-            "worker", "-m", "celery", "-A", "workers.app", "worker", "-Q", "documents", "--pool", "threads",
+            "worker", "-m", "celery", "-A", "spreports.workers.app", "worker", "-Q", "documents", "--pool", "threads",
             "-c", "2", "-l", "INFO", "--without-mingle", "--without-gossip", "-n", f"e2e-{uuid.uuid4().hex[:6]}@%h",
         )  # fmt: skip
 

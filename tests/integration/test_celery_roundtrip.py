@@ -9,8 +9,9 @@ from celery.contrib.testing.worker import start_worker
 
 from spreports import names
 from spreports.settings import LwaSettings, Settings
+from spreports.tasks.context import context
+from spreports.workers.app import create_app
 from tests.processes import wait_for
-from workers.app import create_app, settings_of
 
 
 def test_task_round_trip_through_real_redis(celery_app, celery_worker) -> None:  # type: ignore[no-untyped-def]
@@ -56,8 +57,8 @@ def test_worker_config_dump_shows_no_password_or_secret(settings: Settings) -> N
     password = str(urlsplit(str(secret_settings.broker_url)).password)
     app = create_app(secret_settings)
     try:
-        assert settings_of(app) is secret_settings
-        assert "spreports_settings" not in app.conf
+        assert context(app).settings is secret_settings
+        assert not any("spreports" in key for key in app.conf)
         local = app.conf.humanize(with_defaults=False, censored=True)
         with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, queues=[names.CONTROL_QUEUE]):
             answers = wait_for(lambda: app.control.inspect(timeout=2.0).conf(), timeout=60)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import redis
 
-from spreports.redis_server import EmbeddedRedis, connect
+from spreports.connection import connect
+from spreports.workers.embedded_redis import EmbeddedRedis
 
 
 def test_embedded_redis_is_shared_between_processes(tmp_path: Path) -> None:
@@ -19,7 +20,8 @@ def test_embedded_redis_is_shared_between_processes(tmp_path: Path) -> None:
         connect(url).set("greeting", "from the parent")
         # A second process finds the running server instead of starting another one.
         code = (
-            "from pathlib import Path; from spreports.redis_server import EmbeddedRedis, connect;"
+            "from pathlib import Path; from spreports.connection import connect;"
+            "from spreports.workers.embedded_redis import EmbeddedRedis;"
             f"url = EmbeddedRedis(Path({str(data_dir)!r})).ensure_running();"
             "print(connect(url).get('greeting').decode())"
         )

@@ -17,7 +17,7 @@ def spreports(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SPREPORTS_")}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "spreports.cli", *args],
+        [sys.executable, "-m", "spreports.workers.cli", *args],
         capture_output=True, text=True, env=full_env, cwd=cwd, timeout=60, check=False,
     )  # fmt: skip
 
@@ -148,8 +148,8 @@ def test_unreachable_s3_storage_is_one_line(tmp_path: Path, redis_url: str) -> N
 
 
 def test_demo_builds_its_settings_without_touching_the_environment(tmp_path: Path) -> None:
-    from spreports.demo import settings_with
     from spreports.settings import Settings
+    from spreports.workers.cli.demo import settings_with
 
     base = Settings(_env_file=None, data_dir=tmp_path, sqs={"receivers": 3})
     before = dict(os.environ)

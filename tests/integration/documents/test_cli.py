@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from spreports.cli import main
 from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, Simulator
 from spreports.storage import open_storage
+from spreports.workers.cli import main
 from tests.integration.documents.helpers import check_stored, expected_utf8
 
 pytestmark = pytest.mark.integration

@@ -41,10 +41,10 @@ def retrieve(
 
     request = DocumentRequest(
         seller_id=sim.seller_id, report_document_id=document_id, report_id=report["reportId"],
-        report_type=report["reportType"], report=report,
+        report_type=report["reportType"],
     )  # fmt: skip
     result = retrieve_document(
-        request, locate=locate, storage=open_storage(settings), options=RetrievalOptions.from_settings(settings),
+        request, locate=locate, report=report, storage=open_storage(settings), options=RetrievalOptions.from_settings(settings),
         sleep=lambda s: None,
     )  # fmt: skip
     return result, lambda: calls[0]

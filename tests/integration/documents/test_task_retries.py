@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 import redis
 
-import tasks.documents
+import spreports.tasks.documents as document_task
 from spreports import enqueue_document, names
 from spreports.documents.claim import CLAIM_PREFIX
 from spreports.errors import ServiceUnavailable
 from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, Simulator
 from spreports.storage import LocalStorage, Manifest, open_storage
-from tasks.retrying import MAX_RETRIES
+from spreports.tasks.context import context
+from spreports.tasks.retrying import MAX_RETRIES
 from tests.integration.documents.helpers import check_stored, downloads, expected_utf8
 from tests.processes import wait_for
-from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ class TaskLog(logging.Handler):
 @pytest.fixture
 def task_log() -> Iterator[TaskLog]:
     handler = TaskLog()
-    logger = logging.getLogger(tasks.documents.__name__)
+    logger = logging.getLogger(document_task.__name__)
     old_level = logger.level
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)
@@ -70,11 +70,30 @@ class FlakyFindStorage(LocalStorage):
         return super().find(seller_id, report_document_id)
 
 
+class BlippingRedis:
+    """A Redis client whose first command fails as when Redis restarts; the later ones reach Redis."""
+
+    def __init__(self, real: redis.Redis) -> None:
+        self.real = real
+        self.failures = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.real, name)
+        if self.failures or not callable(attribute):
+            return attribute
+
+        def fail(*args: object, **kwargs: object) -> None:
+            self.failures += 1
+            raise redis.ConnectionError("Connection refused")
+
+        return fail
+
+
 def test_a_transient_storage_failure_while_checking_is_retried(
-    sim: Simulator, settings: Settings, celery_worker: Any, monkeypatch: pytest.MonkeyPatch
+    sim: Simulator, settings: Settings, celery_app: Any, celery_worker: Any
 ) -> None:
     storage = FlakyFindStorage(Path(settings.storage.url))
-    monkeypatch.setattr(tasks.documents, "storage_for", lambda _settings: storage)
+    context(celery_app).storage = storage  # the worker's storage, as its context holds it
     document_id = sim.add_document(DocumentSpec(gzip=True, charset="Cp1252"))
     summary = enqueue_document(document_id, settings=settings).get(timeout=180)
     assert storage.failures == 0 and not summary["already_stored"]
@@ -82,20 +101,14 @@ def test_a_transient_storage_failure_while_checking_is_retried(
 
 
 def test_a_redis_blip_while_taking_the_claim_is_retried(
-    sim: Simulator, settings: Settings, celery_worker: Any, monkeypatch: pytest.MonkeyPatch
+    sim: Simulator, settings: Settings, celery_app: Any, celery_worker: Any
 ) -> None:
-    real = tasks.documents.redis_client
-    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)  # nothing listens there
-    calls: list[int] = []
-
-    def blipping() -> redis.Redis:
-        calls.append(1)
-        return dead if len(calls) == 1 else real()
-
-    monkeypatch.setattr(tasks.documents, "redis_client", blipping)
+    ctx = context(celery_app)
+    blipping = BlippingRedis(ctx.redis)
+    ctx.redis = blipping  # type: ignore[assignment]
     document_id = sim.add_document(DocumentSpec(gzip=True, charset="UTF-8"))
     summary = enqueue_document(document_id, settings=settings).get(timeout=180)
-    assert len(calls) >= 2 and not summary["already_stored"] and downloads(sim) == 1
+    assert blipping.failures == 1 and not summary["already_stored"] and downloads(sim) == 1
 
 
 def test_claim_waits_do_not_use_up_the_transient_retry_budget(
@@ -106,8 +119,8 @@ def test_claim_waits_do_not_use_up_the_transient_retry_budget(
     monkeypatch: pytest.MonkeyPatch,
     task_log: TaskLog,
 ) -> None:
-    monkeypatch.setattr(tasks.documents, "CLAIM_RETRY_SECONDS", 0.1)
-    monkeypatch.setattr(tasks.documents, "MIN_CLAIM_RETRY_SECONDS", 0.1)
+    monkeypatch.setattr(document_task, "CLAIM_RETRY_SECONDS", 0.1)
+    monkeypatch.setattr(document_task, "MIN_CLAIM_RETRY_SECONDS", 0.1)
     document_id = sim.add_document(DocumentSpec(gzip=True, charset="Cp1252"))
     key = f"{CLAIM_PREFIX}:{sim.seller_id}:{document_id}"
     redis_client.set(key, "another-run", ex=600)  # held by a live run elsewhere

@@ -72,7 +72,7 @@ def test_transient_failures_beyond_the_in_process_attempts_become_a_celery_retry
 def test_permanent_errors_fail_the_task_clearly_and_store_nothing(sim: Simulator, settings: Settings) -> None:
     from celery.contrib.testing.worker import start_worker
 
-    from workers.app import create_app
+    from spreports.workers.app import create_app
 
     document_id = sim.add_document(DocumentSpec())
     documents = settings.documents.model_copy(update={"allowed_hosts": ["*.amazonaws.com"]})
@@ -115,7 +115,7 @@ def test_a_worker_killed_mid_download_is_redelivered_and_the_document_stored_onc
     })  # fmt: skip
     log = (tmp_path / "worker.log").open("wb")  # closed in the finally below
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", "documents", "--pool", "prefork",
+        [sys.executable, "-m", "celery", "-A", "spreports.workers.app", "worker", "-Q", "documents", "--pool", "prefork",
          "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO"],
         env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip

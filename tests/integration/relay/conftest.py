@@ -13,20 +13,20 @@ import boto3
 import pytest
 import redis
 
-from spreports.notifications import RetrievalRequest
-from spreports.relay_metrics import RelayCounters
-from workers.relay import Relay, RelayOptions
+from spreports.contracts import DocumentRequest
+from spreports.workers.relay.metrics import RelayCounters
+from spreports.workers.relay.receiver import Relay, RelayOptions
 
 
 @dataclass
 class Recorder:
     """A publish callable that records requests, and can be told to fail like a broker that is down."""
 
-    published: list[RetrievalRequest] = field(default_factory=list)
+    published: list[DocumentRequest] = field(default_factory=list)
     failing: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, request: RetrievalRequest) -> None:
+    def __call__(self, request: DocumentRequest) -> None:
         if self.failing:
             raise ConnectionError("broker down")
         with self.lock:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from spreports.cli import main
+from spreports.workers.cli import main
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import redis
 
+from spreports.workers.relay.receiver import DONE_TTL_SECONDS, NOTIFICATION_KEY_PREFIX
 from tests.integration.relay.conftest import Recorder, RelayFactory, queue_counts, send, wait_until
 from tests.unit.relay.messages import APPLICATION_ID, BAD_BODIES, body, notification
-from workers.relay import DONE_TTL_SECONDS, NOTIFICATION_KEY_PREFIX
 
 
 def receive_all(relay: Any, expected: int) -> list[Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-import workers.relay_dead_letter as dead_letter
+import spreports.workers.relay.dead_letter as dead_letter
 from tests.integration.relay.conftest import RelayFactory, queue_counts, send, wait_until
 from tests.integration.relay.test_relay_batches import receive_all
 

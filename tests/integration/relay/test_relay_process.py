@@ -1,4 +1,4 @@
-"""The relay as a real process (``python -m workers.relay``): Celery messages in Redis, signals, Redis outages.
+"""The relay as a real process (``python -m spreports.workers.relay``): Celery messages in Redis, signals, Redis outages.
 
 Every test counts what reaches the broker's ``documents`` list, decoded as Celery messages: each valid
 notification must be there (exactly once when the relay is stopped gracefully).
@@ -46,7 +46,7 @@ def relay_env(broker: str, queue_url: str, data_dir: Path, **extra: str) -> dict
 
 
 class RelayProcess:
-    """``python -m workers.relay`` with its output in a log file."""
+    """``python -m spreports.workers.relay`` with its output in a log file."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log = env, log
@@ -55,7 +55,7 @@ class RelayProcess:
     def start(self) -> RelayProcess:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "workers.relay"], env=self.env, stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "spreports.workers.relay"], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         return self
 
@@ -65,7 +65,7 @@ class RelayProcess:
         return self.process.wait(timeout=60)
 
     def check(self) -> int:
-        args = [sys.executable, "-m", "workers.relay", "--check"]
+        args = [sys.executable, "-m", "spreports.workers.relay", "--check"]
         return subprocess.run(args, env=self.env, capture_output=True, timeout=60, check=False).returncode
 
     def output(self) -> str:
@@ -198,7 +198,12 @@ def test_a_relay_that_cannot_start_says_why_in_one_line(
     if queue is None:
         del env["SPREPORTS_SQS__QUEUE_URL"]
     result = subprocess.run(
-        [sys.executable, "-m", "workers.relay"], env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "spreports.workers.relay"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"spreports: error: {expected}")

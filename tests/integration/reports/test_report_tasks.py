@@ -78,7 +78,15 @@ def test_reports_request_command(celery_worker, settings: Settings, sim: Simulat
     from tests.processes import product_env
 
     env = product_env({**sim.env(), "SPREPORTS_BROKER_URL": str(settings.broker_url)})
-    command = [sys.executable, "-m", "spreports.cli", "reports", "request", "--type", "GET_MERCHANT_LISTINGS_ALL_DATA"]
+    command = [
+        sys.executable,
+        "-m",
+        "spreports.workers.cli",
+        "reports",
+        "request",
+        "--type",
+        "GET_MERCHANT_LISTINGS_ALL_DATA",
+    ]
     done = subprocess.run([*command, "--marketplace", "ATVPDKIKX0DER"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -93,7 +101,7 @@ def test_reports_request_command(celery_worker, settings: Settings, sim: Simulat
 def test_sweep_queues_a_waiting_document_only_once(
     celery_app, settings: Settings, sim: Simulator, redis_client
 ) -> None:  # type: ignore[no-untyped-def]
-    from tasks.reports import sweep_finished_reports
+    from spreports.tasks.reports import sweep_finished_reports
 
     sim.add_document(DocumentSpec(report_type="GET_MERCHANT_LISTINGS_ALL_DATA", size=1000), notify=False)
     # No worker consumes the documents queue here: the document stays queued between the two sweeps.
@@ -105,13 +113,13 @@ def test_sweep_queues_a_waiting_document_only_once(
 def test_one_failing_seller_does_not_stop_the_others(
     celery_app, sim: Simulator, redis_url: str, redis_client, tmp_path: Path, settings: Settings
 ) -> None:  # type: ignore[no-untyped-def]
-    from tasks.schedules import sync_report_schedules
-    from workers.app import use_settings
+    from spreports.tasks.context import attach
+    from spreports.tasks.schedules import sync_report_schedules
 
     sellers = tmp_path / "sellers.toml"
     sellers.write_text('[sellers.A0REVOKED]\nrefresh_token = "Atzr|revoked-grant"\n')
     with_bad_seller = settings.model_copy(update={"sellers_file": sellers})
-    use_settings(celery_app, with_bad_seller)
+    attach(celery_app, with_bad_seller)
     result = sync_report_schedules.apply().get()
     assert result[sim.seller_id] == {"created": 2, "kept": 0}
     assert str(result["A0REVOKED"]).startswith("failed: AuthenticationError")
@@ -133,7 +141,7 @@ def test_schedules_commands(settings: Settings, sim: Simulator, tmp_path: Path) 
     )
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "spreports.cli", "schedules", *args], env=env, cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "spreports.workers.cli", "schedules", *args], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
 
     assert run("sync").stdout.strip() == f"{sim.seller_id}: 2 created, 0 already in place"

@@ -258,8 +258,10 @@ def test_fatal_reports_documents_are_stored_apart(
     server: DocumentServer, storage: LocalStorage, options: RetrievalOptions
 ) -> None:
     url = server.add("/err", Route(body=b'{"errorDetails":"no data"}', headers={"Content-Type": "application/json"}))
-    req = request("ERR-1", processing_status="FATAL", report_id="R-9", report={"reportId": "R-9"})
-    result = retrieve_document(req, locate=Locator("ERR-1", [url]), storage=storage, options=options)
+    req = request("ERR-1", processing_status="FATAL", report_id="R-9")
+    result = retrieve_document(
+        req, locate=Locator("ERR-1", [url]), report={"reportId": "R-9"}, storage=storage, options=options
+    )
     location = Path(result.manifest.location)
     assert location.relative_to(storage.root).parts[:3] == ("_errors", "A1SELLER", "GET_X")
     assert location.name == "ERR-1.json"

@@ -216,7 +216,7 @@ def test_concurrent_writers_of_one_document_never_delete_each_others_temp_files(
 
 
 def test_a_stale_part_is_older_than_any_live_task() -> None:
-    from workers.app import HARD_TIME_LIMIT
+    from spreports.tasks.retrying import HARD_TIME_LIMIT
 
     assert STALE_PART_SECONDS > HARD_TIME_LIMIT
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from spreports.errors import InvalidNotification
-from workers.relay_dead_letter import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_REASON_CHARS, DeadLetterCopy, pack
+from spreports.workers.relay.dead_letter import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_ENTRIES,
+    MAX_REASON_CHARS,
+    DeadLetterCopy,
+    pack,
+)
 
 
 def copy(index: int, size: int, reason: str = "not JSON") -> DeadLetterCopy:

@@ -7,7 +7,7 @@ import threading
 import fakeredis
 from prometheus_client import generate_latest
 
-from spreports.relay_metrics import COUNTERS, Heartbeat, RelayCounters, fresh_heartbeats
+from spreports.workers.relay.metrics import COUNTERS, Heartbeat, RelayCounters, fresh_heartbeats
 
 
 def test_counters_are_thread_safe_and_exported() -> None:

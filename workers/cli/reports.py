@@ -10,8 +10,11 @@ from typing import Any
 
 import click
 
-from spreports.errors import InvalidRequest, ServiceUnavailable, SpreportsError
+from spreports import names
+from spreports.contracts import DocumentRequest
+from spreports.errors import InvalidRequest, ServiceUnavailable
 from spreports.settings import Settings
+from spreports.workers.cli.common import UserError, command_settings
 
 
 @click.group("reports")
@@ -29,59 +32,52 @@ def download(
     document_id: str | None, report_id: str | None, seller_id: str | None, local: bool, timeout: float
 ) -> None:
     """Retrieve one document into the storage and print where it went."""
-    # spreports.cli imports this module to register the group, so its names are imported here.
-    from spreports.cli import UserError, settings_or_exit
-
     if (document_id is None) == (report_id is None):
         raise UserError("give exactly one of --document ID or --report ID")
-    settings = settings_or_exit()
+    settings = command_settings()
     seller = seller_id or settings.seller_id
     if not seller:
         raise UserError("no --seller given and SPREPORTS_SELLER_ID is not set")
-    try:
-        fields = _fields(settings, seller, document_id, report_id)
-        summary = _run_local(settings, fields) if local else _run_on_worker(settings, fields, timeout)
-    except SpreportsError as exc:
-        raise UserError(str(exc)) from None
+    request, report = _request(settings, seller, document_id, report_id)
+    summary = _run_local(settings, request, report) if local else _run_on_worker(settings, request, timeout)
     click.echo(f"stored at {summary['location']}")
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
 
 
-def _fields(settings: Settings, seller: str, document_id: str | None, report_id: str | None) -> dict[str, Any]:
-    fields: dict[str, Any] = {"seller_id": seller, "report_document_id": document_id, "report_id": report_id}
+def _request(
+    settings: Settings, seller: str, document_id: str | None, report_id: str | None
+) -> tuple[DocumentRequest, dict[str, Any] | None]:
+    """The retrieval's arguments and, given a report id, the report's metadata (getReport)."""
     if report_id is None:
-        return fields
+        return DocumentRequest.parse(seller_id=seller, report_document_id=document_id), None
     report = _client(settings, seller).get_report(report_id)
     if not report.report_document_id:
         raise InvalidRequest(f"report {report_id} has no document (processingStatus {report.processing_status})")
-    fields.update(
+    request = DocumentRequest.parse(
+        seller_id=seller,
         report_document_id=report.report_document_id,
+        report_id=report_id,
         report_type=report.report_type,
         processing_status=report.processing_status,
-        report=report.model_dump(mode="json", by_alias=True),
     )
-    return fields
+    return request, report.model_dump(mode="json", by_alias=True)
 
 
 def _client(settings: Settings, seller: str) -> Any:
-    from spreports.redis_server import broker_url, connect
+    from spreports.connection import connect
     from spreports.spapi import SpapiClient
+    from spreports.workers.embedded_redis import broker_url
 
     return SpapiClient.for_seller(settings, seller, redis=connect(broker_url(settings)))
 
 
-def _run_on_worker(settings: Settings, fields: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _run_on_worker(settings: Settings, request: DocumentRequest, timeout: float) -> dict[str, Any]:
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    from spreports import enqueue_document
+    from spreports.workers.producers import app_for
 
-    result = enqueue_document(
-        fields["report_document_id"],
-        seller_id=fields["seller_id"],
-        report_id=fields.get("report_id"),
-        report_type=fields.get("report_type"),
-        processing_status=fields.get("processing_status", "DONE"),
-        settings=settings,
+    result = app_for(settings).send_task(
+        names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE
     )
     click.echo(f"queued task {result.id}; waiting for a worker (Ctrl-C stops waiting, not the task)", err=True)
     try:
@@ -93,11 +89,11 @@ def _run_on_worker(settings: Settings, fields: dict[str, Any], timeout: float) -
     return summary
 
 
-def _run_local(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
-    from spreports.documents import DocumentRequest, RetrievalOptions, retrieve_document
+def _run_local(settings: Settings, request: DocumentRequest, report: dict[str, Any] | None) -> dict[str, Any]:
+    from spreports.documents import RetrievalOptions, prepare_process, retrieve_document
     from spreports.storage import open_storage
 
-    request = DocumentRequest(**fields)
+    prepare_process()
     client = _client(settings, request.seller_id)
 
     def locate() -> Any:
@@ -107,6 +103,7 @@ def _run_local(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
         result = retrieve_document(
             request,
             locate=locate,
+            report=report,
             storage=open_storage(settings),
             options=RetrievalOptions.from_settings(settings),
             progress=progress,
@@ -149,10 +146,9 @@ def request(
     """Request a report (createReport through a worker); its document follows through the relay."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    from spreports import request_report
-    from spreports.cli import UserError, settings_or_exit
+    from spreports.workers.producers import request_report
 
-    settings = settings_or_exit()
+    settings = command_settings()
     result = request_report(
         report_type,
         seller_id=seller_id,
@@ -165,6 +161,4 @@ def request(
         summary: dict[str, str] = result.get(timeout=timeout)
     except CeleryTimeout:
         raise UserError(f"no worker answered within {timeout:.0f} s (task {result.id} stays queued)") from None
-    except SpreportsError as exc:
-        raise UserError(str(exc)) from None
     click.echo(json.dumps(summary, indent=2, sort_keys=True))

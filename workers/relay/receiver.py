@@ -1,6 +1,6 @@
 """The SQS relay: REPORT_PROCESSING_FINISHED notifications in, ``spreports.retrieve_report_document`` tasks out.
 
-Run it as ``spreports relay`` or ``python -m workers.relay``. Any number of relay processes on any
+Run it as ``spreports relay`` or ``python -m spreports.workers.relay``. Any number of relay processes on any
 machines may consume the same queue; each runs ``SPREPORTS_SQS__RECEIVERS`` receiver threads sharing
 one boto3 client (created in the main thread: creating clients concurrently races).
 
@@ -35,11 +35,12 @@ from typing import TYPE_CHECKING, Any
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from spreports.errors import InvalidNotification
-from spreports.notifications import RetrievalRequest, parse_notification
-from spreports.relay_metrics import RelayCounters
+from spreports.contracts import DocumentRequest
+from spreports.errors import InvalidNotification, RedisUnavailable, SettingsError
+from spreports.notifications import parse_notification
 from spreports.settings import Settings
-from workers.relay_dead_letter import DeadLetterer
+from spreports.workers.relay.dead_letter import DeadLetterer
+from spreports.workers.relay.metrics import RelayCounters
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -56,11 +57,7 @@ BACKOFF_START_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 15.0
 
 #: Publishes one retrieval task; returns only when the broker has it, raises otherwise.
-Publish = Callable[[RetrievalRequest], None]
-
-
-class RelayUnavailable(Exception):
-    """Redis (the dedupe store or the broker) failed: stop deleting, back off, resume later."""
+Publish = Callable[[DocumentRequest], None]
 
 
 @dataclass(frozen=True)
@@ -76,10 +73,10 @@ class RelayOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RelayOptions:
-        """Options from ``settings.sqs``; ``ValueError`` when no queue is configured."""
+        """Options from ``settings.sqs``; :class:`SettingsError` when no queue is configured."""
         sqs = settings.sqs
         if not sqs.queue_url:
-            raise ValueError("SPREPORTS_SQS__QUEUE_URL: the relay needs the URL of the notifications queue")
+            raise SettingsError("SPREPORTS_SQS__QUEUE_URL: the relay needs the URL of the notifications queue")
         return cls(
             queue_url=sqs.queue_url,
             wait_time_seconds=sqs.wait_time_seconds,
@@ -100,7 +97,7 @@ class BatchResult:
 
 
 class Relay:
-    """One receiver: long-polls the queue and relays each batch. I/O is injected (DESIGN rule 5)."""
+    """One receiver: long-polls the queue and relays each batch (SQS, Redis and the publisher are injected)."""
 
     def __init__(
         self,
@@ -128,7 +125,7 @@ class Relay:
                 if messages:
                     self.handle_batch(messages)
                 failures = 0
-            except RelayUnavailable as exc:
+            except RedisUnavailable as exc:
                 failures += 1
                 log.warning("Redis unavailable (%s); not deleting, backing off until it answers", exc)
                 self._wait_for_redis(stop, failures)
@@ -154,19 +151,20 @@ class Relay:
         return list(response.get("Messages", []))
 
     def handle_batch(self, messages: Sequence[MessageTypeDef]) -> BatchResult:
-        """Relay one batch; raises :class:`RelayUnavailable` (after deleting what is safe) when Redis fails."""
+        """Relay one batch; raises :class:`RedisUnavailable` (after deleting what is safe) when Redis fails."""
         result = BatchResult()
         deletable: list[MessageTypeDef] = []
         invalid: list[tuple[MessageTypeDef, InvalidNotification]] = []
-        actionable: dict[str, list[tuple[MessageTypeDef, RetrievalRequest]]] = {}
+        actionable: dict[str, list[tuple[MessageTypeDef, DocumentRequest]]] = {}
         self.counters.add("received", len(messages))
         for message in messages:
-            request = self._classify(message, deletable, invalid)
-            if request is not None:
-                actionable.setdefault(request.notification_id, []).append((message, request))
+            classified = self._classify(message, deletable, invalid)
+            if classified is not None:
+                notification_id, request = classified
+                actionable.setdefault(notification_id, []).append((message, request))
         if invalid:
             deletable.extend(self._dead_letter(invalid))
-        failure: RelayUnavailable | None = None
+        failure: RedisUnavailable | None = None
         if actionable:
             relayed, failure = self._relay(actionable, result)
             deletable.extend(relayed)
@@ -182,7 +180,8 @@ class Relay:
         message: MessageTypeDef,
         deletable: list[MessageTypeDef],
         invalid: list[tuple[MessageTypeDef, InvalidNotification]],
-    ) -> RetrievalRequest | None:
+    ) -> tuple[str, DocumentRequest] | None:
+        """The notification's id and retrieval, or None (after sorting the message into ``deletable`` or ``invalid``)."""
         message_id = message["MessageId"]
         try:
             notification = parse_notification(message.get("Body", ""), application_id=self.options.application_id)
@@ -211,19 +210,20 @@ class Relay:
                 self.counters.add("no_document")
                 log.warning("report %s (%s) of %s is FATAL without a document", report.report_id, report.report_type, notification.seller_id)  # fmt: skip
             deletable.append(message)
-        return request
+            return None
+        return notification.notification_id, request
 
     def _relay(
-        self, actionable: dict[str, list[tuple[MessageTypeDef, RetrievalRequest]]], result: BatchResult
-    ) -> tuple[list[MessageTypeDef], RelayUnavailable | None]:
+        self, actionable: dict[str, list[tuple[MessageTypeDef, DocumentRequest]]], result: BatchResult
+    ) -> tuple[list[MessageTypeDef], RedisUnavailable | None]:
         """Claim, publish, mark; return the messages safe to delete and the Redis failure, if any."""
         try:
             states = self._claim(list(actionable))
-        except RelayUnavailable as exc:
+        except RedisUnavailable as exc:
             return [], exc
         deletable: list[MessageTypeDef] = []
         published: list[str] = []
-        failure: RelayUnavailable | None = None
+        failure: RedisUnavailable | None = None
         for notification_id, copies in actionable.items():
             state = states[notification_id]
             if state == "done":
@@ -236,7 +236,7 @@ class Relay:
                 try:
                     self.publish(copies[0][1])
                 except Exception as exc:
-                    failure = RelayUnavailable(f"publish failed: {_short(exc)}")
+                    failure = RedisUnavailable(f"publish failed: {_short(exc)}")
                     continue
                 published.append(notification_id)
                 result.published.append(copies[0][0]["MessageId"])
@@ -246,7 +246,7 @@ class Relay:
         self.counters.add("relayed", len(published))
         try:
             self._mark_done(published)
-        except RelayUnavailable as exc:
+        except RedisUnavailable as exc:
             # Published but not marked: keep the messages; a redelivery republishes, the task absorbs it.
             return deletable, exc
         for notification_id in published:
@@ -270,7 +270,7 @@ class Relay:
                     pipe.get(key)
             existing = iter(pipe.execute())
         except (redis.RedisError, OSError) as exc:
-            raise RelayUnavailable(f"claim failed: {_short(exc)}") from None
+            raise RedisUnavailable(f"claim failed: {_short(exc)}") from None
         states = {}
         for nid, ok in zip(notification_ids, claimed, strict=True):
             states[nid] = "claimed" if ok else ("done" if next(existing) == DONE else "busy")
@@ -283,7 +283,7 @@ class Relay:
                 pipe.set(NOTIFICATION_KEY_PREFIX + nid, DONE, ex=DONE_TTL_SECONDS)
             pipe.execute()
         except (redis.RedisError, OSError) as exc:
-            raise RelayUnavailable(f"marking relayed notifications failed: {_short(exc)}") from None
+            raise RedisUnavailable(f"marking relayed notifications failed: {_short(exc)}") from None
 
     def _release(self, notification_ids: list[str]) -> None:
         # Best effort: an unreleased claim expires with the visibility timeout anyway.
@@ -342,11 +342,3 @@ def _backoff(failures: int) -> float:
 def _short(exc: BaseException) -> str:
     # Exception text of redis/botocore names hosts and codes, never credentials; keep log lines short.
     return f"{type(exc).__name__}: {str(exc)[:160]}"
-
-
-if __name__ == "__main__":
-    import sys
-
-    from workers.relay_process import main
-
-    sys.exit(main(check_only="--check" in sys.argv[1:]))

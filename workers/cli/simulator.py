@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import shlex
 import threading
+from typing import TYPE_CHECKING
 
 import click
 
 from spreports.settings import Settings
-from spreports.simulator.config import config_from_settings
-from spreports.simulator.server import Simulator
+from spreports.workers.cli.common import UserError, command_settings, require_local_extra
+
+if TYPE_CHECKING:
+    from spreports.simulator.server import Simulator
 
 
 @click.command("simulator")
@@ -25,13 +28,15 @@ from spreports.simulator.server import Simulator
 @click.option("--static-sandbox", is_flag=True, help="Answer only the models' static sandbox examples.")
 @click.option("--no-rate-limits", is_flag=True, help="Do not enforce Amazon's usage plans.")
 @click.option("--public-url", default=None, help="Base URL others reach it by (e.g. http://simulator:8000 in compose).")
-def simulator_command(
+def simulator(
     host: str, port: int, speed: float, static_sandbox: bool, no_rate_limits: bool, public_url: str | None
 ) -> None:
     """Run an offline SP-API (LWA, Reports, documents, Notifications -> SQS) until Ctrl-C."""
-    from spreports.cli import UserError, settings_or_exit  # here: spreports.cli imports this module
+    settings = command_settings()
+    require_local_extra("spreports simulator", "werkzeug")
+    from spreports.simulator.config import config_from_settings
+    from spreports.simulator.server import Simulator
 
-    settings = settings_or_exit()
     config = config_from_settings(settings, speed=speed, static_sandbox=static_sandbox, rate_limits=not no_rate_limits)
     try:
         sim = Simulator(config, host, port, public_url)

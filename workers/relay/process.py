@@ -1,6 +1,6 @@
 """The relay process: settings -> clients -> receiver threads, signals, heartbeat and metrics.
 
-``spreports relay`` and ``python -m workers.relay`` both end up in :func:`main`. SIGTERM or SIGINT
+``spreports relay`` and ``python -m spreports.workers.relay`` both end up in :func:`main`. SIGTERM or SIGINT
 sets a stop event: each receiver finishes the batch in hand and the process exits 0 within the
 long-poll wait plus one batch.
 """
@@ -23,12 +23,14 @@ import redis
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from spreports import redaction
-from spreports.notifications import RetrievalRequest
-from spreports.redis_server import EmbeddedRedis, RedisUnavailableError, broker_url, connect
-from spreports.relay_metrics import Heartbeat, RelayCounters, fresh_heartbeats, serve_metrics, this_host
-from spreports.settings import Settings, SettingsError, load_settings
-from workers.relay import Publish, Relay, RelayOptions
+from spreports import names
+from spreports.connection import connect
+from spreports.contracts import DocumentRequest
+from spreports.errors import ServiceUnavailable
+from spreports.settings import Settings
+from spreports.workers.embedded_redis import EmbeddedRedis, broker_url
+from spreports.workers.relay.metrics import Heartbeat, RelayCounters, fresh_heartbeats, serve_metrics, this_host
+from spreports.workers.relay.receiver import Publish, Relay, RelayOptions
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -42,15 +44,10 @@ HEARTBEAT_TTL_SECONDS = 30
 STUCK_AFTER_SECONDS = 60.0
 
 
-class RelayConfigError(Exception):
-    """The relay cannot start: a missing setting or an unreachable queue (one clear line)."""
-
-
 def celery_publisher(app: Celery) -> Publish:
     """Publish retrieval tasks by name on the ``documents`` queue through ``app``'s broker."""
-    from spreports import names
 
-    def publish(request: RetrievalRequest) -> None:
+    def publish(request: DocumentRequest) -> None:
         app.send_task(
             names.RETRIEVE_REPORT_DOCUMENT,
             kwargs=request.task_kwargs(),
@@ -87,7 +84,7 @@ def check_queue(sqs: SQSClient, options: RelayOptions) -> None:
     try:
         attributes = sqs.get_queue_attributes(QueueUrl=options.queue_url, AttributeNames=["RedrivePolicy"])
     except (BotoCoreError, ClientError) as exc:
-        raise RelayConfigError(
+        raise ServiceUnavailable(
             f"SPREPORTS_SQS__QUEUE_URL: the queue cannot be reached ({type(exc).__name__})"
         ) from None
     if options.dead_letter_queue_url is None and "RedrivePolicy" not in attributes.get("Attributes", {}):
@@ -98,14 +95,11 @@ def check_queue(sqs: SQSClient, options: RelayOptions) -> None:
 
 
 def run_relay(settings: Settings, stop: threading.Event, *, ready: threading.Event | None = None) -> None:
-    """Run the relay until ``stop`` is set. Raises :class:`RelayConfigError` when it cannot start."""
-    from workers.app import create_app
+    """Run the relay until ``stop`` is set; a :class:`SpreportsError` says why it cannot start."""
+    from spreports.workers.app import create_app
 
-    try:
-        options = RelayOptions.from_settings(settings)
-        url = broker_url(settings)
-    except (ValueError, RedisUnavailableError) as exc:
-        raise RelayConfigError(str(exc)) from None
+    options = RelayOptions.from_settings(settings)
+    url = broker_url(settings)
     receivers = settings.sqs.receivers
     sqs = sqs_client(options, receivers)
     check_queue(sqs, options)
@@ -182,18 +176,6 @@ def check(settings: Settings) -> tuple[bool, str]:
     return True, f"{len(beats)} relay(s) alive on {this_host()}; " + ", ".join(f"{k}={v}" for k, v in counts.items())
 
 
-def configure_logging(settings: Settings) -> None:
-    """Plain log lines on stderr, scrubbed of anything secret."""
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s",
-        stream=sys.stderr,
-    )
-    redaction.install()
-    # botocore logs request details at DEBUG; they are noise here.
-    logging.getLogger("botocore").setLevel(logging.WARNING)
-
-
 def install_signal_handlers(stop: threading.Event) -> None:
     """SIGTERM and SIGINT ask the relay to finish its batch and exit."""
 
@@ -205,23 +187,13 @@ def install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handle)
 
 
-def main(check_only: bool = False) -> int:
-    """Entry point of ``python -m workers.relay`` and ``spreports relay``; returns the exit status."""
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"spreports: error: {exc}", file=sys.stderr)
-        return 2
+def main(settings: Settings, *, check_only: bool = False) -> int:
+    """``spreports relay [--check]``: run until SIGTERM/SIGINT (exit 0), or check the heartbeat (0 or 1)."""
     if check_only:
         ok, message = check(settings)
         print(message, file=sys.stdout if ok else sys.stderr)
         return 0 if ok else 1
-    configure_logging(settings)
     stop = threading.Event()
     install_signal_handlers(stop)
-    try:
-        run_relay(settings, stop)
-    except RelayConfigError as exc:
-        print(f"spreports: error: {exc}", file=sys.stderr)
-        return 2
+    run_relay(settings, stop)
     return 0

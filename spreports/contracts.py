@@ -1,0 +1,64 @@
+"""The arguments of the product's tasks: one model per task, used by every producer and by the task.
+
+The relay, the sweep, ``spreports.enqueue_document`` / ``spreports.request_report`` and the command
+line all build these models and send :meth:`task_kwargs`; the tasks declare the same fields as
+explicit keyword parameters (so Flower and editors show them, and a misspelt one is refused) and
+validate them through the same model. Arguments are ids and plain values only: never a URL, a
+token or a document's content.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from spreports.errors import InvalidRequest
+
+ProcessingStatus = Literal["DONE", "FATAL", "CANCELLED"]
+
+
+class _TaskArguments(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def parse(cls, **kwargs: Any) -> Any:
+        """The model of a task's keyword arguments; a bad one is an :class:`InvalidRequest` naming it."""
+        try:
+            return cls.model_validate(kwargs)
+        except ValidationError as exc:
+            error = exc.errors(include_input=False, include_url=False)[0]
+            where = ".".join(map(str, error["loc"]))
+            raise InvalidRequest(f"bad task arguments: {where}: {error['msg']}") from None
+
+    def task_kwargs(self) -> dict[str, Any]:
+        """The task's keyword arguments (JSON values, snake_case names as the task declares them)."""
+        return self.model_dump(mode="json")
+
+
+class DocumentRequest(_TaskArguments):
+    """Arguments of ``spreports.retrieve_report_document``: which document of which seller to store."""
+
+    seller_id: str = Field(min_length=1, max_length=200)
+    report_document_id: str = Field(min_length=1, max_length=500)
+    report_id: str | None = Field(default=None, max_length=200)
+    report_type: str | None = Field(default=None, max_length=200)
+    processing_status: ProcessingStatus = "DONE"
+    notification_id: str | None = Field(default=None, max_length=200)
+
+    @property
+    def task_id(self) -> str | None:
+        """For a notification, a task id derived from its id: a redelivered duplicate shows up under it in Flower."""
+        return None if self.notification_id is None else f"notification-{self.notification_id}"
+
+
+class ReportRequest(_TaskArguments):
+    """Arguments of ``spreports.request_report``: a createReport for one seller."""
+
+    report_type: str = Field(min_length=1, max_length=200)
+    seller_id: str | None = Field(default=None, max_length=200)
+    marketplace_ids: list[str] = Field(default_factory=list, max_length=25)
+    data_start_time: datetime | None = None
+    data_end_time: datetime | None = None
+    report_options: dict[str, str] | None = None

@@ -1,0 +1,107 @@
+"""What every command shares: the error boundary, the settings and logging, the start-up checks.
+
+The boundary (:func:`handle_errors`) is the one place where failures become words: any error of the
+product's tree, and Redis or the broker failing, end the command with one ``spreports: error: ...``
+line and exit status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+
+from spreports.errors import SpreportsError, StorageError
+
+if TYPE_CHECKING:
+    from spreports.settings import Settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
+
+
+class UserError(click.ClickException):
+    """An expected failure: printed as one line, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"spreports: error: {self.format_message()}", err=True)
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn the product's errors, and Redis or the broker failing, into a :class:`UserError`."""
+    try:
+        yield
+    except SpreportsError as exc:
+        raise UserError(str(exc)) from None
+    except Exception as exc:
+        message = _describe_foreign(exc)
+        if message is None:
+            raise
+        raise UserError(message) from None
+
+
+def _describe_foreign(exc: Exception) -> str | None:
+    # Only libraries already loaded can have raised: looking them up imports nothing at start-up.
+    redis = sys.modules.get("redis")
+    if redis is not None and isinstance(exc, redis.RedisError):
+        return f"Redis failed: {type(exc).__name__}"
+    kombu = sys.modules.get("kombu.exceptions")
+    if kombu is not None and isinstance(exc, kombu.OperationalError):
+        # kombu's text may hold the broker URL with its password: the type is enough.
+        return f"the broker cannot be reached ({type(exc).__name__})"
+    return None
+
+
+def command_settings() -> Settings:
+    """The process's settings (a bad value raises :class:`SettingsError`), with logging set up."""
+    from spreports import redaction
+    from spreports.settings import load_settings as load
+
+    settings = load()
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    # urllib3 logs request lines (pre-signed URLs) at DEBUG; the redacting filter is the second guard.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
+    # botocore logs signed requests at DEBUG and chatter ("Found credentials ...") at INFO.
+    logging.getLogger("botocore").setLevel(max(logging.WARNING, logging.getLogger().level))
+    redaction.install()
+    return settings
+
+
+def check_redis(settings: Settings) -> str:
+    """Return the broker URL once Redis answers (starting the embedded one when none is configured)."""
+    from spreports.connection import ping
+    from spreports.workers.embedded_redis import broker_url
+
+    url = broker_url(settings)
+    ping(url)
+    return url
+
+
+def check_storage(settings: Settings) -> None:
+    """Prove the storage (a directory or an S3 bucket) accepts writes."""
+    from spreports.storage import open_storage
+
+    try:
+        open_storage(settings).check_writable()
+    except StorageError:
+        raise
+    except SpreportsError as exc:
+        # E.g. S3 unreachable or refusing the probe: still one line naming the setting.
+        raise StorageError(f"SPREPORTS_STORAGE__URL: {settings.storage.url} cannot be used: {exc}") from None
+
+
+def require_local_extra(command: str, *modules: str) -> None:
+    """Fail with one line naming the extra to install when a command's optional libraries are missing."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(
+            f"{command} needs the local extra ({', '.join(missing)} not installed): pip install 'spreports[local]'"
+        )
