@@ -20,7 +20,7 @@ from spreports.documents.pipeline import (
 
 
 def prepare_process() -> None:
-    """Set up this process for retrieval: reuse of freed buffers, and no signed URL in urllib3's log."""
+    """Set up this process for retrieval (once, when it starts): reuse of freed buffers, log redaction."""
     from spreports.documents.pump import keep_freed_blocks
 
     keep_freed_blocks()

@@ -62,6 +62,10 @@ _CHARSET_ALIASES = {
     "utf8": "utf-8-sig",
 }
 
+# Codecs Python accepts by name that are not character sets of text documents: storing their output
+# as UTF-8 text is meaningless, and some of them expand a tiny body without bound (bz2, zlib).
+_NOT_CHARSETS = {"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined", "charmap"}
+
 _TEXT_TYPES = {"application/json", "application/xml", "application/csv", "application/x-tab-separated-values"}
 _EXTENSIONS = {
     "text/plain": "txt",
@@ -97,18 +101,23 @@ class ContentType:
     def codec(self) -> str | None:
         """The Python codec for the declared charset; None when none is declared.
 
-        Raises DocumentRejected for a charset Python does not know (storing such text as UTF-8 is impossible).
+        Raises DocumentRejected for a charset Python does not know, and for a codec that is no character
+        set (``base64``, ``bz2``, ``rot13``, ``unicode_escape``...): such a label is never text to store.
         """
         if self.charset_label is None:
             return None
         label = self.charset_label.lower()
         if label in _CHARSET_ALIASES:
             return _CHARSET_ALIASES[label]
+        shown = repr(self.charset_label[:40])
         try:
-            name = codecs.lookup(label).name
+            info = codecs.lookup(label)
         except LookupError:
-            raise DocumentRejected(f"the document declares an unknown charset {self.charset_label[:40]!r}") from None
-        return "utf-8-sig" if name == "utf-8" else name
+            raise DocumentRejected(f"the document declares an unknown charset {shown}") from None
+        # Binary and text-to-text transforms are registered as codecs too; Python marks them non-text.
+        if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+            raise DocumentRejected(f"the document declares {shown} as its charset, which is not a text encoding")
+        return "utf-8-sig" if info.name == "utf-8" else info.name
 
     def extension(self) -> str:
         """A file extension for the stored document."""
@@ -246,6 +255,9 @@ class Transcoder:
                 f"undecodable {self.codec} bytes near offset {self._offset + max(exc.start, 0)} of the "
                 "decompressed document (SPREPORTS_DOCUMENTS__STRICT_DECODING is on)"
             ) from None
+        except UnicodeError as exc:
+            # Not a byte-level error but the stream as a whole, e.g. UTF-16 without its byte order mark.
+            raise DocumentRejected(f"the document is not valid {self.codec}: {str(exc)[:120]}") from None
         finally:
             self.replaced += getattr(_replacements, "count", 0) - before
         self._offset += len(data)

@@ -12,10 +12,11 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from spreports.errors import (
     DocumentRejected,
@@ -47,38 +48,46 @@ def install_log_filter() -> None:
 def host_of(url: str) -> str:
     """The host of a URL, safe to log (no path, no query)."""
     try:
-        return urlsplit(url).hostname or "?"
-    except ValueError:
+        return parse_url(url).host or "?"
+    except LocationParseError:
         return "?"
 
 
-def check_allowed(url: str, allowed_hosts: Sequence[str]) -> None:
-    """Refuse a URL unless it is https on an allowed host, or exactly an allowed ``scheme://host:port``.
+def check_allowed(url: str, allowed_hosts: Sequence[str]) -> str:
+    """Check a document URL against the allowed hosts; return the URL to connect to (the one checked).
 
-    Patterns are shell-style (``*.amazonaws.com``); an entry with a scheme (``http://127.0.0.1:8123``)
-    allows exactly that origin, which is how the local simulator's plain-http URLs are admitted.
+    The URL is parsed once, by the parser the HTTP library connects with, so the host checked is the
+    host reached. Refused: characters outside printable ASCII (a backslash, spaces, a fullwidth or
+    other non-ASCII host), credentials in the URL, and any origin not allowed. Patterns are
+    shell-style (``*.amazonaws.com``) and admit https on port 443 only; an entry with a scheme
+    (``http://127.0.0.1:8123``) admits exactly that origin, which is how the local simulator's
+    plain-http URLs are allowed.
     """
+    if not url.isascii() or not url.isprintable() or any(c in url for c in " \\"):
+        raise DocumentRejected("the document URL holds characters a URL may not (non-ASCII, space or backslash)")
     try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError:
+        parsed = parse_url(url)
+    except LocationParseError:
         raise DocumentRejected("the document URL is malformed") from None
-    if parts.username or parts.password:
+    host = (parsed.host or "").lower()
+    if parsed.auth:
         raise DocumentRejected(f"the document URL on host {host!r} carries credentials; refused")
-    scheme = parts.scheme.lower()
-    origin = f"{scheme}://{host}:{port or _default_port(scheme)}"
+    scheme = (parsed.scheme or "").lower()
+    port = parsed.port or _default_port(scheme)
     for entry in allowed_hosts:
         entry = entry.strip().lower()
         if "://" in entry:
-            allowed = urlsplit(entry)
-            allowed_origin = f"{allowed.scheme}://{allowed.hostname}:{allowed.port or _default_port(allowed.scheme)}"
-            if origin == allowed_origin:
-                return
-        elif scheme == "https" and host and fnmatch.fnmatchcase(host, entry):
-            return
+            allowed = parse_url(entry)
+            if (scheme, host, port) == (
+                allowed.scheme,
+                allowed.host,
+                allowed.port or _default_port(allowed.scheme or ""),
+            ):
+                return str(parsed.url)
+        elif scheme == "https" and port == 443 and host and fnmatch.fnmatchcase(host, entry):
+            return str(parsed.url)
     raise DocumentRejected(
-        f"the document URL ({scheme} on host {host!r}) is not on SPREPORTS_DOCUMENTS__ALLOWED_HOSTS; refused"
+        f"the document URL ({scheme} on host {host!r}, port {port}) is not on SPREPORTS_DOCUMENTS__ALLOWED_HOSTS; refused"
     )
 
 
@@ -106,6 +115,9 @@ def open_download(
         )
     except requests.Timeout:
         raise ServiceUnavailable(f"timed out connecting to the document host {host!r}") from None
+    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
+        # No retry can mend the URL itself.
+        raise DocumentRejected(f"the document URL on host {host!r} cannot be fetched") from None
     except requests.RequestException as exc:
         raise ServiceUnavailable(f"cannot reach the document host {host!r} ({type(exc).__name__})") from None
     try:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from spreports.contracts import DocumentRequest
 from spreports.documents.decode import INFLATE_BACKEND, ContentType, Gunzip, Transcoder
-from spreports.documents.fetch import check_allowed, host_of, open_download, read_raw
+from spreports.documents.fetch import check_allowed, host_of, install_log_filter, open_download, read_raw
 from spreports.documents.pump import Pump
 from spreports.errors import DocumentRejected, DocumentUrlExpired, IncompleteDownload, ServiceUnavailable
 from spreports.settings import Settings
@@ -117,6 +117,8 @@ def retrieve_document(
 
     ``report`` is the report's metadata (getReport's answer), kept in the manifest when known.
     """
+    # urllib3 logs request lines, signatures included, at DEBUG: guarded before any download (idempotent).
+    install_log_filter()
     if skip_existing:
         existing = storage.find(request.seller_id, request.report_document_id)
         if existing is not None:
@@ -184,8 +186,7 @@ class _Retrieval:
 
     def attempt(self, located: LocatedDocument, attempt: int) -> Manifest:
         """Download, store and describe the document; the manifest is written last."""
-        url = located.url.get_secret_value()
-        check_allowed(url, self.options.allowed_hosts)
+        url = check_allowed(located.url.get_secret_value(), self.options.allowed_hosts)
         started = time.monotonic()
         key = DocumentKey(
             seller_id=self.request.seller_id,

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import requests
 from pydantic import SecretStr
 
-from spreports.errors import AuthenticationError, InvalidRequest, RateLimited, ServiceUnavailable, SpreportsError
+from spreports.errors import (
+    AuthenticationError,
+    InvalidRequest,
+    RateLimited,
+    ServiceUnavailable,
+    SpreportsError,
+    UnexpectedResponse,
+)
 from spreports.spapi.tokens import FetchedToken
 
 log = logging.getLogger(__name__)
@@ -58,11 +65,13 @@ class LwaClient:
         creds = self._credentials
         form = {**form, "client_id": creds.client_id, "client_secret": creds.client_secret.get_secret_value()}
         try:
+            # Never follow a redirect: it would post the refresh token and the client secret to another host.
             response = self._session.post(
                 creds.token_url,
                 data=form,
                 headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
                 timeout=self._timeout,
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise ServiceUnavailable(f"LWA token endpoint unreachable for {who} ({type(exc).__name__})") from None
@@ -90,7 +99,11 @@ def lwa_error(response: requests.Response, who: str, *, secrets: tuple[str, ...]
     detail = f"{code}: {description}" if description else code
     status = response.status_code
     error: SpreportsError
-    if code in _TRANSIENT or status >= 500:
+    if 300 <= status < 400:
+        error = UnexpectedResponse(
+            f"LWA answered HTTP {status} for {who}, a redirect; not followed, so that no credential goes to another host"
+        )
+    elif code in _TRANSIENT or status >= 500:
         error = ServiceUnavailable(f"LWA is unavailable for {who}: HTTP {status} {detail}")
     elif status == 429:
         error = RateLimited(f"LWA throttled the token request for {who}", retry_after=1.0)

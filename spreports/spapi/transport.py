@@ -38,6 +38,7 @@ from spreports.errors import (
     RateLimited,
     ServiceUnavailable,
     SpreportsError,
+    UnexpectedResponse,
 )
 from spreports.spapi.operations import Operation
 from spreports.spapi.ratelimit import RateLimiter
@@ -159,8 +160,15 @@ class Transport:
         """The response, the failure (None on 2xx) and whether the request surely never left us."""
         headers = {"x-amz-access-token": token, "User-Agent": USER_AGENT, "Accept": "application/json"}
         try:
+            # Never follow a redirect: it would carry the access token to whatever host it names.
             response = self.session.request(
-                operation.method, url, params=query, json=body, headers=headers, timeout=self.timeout
+                operation.method,
+                url,
+                params=query,
+                json=body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             unsent = _never_sent(exc)
@@ -222,6 +230,13 @@ def error_from_response(operation: Operation, context: CallContext, response: re
     """The exception for a non-2xx SP-API answer, carrying status, request id and ``errors[]``."""
     status = response.status_code
     request_id = response.headers.get("x-amzn-RequestId")
+    if 300 <= status < 400:
+        redirect = UnexpectedResponse(
+            f"{operation.name} for seller {context.seller}: SP-API answered HTTP {status}, a redirect; not followed, "
+            "so that the access token never goes to another host"
+        )
+        redirect.status, redirect.request_id = status, request_id
+        return redirect
     details = _error_details(response)
     summary = "; ".join(_describe(d) for d in details) or (response.reason or "no error body")
     message = f"{operation.name} for seller {context.seller} failed: HTTP {status} {summary}"
