@@ -5,6 +5,7 @@
     SpreportsError
     ├── TransientError          worth retrying: the same call may succeed later
     │   ├── RateLimited         a token bucket (ours or Amazon's 429) says wait ``retry_after`` seconds
+    │   │   └── QuotaWait       the fleet's quota is in use: come back in ``retry_after`` s (a wait, not a failure)
     │   ├── ServiceUnavailable  5xx, connection errors, timeouts, LWA server_error
     │   │   ├── OutcomeUnknown  a creating call (createReport, ...) got no clear answer: it may have happened
     │   │   └── RedisUnavailable Redis (the broker, claims, limits, token caches) cannot be reached or started
@@ -70,6 +71,19 @@ class RateLimited(TransientError):
     def __init__(self, message: str | None = None, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class QuotaWait(RateLimited):
+    """The fleet's quota for this operation is in use; nothing was sent to Amazon.
+
+    A wait, not a failure: callers that can come back later do so after ``retry_after`` seconds. When
+    ``reserved_bucket`` is set, a token of that bucket is reserved for that moment: the caller then
+    calls without taking another (:func:`spreports.spapi.ratelimit.prepaid`).
+    """
+
+    def __init__(self, message: str | None = None, *, retry_after: float, reserved_bucket: str | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.reserved_bucket = reserved_bucket
 
 
 class ServiceUnavailable(TransientError):

@@ -20,6 +20,7 @@ from spreports.errors import SettingsError
 from spreports.settings import Settings
 from spreports.spapi import SpapiClient
 from spreports.storage import Storage, open_storage
+from spreports.tasks.retrying import QUOTA_RESERVE_HORIZON
 
 _ATTRIBUTE = "spreports_context"
 
@@ -55,6 +56,8 @@ class TaskContext:
         client = self._clients.get(seller_id)
         if client is None:
             client = self._clients[seller_id] = SpapiClient.for_seller(self.settings, seller_id, redis=self.redis)
+            # A task can come back later: beyond a short sleep, it reserves its turn of the fleet's quota.
+            client.transport.reserve_horizon = QUOTA_RESERVE_HORIZON
         return client
 
 

@@ -6,8 +6,8 @@ transient errors (including S3 or Redis failing while checking the storage or ta
 become retries with backoff (what a 429 asks for, else exponential), permanent ones fail the task
 with the error's message. The result is a small summary, never the pre-signed URL.
 
-Two budgets: waiting for another run's claim does not use up the transient-retry budget
-(``MAX_RETRIES``); the waits are counted in a message header of their own.
+Waiting for another run's claim, or for the fleet's quota of getReportDocument, is a wait, not a
+failure: it never uses up the transient-retry budget (:mod:`spreports.tasks.retrying`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from spreports.contracts import DocumentRequest
 from spreports.documents import DocumentClaim, RetrievalOptions, RetrievalResult, retrieve_document
 from spreports.documents.claim import claim_owner
 from spreports.errors import TransientError
+from spreports.spapi.ratelimit import prepaid
 from spreports.tasks.context import TaskContext, context
-from spreports.tasks.retrying import MAX_RETRIES, retry_countdown
+from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,6 @@ log = logging.getLogger(__name__)
 # wait many times, as long as the holder keeps renewing its claim (up to the hard time limit).
 CLAIM_RETRY_SECONDS = 15.0
 MIN_CLAIM_RETRY_SECONDS = 5.0
-MAX_CLAIM_WAITS = 200
-# The message header counting claim waits (task kwargs stay ids only).
-CLAIM_WAITS_HEADER = "spreports_claim_waits"
 
 
 # Routed to the documents queue by the app's task_routes.
@@ -61,21 +59,12 @@ def retrieve_report_document(
     )
     ctx = context()
     try:
-        summary = _find_or_retrieve(self, args, ctx)
+        with prepaid(reserved_bucket(self)):
+            summary = _find_or_retrieve(self, args, ctx)
     except TransientError as exc:
-        _retry_transient(self, exc)
+        retry_later(self, exc)
     log.info("stored document %s of seller %s at %s", args.report_document_id, args.seller_id, summary["location"])
     return summary
-
-
-def claim_waits(task: Task) -> int:  # type: ignore[type-arg]
-    """How many of the task's retries were waits for another run's claim (from its message header)."""
-    headers = task.request.headers or {}
-    value = headers.get(CLAIM_WAITS_HEADER, getattr(task.request, CLAIM_WAITS_HEADER, 0))
-    try:
-        return max(int(value or 0), 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _find_or_retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> dict[str, Any]:  # type: ignore[type-arg]
@@ -98,25 +87,11 @@ def _find_or_retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> di
 def _wait_for_claim(task: Task, args: DocumentRequest, claim: DocumentClaim) -> NoReturn:  # type: ignore[type-arg]
     # Look again when the claim would lapse (its holder died), or sooner (its holder finishes).
     countdown = max(MIN_CLAIM_RETRY_SECONDS, min(claim.remaining(), CLAIM_RETRY_SECONDS))
-    waits = claim_waits(task)
     log.info(
         "document %s of seller %s is being retrieved by another task; looking again in %.0f s",
         args.report_document_id, args.seller_id, countdown,
     )  # fmt: skip
-    transient = task.request.retries - waits
-    headers: dict[str, Any] = {**(task.request.headers or {}), CLAIM_WAITS_HEADER: waits + 1}
-    raise task.retry(
-        countdown=countdown + random.uniform(0, countdown / 4),
-        max_retries=MAX_CLAIM_WAITS + transient,
-        headers=headers,
-    )
-
-
-def _retry_transient(task: Task, exc: TransientError) -> NoReturn:  # type: ignore[type-arg]
-    """Like :func:`~spreports.tasks.retrying.retry_later`, but claim waits do not count against ``MAX_RETRIES``."""
-    waits = claim_waits(task)
-    countdown = retry_countdown(exc, task.request.retries - waits)
-    raise task.retry(exc=exc, countdown=countdown, max_retries=MAX_RETRIES + waits)
+    wait_then_retry(task, countdown + random.uniform(0, countdown / 4))
 
 
 def _retrieve(args: DocumentRequest, ctx: TaskContext) -> RetrievalResult:

@@ -12,9 +12,10 @@ from spreports import names
 from spreports.contracts import DocumentRequest, ReportRequest
 from spreports.errors import InvalidRequest, OutcomeUnknown, SpreportsError, TransientError
 from spreports.schedules import read_schedules_file
+from spreports.spapi.ratelimit import prepaid
 from spreports.sweep import FinishedReport, reports_to_retrieve
 from spreports.tasks.context import TaskContext, context
-from spreports.tasks.retrying import retry_later
+from spreports.tasks.retrying import reserved_bucket, retry_later
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,14 @@ def request_report(
     if not marketplaces:
         raise InvalidRequest(f"no marketplace_ids given and none configured for seller {seller}")
     try:
-        report_id = ctx.client(seller).create_report(
-            request.report_type,
-            marketplaces,
-            report_options=request.report_options,
-            data_start_time=request.data_start_time,
-            data_end_time=request.data_end_time,
-        )
+        with prepaid(reserved_bucket(self)):
+            report_id = ctx.client(seller).create_report(
+                request.report_type,
+                marketplaces,
+                report_options=request.report_options,
+                data_start_time=request.data_start_time,
+                data_end_time=request.data_end_time,
+            )
     except OutcomeUnknown:
         # The report may exist already: a retry could create it twice and spend createReport's small quota.
         raise

@@ -1,4 +1,12 @@
-"""How every task turns a transient failure into a Celery retry, and the time limits they live by.
+"""How tasks wait and retry, and the time limits they live by.
+
+Two kinds of coming back later, on two budgets. A *failure* (a transient error: 5xx, a cut
+connection, Amazon's 429) is retried with backoff at most :data:`MAX_RETRIES` times. A *wait* (for the
+fleet's quota, for another run's claim on the same document) is not a failure and never spends that
+budget: waits are counted in a message header of their own, up to :data:`MAX_WAITS`. A task waiting
+for the quota holds a reservation of the bucket's next free token when it comes within
+:data:`QUOTA_RESERVE_HORIZON`: waiting tasks come back one by one, each at its own turn, instead of
+all at once.
 
 Every time limit and every retry countdown stays below the broker's visibility timeout, or kombu's
 Redis transport would deliver a task that is still running or waiting a second time.
@@ -7,11 +15,11 @@ Redis transport would deliver a task that is still running or waiting a second t
 from __future__ import annotations
 
 import random
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from celery import Task
 
-from spreports.errors import TransientError
+from spreports.errors import QuotaWait, TransientError
 
 SOFT_TIME_LIMIT = 40 * 60
 HARD_TIME_LIMIT = 45 * 60
@@ -19,19 +27,68 @@ MAX_RETRY_COUNTDOWN = 10 * 60
 VISIBILITY_TIMEOUT = 2 * 3600
 
 MAX_RETRIES = 8
+MAX_WAITS = 1000
 BACKOFF_BASE_SECONDS = 2.0
+# Come back this much after the reserved token's moment (worker clocks and Redis TIME differ a little).
+RESERVATION_MARGIN_SECONDS = 0.25
+QUOTA_RESERVE_HORIZON = MAX_RETRY_COUNTDOWN - 30
+
+WAITS_HEADER = "spreports_waits"
+PREPAID_HEADER = "spreports_prepaid_bucket"
 
 
-def retry_countdown(exc: TransientError, retries: int) -> float:
+def _header(task: Task, name: str) -> Any:  # type: ignore[type-arg]
+    # Celery exposes a message's custom headers both in ``headers`` and as request attributes.
+    headers = task.request.headers or {}
+    return headers.get(name, getattr(task.request, name, None))
+
+
+def waits(task: Task) -> int:  # type: ignore[type-arg]
+    """How many of the task's retries were waits, not failures."""
+    try:
+        return max(int(_header(task, WAITS_HEADER) or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def reserved_bucket(task: Task) -> str | None:  # type: ignore[type-arg]
+    """The rate-limit bucket whose token an earlier run of this task reserved for this run, if any."""
+    value = _header(task, PREPAID_HEADER)
+    return value if isinstance(value, str) and value else None
+
+
+def wait_then_retry(task: Task, countdown: float, *, reserved: str | None = None) -> NoReturn:  # type: ignore[type-arg]
+    """Run the task again after ``countdown`` s without spending its failure budget."""
+    done = waits(task)
+    headers = {**(task.request.headers or {}), WAITS_HEADER: done + 1, PREPAID_HEADER: reserved or ""}
+    raise task.retry(
+        countdown=min(countdown, MAX_RETRY_COUNTDOWN),
+        max_retries=MAX_WAITS + task.request.retries - done,
+        headers=headers,
+    )
+
+
+def retry_countdown(exc: TransientError, failures: int) -> float:
     """The wait before the next attempt: what the error asks for, else exponential backoff with full jitter."""
     if exc.retry_after is not None:
         wait = exc.retry_after + random.uniform(0, 1)
     else:
-        wait = random.uniform(0, BACKOFF_BASE_SECONDS * 2**retries)
+        wait = random.uniform(0, BACKOFF_BASE_SECONDS * 2**failures)
     return min(wait, MAX_RETRY_COUNTDOWN)
 
 
 def retry_later(task: Task, exc: TransientError) -> NoReturn:  # type: ignore[type-arg]
-    """Schedule the task again after :func:`retry_countdown`; re-raise ``exc`` when retries are spent."""
-    countdown = retry_countdown(exc, task.request.retries)
-    raise task.retry(exc=exc, countdown=countdown, max_retries=MAX_RETRIES)
+    """Come back later: a quota wait as a wait (at its reserved turn), anything else as a failure.
+
+    Re-raises ``exc`` when the failure budget is spent.
+    """
+    if isinstance(exc, QuotaWait):
+        wait = exc.retry_after or 0.0
+        if exc.reserved_bucket is not None:
+            wait_then_retry(task, wait + RESERVATION_MARGIN_SECONDS, reserved=exc.reserved_bucket)
+        # No turn within the horizon yet: look again then, spread so that the waiting tasks do not all ask at once.
+        wait_then_retry(task, min(wait, QUOTA_RESERVE_HORIZON) * random.uniform(0.8, 1.0))
+    done = waits(task)
+    countdown = retry_countdown(exc, task.request.retries - done)
+    headers = {**(task.request.headers or {}), PREPAID_HEADER: ""}
+    raise task.retry(exc=exc, countdown=countdown, max_retries=MAX_RETRIES + done, headers=headers)

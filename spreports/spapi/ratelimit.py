@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 
 import redis
 
-from spreports.errors import RateLimited, ServiceUnavailable
+from spreports.errors import QuotaWait, ServiceUnavailable
 from spreports.spapi.operations import Operation
 
 log = logging.getLogger(__name__)
@@ -26,20 +28,36 @@ KEY_PREFIX = "spreports:ratelimit"
 _SCRIPT = resources.files("spreports.spapi").joinpath("token_bucket.lua").read_text(encoding="utf-8")
 
 
+# The bucket whose token the current task reserved earlier and may now spend (one call's worth).
+_prepaid: ContextVar[str | None] = ContextVar("spreports_prepaid_bucket", default=None)
+
+
+@contextmanager
+def prepaid(bucket: str | None) -> Iterator[None]:
+    """Within the block, the next call on ``bucket`` spends the token reserved earlier (see :class:`QuotaWait`)."""
+    token = _prepaid.set(bucket)
+    try:
+        yield
+    finally:
+        _prepaid.reset(token)
+
+
 @dataclass(frozen=True)
 class Grant:
-    """What the bucket answered: granted (after ``wait`` seconds) or not (retry after ``wait``)."""
+    """What the bucket answered: a token now (after ``wait`` s), reserved for in ``wait`` s, or none."""
 
     granted: bool
     wait: float
     tokens: float
+    reserved: bool = False
 
 
 class RateLimiter:
     """Token buckets shared through Redis.
 
     ``acquire`` either returns once the caller may call Amazon (having slept at most ``max_wait``)
-    or raises :class:`RateLimited` with ``retry_after`` before any call is made.
+    or raises :class:`QuotaWait` before any call is made: with a token reserved for the caller in
+    ``retry_after`` seconds when that is within ``reserve_horizon``, else with nothing taken.
     """
 
     def __init__(
@@ -59,17 +77,26 @@ class RateLimiter:
         """The Redis key of one bucket."""
         return f"{self._prefix}:{region}:{seller}:{operation.name}"
 
-    def try_acquire(self, key: str, operation: Operation, max_wait: float) -> Grant:
-        """Take (or reserve, when it comes within ``max_wait`` s) one token; never sleeps."""
-        granted, wait, tokens = self._run(key, operation, "acquire", max_wait)
-        return Grant(granted=granted == 1, wait=wait, tokens=tokens)
+    def try_acquire(self, key: str, operation: Operation, max_wait: float, reserve_horizon: float = 0.0) -> Grant:
+        """Take one token, or reserve the next one when it comes within ``max(max_wait, reserve_horizon)`` s."""
+        granted, wait, tokens = self._run(key, operation, "acquire", max_wait, reserve_horizon)
+        return Grant(granted=granted == 1, wait=wait, tokens=tokens, reserved=granted == 2)
 
-    def acquire(self, key: str, operation: Operation, max_wait: float) -> float:
-        """Wait for a token (at most ``max_wait`` s) and return the seconds slept; else raise RateLimited."""
-        grant = self.try_acquire(key, operation, max_wait)
+    def acquire(self, key: str, operation: Operation, max_wait: float, reserve_horizon: float = 0.0) -> float:
+        """Wait for a token (at most ``max_wait`` s) and return the seconds slept; else raise :class:`QuotaWait`."""
+        if _prepaid.get() == key:
+            _prepaid.set(None)  # reserved by an earlier run of this task: spent now, once
+            return 0.0
+        grant = self.try_acquire(key, operation, max_wait, reserve_horizon)
+        if grant.reserved:
+            raise QuotaWait(
+                f"{operation.name}: the fleet's quota is in use; a turn is reserved in {grant.wait:.1f} s",
+                retry_after=grant.wait,
+                reserved_bucket=key,
+            )
         if not grant.granted:
-            raise RateLimited(
-                f"{operation.name}: the fleet's rate limit is reached; retry in {grant.wait:.1f} s",
+            raise QuotaWait(
+                f"{operation.name}: the fleet's quota is in use; look again in {grant.wait:.1f} s",
                 retry_after=grant.wait,
             )
         if grant.wait > 0:
@@ -89,9 +116,10 @@ class RateLimiter:
         """Empty the bucket after Amazon throttled us, so the whole fleet waits for a refill."""
         self._run(key, operation, "drain", 0)
 
-    def _run(self, key: str, operation: Operation, mode: str, arg: float) -> tuple[int, float, float]:
+    def _run(self, key: str, operation: Operation, mode: str, *values: float) -> tuple[int, float, float]:
+        args: list[str | int] = [mode, repr(operation.rate), operation.burst, *map(repr, values)]
         try:
-            result = self._script(keys=[key], args=[mode, repr(operation.rate), operation.burst, repr(arg)])
+            result = self._script(keys=[key], args=args)
         except (redis.RedisError, OSError) as exc:
             raise ServiceUnavailable(f"rate limiter: Redis unavailable ({type(exc).__name__})") from None
         granted, wait, tokens = result

@@ -4,12 +4,14 @@
 -- KEYS[1]  the bucket's hash: tokens, ts (seconds, float), rate (tokens/s), burst (bucket size)
 -- ARGV[1]  "acquire" | "set_rate" | "drain"
 -- ARGV[2]  default rate, ARGV[3] default burst: used while the hash holds none
--- ARGV[4]  acquire: the longest wait (s) the caller accepts; set_rate: the new rate
+-- ARGV[4]  acquire: the longest wait (s) the caller sleeps through; set_rate: the new rate
+-- ARGV[5]  acquire: the longest wait (s) the caller may come back after, holding a reservation
 --
--- acquire takes one token when it is there, or reserves the next one (tokens go negative) when it
--- arrives within ARGV[4] seconds; the caller then sleeps the returned wait and calls, with no second
--- round trip, and waiting callers are served in the order they asked. A wait beyond ARGV[4] takes
--- nothing. Returns {granted (1|0), wait seconds, tokens left} with the numbers as strings.
+-- acquire takes one token when it is there, or reserves the next one (tokens go negative): within
+-- ARGV[4] seconds the caller sleeps the returned wait and calls, with no second round trip (granted
+-- 1); within ARGV[5] it goes away and comes back after the wait to use its reserved token (granted
+-- 2). Either way waiting callers are served in the order they asked, each at its own moment. A wait
+-- beyond both takes nothing (granted 0). Returns {granted, wait seconds, tokens left} as strings.
 
 local key = KEYS[1]
 local mode = ARGV[1]
@@ -39,6 +41,9 @@ if mode == 'acquire' then
   if wait <= tonumber(ARGV[4]) then
     tokens = tokens - 1
     granted = 1
+  elseif wait <= tonumber(ARGV[5] or '0') then
+    tokens = tokens - 1
+    granted = 2
   end
 elseif mode == 'set_rate' then
   local new_rate = tonumber(ARGV[4])

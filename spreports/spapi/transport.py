@@ -101,6 +101,8 @@ class Transport:
     limiter: RateLimiter
     timeout: tuple[float, float]
     max_wait: float = 5.0
+    #: How far ahead a caller that can come back later (a task) reserves its turn; 0: no reservation.
+    reserve_horizon: float = 0.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
@@ -124,7 +126,7 @@ class Transport:
         token_retried = False
         while True:
             attempt += 1
-            self.limiter.acquire(bucket, operation, self.max_wait)
+            self.limiter.acquire(bucket, operation, self.max_wait, self.reserve_horizon)
             token = auth.token()
             response, failure, unsent = self._send(operation, context, url, token, query, body)
             if response is not None and failure is None:
