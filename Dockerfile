@@ -6,6 +6,6 @@ COPY pyproject.toml README.md beat_schedule.py ./
 COPY spreports ./spreports
 COPY workers ./workers
 COPY tasks ./tasks
-RUN pip install . && useradd --create-home spreports && mkdir -p /data && chown spreports /data
+RUN pip install . && useradd --create-home spreports && mkdir -p /data/reports && chown -R spreports /data
 USER spreports
 ENTRYPOINT ["spreports"]

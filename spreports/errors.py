@@ -10,6 +10,7 @@
     │   │   ├── OutcomeUnknown  a creating call (createReport, ...) got no clear answer: it may have happened
     │   │   └── RedisUnavailable Redis (the broker, claims, limits, token caches) cannot be reached or started
     │   ├── DocumentUrlExpired  the pre-signed URL expired before or during the download
+    │   ├── StorageUnavailable  the storage cannot take the write now (read-only, full, over quota, I/O error)
     │   └── IncompleteDownload  the body ended early, a truncated gzip stream, a dropped connection
     └── PermanentError          retrying cannot help: fix the input or the configuration
         ├── SettingsError       a setting is missing or wrong (names the variable, never its value)
@@ -19,7 +20,7 @@
         ├── AuthenticationError LWA invalid_grant / invalid_client / unauthorized_client
         ├── InvalidNotification an SQS body that is not a usable REPORT_PROCESSING_FINISHED
         ├── DocumentRejected    a URL on a host not allowed, a decompression bomb, undecodable text
-        ├── StorageError        the storage refused a write (a full disk, no permission, a bad path)
+        ├── StorageError        the storage refused a write for good (no permission, a bad path)
         └── UnexpectedResponse  a 2xx whose body does not match Amazon's model (a contract change)
 
 Messages never contain a secret, an access token or a pre-signed URL: they end up in logs and in
@@ -100,6 +101,10 @@ class RedisUnavailable(ServiceUnavailable):
 
 class DocumentUrlExpired(TransientError):
     """The pre-signed document URL has expired; fetch a fresh one with getReportDocument."""
+
+
+class StorageUnavailable(TransientError):
+    """The storage cannot take the write now (read-only, full, over quota, an I/O error); it may pass."""
 
 
 class IncompleteDownload(TransientError):

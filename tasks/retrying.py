@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from celery import Task
 
-from spreports.errors import QuotaWait, TransientError
+from spreports.errors import QuotaWait, StorageUnavailable, TransientError
 
 SOFT_TIME_LIMIT = 40 * 60
 HARD_TIME_LIMIT = 45 * 60
@@ -29,6 +29,8 @@ VISIBILITY_TIMEOUT = 2 * 3600
 MAX_RETRIES = 8
 MAX_WAITS = 1000
 BACKOFF_BASE_SECONDS = 2.0
+# A full or read-only disk passes in minutes, not seconds: 30 s, 1, 2, 4, 8 min, then every 10 min.
+STORAGE_BACKOFF_BASE_SECONDS = 30.0
 # Come back this much after the reserved token's moment (worker clocks and Redis TIME differ a little).
 RESERVATION_MARGIN_SECONDS = 0.25
 QUOTA_RESERVE_HORIZON = MAX_RETRY_COUNTDOWN - 30
@@ -72,6 +74,8 @@ def retry_countdown(exc: TransientError, failures: int) -> float:
     """The wait before the next attempt: what the error asks for, else exponential backoff with full jitter."""
     if exc.retry_after is not None:
         wait = exc.retry_after + random.uniform(0, 1)
+    elif isinstance(exc, StorageUnavailable):
+        wait = STORAGE_BACKOFF_BASE_SECONDS * 2**failures * random.uniform(0.75, 1.0)
     else:
         wait = random.uniform(0, BACKOFF_BASE_SECONDS * 2**failures)
     return min(wait, MAX_RETRY_COUNTDOWN)

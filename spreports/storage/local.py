@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from spreports.errors import StorageError
+from spreports.errors import StorageError, StorageUnavailable
 from spreports.storage.base import ManifestWriting
 from spreports.storage.layout import DocumentKey, Manifest, index_parts
 
@@ -24,11 +24,19 @@ WRITEBACK_STEP = 32 * 2**20
 STALE_PART_SECONDS = 3600
 
 
-def _storage_error(exc: OSError, what: str) -> StorageError:
-    if exc.errno == errno.ENOSPC:
-        return StorageError(f"no space left on the device while writing {what}; nothing was stored")
-    if exc.errno == errno.EDQUOT:
-        return StorageError(f"disk quota exceeded while writing {what}; nothing was stored")
+# Conditions an operator (or time) mends: a write refused for one of these is tried again later.
+_PASSING = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EIO: "an I/O error",
+    errno.ESTALE: "a stale network file handle",
+}
+
+
+def _storage_error(exc: OSError, what: str) -> StorageError | StorageUnavailable:
+    if exc.errno in _PASSING:
+        return StorageUnavailable(f"{_PASSING[exc.errno]} while writing {what}; nothing was stored, trying later")
     reason = exc.strerror or type(exc).__name__
     return StorageError(f"cannot write {what}: {reason}; nothing was stored")
 

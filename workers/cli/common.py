@@ -1,8 +1,12 @@
 """What every command shares: the error boundary, the settings and logging, the start-up checks.
 
 The boundary (:func:`handle_errors`) is the one place where failures become words: any error of the
-product's tree, and Redis or the broker failing, end the command with one ``spreports: error: ...``
-line and exit status 2; anything else is a bug and keeps its traceback.
+product's tree, and Redis or the broker failing (also when a library wraps that failure in an error
+of its own, ``raise ... from``), end the command with one ``spreports: error: ...`` line and exit
+status 2; anything else is a bug and keeps its traceback.
+
+This module loads with ``spreports --help``, so it imports click and nothing else of the product at
+the top: the rest loads when a command runs.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from spreports.errors import SpreportsError, StorageError
-
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from spreports.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
@@ -37,16 +41,37 @@ def handle_errors() -> Iterator[None]:
     """Turn the product's errors, and Redis or the broker failing, into a :class:`UserError`."""
     try:
         yield
-    except SpreportsError as exc:
-        raise UserError(str(exc)) from None
     except Exception as exc:
-        message = _describe_foreign(exc)
+        message = _describe(exc)
         if message is None:
             raise
         raise UserError(message) from None
 
 
-def _describe_foreign(exc: Exception) -> str | None:
+def _describe(exc: BaseException) -> str | None:
+    """One line for an expected failure, or None for a bug.
+
+    Follows the explicit causes (``raise X from exc``): Celery's result backend, for one, gives up on
+    a lost Redis with a ``RuntimeError`` raised from redis-py's ``ConnectionError``.
+    """
+    from spreports.errors import SpreportsError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, click.ClickException):
+            return None  # the command's own words (UserError, a bad option): click shows them
+        if isinstance(current, SpreportsError):
+            return str(current)
+        message = _describe_foreign(current)
+        if message is not None:
+            return message
+        current = current.__cause__
+    return None
+
+
+def _describe_foreign(exc: BaseException) -> str | None:
     # Only libraries already loaded can have raised: looking them up imports nothing at start-up.
     redis = sys.modules.get("redis")
     if redis is not None and isinstance(exc, redis.RedisError):
@@ -85,6 +110,7 @@ def check_redis(settings: Settings) -> str:
 
 def check_storage(settings: Settings) -> None:
     """Prove the storage (a directory or an S3 bucket) accepts writes."""
+    from spreports.errors import SpreportsError, StorageError
     from spreports.storage import open_storage
 
     try:
@@ -105,3 +131,17 @@ def require_local_extra(command: str, *modules: str) -> None:
         raise UserError(
             f"{command} needs the local extra ({', '.join(missing)} not installed): pip install 'spreports[local]'"
         )
+
+
+def check_writable_file(path: Path, what: str) -> None:
+    """Prove a file the command will write (e.g. beat's schedule) can be created where it is named."""
+    import tempfile
+
+    from spreports.errors import StorageError
+
+    directory = path.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise StorageError(f"{what} {path} cannot be written in {directory}: {exc.strerror or exc}") from None

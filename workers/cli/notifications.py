@@ -8,11 +8,10 @@ import click
 
 from spreports.connection import connect
 from spreports.settings import Settings
-from spreports.workers.cli.common import UserError, command_settings
-from spreports.workers.embedded_redis import broker_url
+from spreports.workers.cli.common import UserError, check_redis, command_settings
 
 
-@click.group()
+@click.group(short_help="Amazon's notifications to your SQS queue.")
 def notifications() -> None:
     """Amazon's REPORT_PROCESSING_FINISHED notifications to your SQS queue."""
 
@@ -28,7 +27,7 @@ def setup(queue_arn: str, sellers: Sequence[str]) -> None:
     if not queue_arn.startswith("arn:aws:sqs:") or queue_arn.count(":") != 5:
         raise UserError("--queue-arn must look like arn:aws:sqs:<region>:<account>:<queue>")
     chosen = _sellers(settings, sellers)
-    for line in set_up(settings, connect(broker_url(settings)), queue_arn, chosen):
+    for line in set_up(settings, connect(check_redis(settings)), queue_arn, chosen):
         click.echo(
             f"{line.seller_id} ({line.region}): {line.state} subscription={line.subscription_id} destination={line.destination_id}"
         )
@@ -40,7 +39,7 @@ def status() -> None:
     from spreports.subscriptions import destinations_by_region, subscription_of
 
     settings = command_settings()
-    store = connect(broker_url(settings))
+    store = connect(check_redis(settings))
     for region, destinations in destinations_by_region(settings, store).items():
         for destination in destinations:
             sqs = destination.resource.sqs

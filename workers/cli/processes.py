@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
-from spreports.workers.cli.common import check_redis, check_storage, command_settings
+from spreports.workers.cli.common import check_redis, check_storage, check_writable_file, command_settings
 
 CELERY_PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
-def _run_celery(argv: Sequence[str], *, storage: bool = False) -> None:
+def _run_celery(argv: Sequence[str], *, storage: bool = False, writes: Path | None = None) -> None:
     settings = command_settings()
     check_redis(settings)
     if storage:
         check_storage(settings)
+    if writes is not None:
+        check_writable_file(writes, "the beat schedule")
     from spreports.workers.app import app
 
     args = list(argv)
@@ -25,31 +28,58 @@ def _run_celery(argv: Sequence[str], *, storage: bool = False) -> None:
     app.start(args)
 
 
-@click.command(context_settings=CELERY_PASSTHROUGH)
+@click.command(
+    context_settings=CELERY_PASSTHROUGH, short_help="Run a Celery worker (`celery worker` options pass through)."
+)
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """Run a Celery worker (any `celery worker` option passes through, e.g. -Q documents -c 4)."""
     _run_celery(["worker", *ctx.args], storage=True)
 
 
-@click.command(context_settings=CELERY_PASSTHROUGH)
+@click.command(context_settings=CELERY_PASSTHROUGH, short_help="Run Celery beat (exactly one per deployment).")
 @click.pass_context
 def beat(ctx: click.Context) -> None:
     """Run Celery beat (exactly one per deployment); `celery beat` options pass through."""
-    _run_celery(["beat", *ctx.args])
+    _run_celery(["beat", *ctx.args], writes=_beat_schedule_file(ctx.args))
 
 
-@click.command(context_settings=CELERY_PASSTHROUGH)
+def _beat_schedule_file(args: Sequence[str]) -> Path:
+    """The schedule file beat will write: ``-s``/``--schedule`` of the arguments, else Celery's default."""
+    path = "celerybeat-schedule"
+    for index, arg in enumerate(args):
+        if arg in ("-s", "--schedule") and index + 1 < len(args):
+            path = args[index + 1]
+        elif arg.startswith("--schedule="):
+            path = arg.partition("=")[2]
+        elif arg.startswith("-s") and len(arg) > 2:
+            path = arg[2:]
+    return Path(path)
+
+
+@click.command(context_settings=CELERY_PASSTHROUGH, short_help="Run Flower, the live view of every task.")
 @click.pass_context
 def flower(ctx: click.Context) -> None:
     """Run Flower, the live view of every task (`celery flower` options pass through)."""
     _run_celery(["flower", *ctx.args])
 
 
-@click.command()
-@click.option("--check", is_flag=True, help="Exit 0 if a relay on this host has a fresh heartbeat, else 1.")
+@click.command(short_help="Relay REPORT_PROCESSING_FINISHED notifications from SQS into Celery.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 0 if a relay on this host has a fresh heartbeat, 1 if none (2 if Redis does not answer).",
+)
 def relay(check: bool) -> None:
     """Relay REPORT_PROCESSING_FINISHED notifications from SQS into Celery (SIGTERM: finish the batch, exit)."""
+    from spreports.connection import ping
     from spreports.workers.relay.process import main as relay_main
 
-    sys.exit(relay_main(command_settings(), check_only=check))
+    settings = command_settings()
+    if not check:
+        check_redis(settings)
+    elif settings.broker_url:
+        # A Redis that does not answer is an error (exit 2), as for every command; 1 means no fresh heartbeat.
+        # (With no broker configured the check never starts the embedded Redis: it is not running, exit 1.)
+        ping(settings.broker_url)
+    sys.exit(relay_main(settings, check_only=check))

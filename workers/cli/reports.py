@@ -14,7 +14,7 @@ from spreports import names
 from spreports.contracts import DocumentRequest
 from spreports.errors import InvalidRequest, ServiceUnavailable
 from spreports.settings import Settings
-from spreports.workers.cli.common import UserError, command_settings
+from spreports.workers.cli.common import UserError, check_redis, check_storage, command_settings
 
 
 @click.group("reports")
@@ -38,6 +38,11 @@ def download(
     seller = seller_id or settings.seller_id
     if not seller:
         raise UserError("no --seller given and SPREPORTS_SELLER_ID is not set")
+    # Redis holds the rate limits and tokens (and the queue, on a worker); the storage is written here
+    # with --local: both are proved before any SP-API call is spent.
+    check_redis(settings)
+    if local:
+        check_storage(settings)
     request, report = _request(settings, seller, document_id, report_id)
     summary = _run_local(settings, request, report) if local else _run_on_worker(settings, request, timeout)
     click.echo(f"stored at {summary['location']}")
@@ -149,6 +154,7 @@ def request(
     from spreports.workers.producers import request_report
 
     settings = command_settings()
+    check_redis(settings)
     result = request_report(
         report_type,
         seller_id=seller_id,

@@ -8,13 +8,13 @@ import click
 
 from spreports.schedules import DesiredSchedule, read_schedules_file
 from spreports.settings import Settings
-from spreports.workers.cli.common import UserError, command_settings
+from spreports.workers.cli.common import UserError, check_redis, command_settings
 
 if TYPE_CHECKING:
     from spreports.spapi import SpapiClient
 
 
-@click.group()
+@click.group(short_help="Report schedules: the desired ones and Amazon's.")
 def schedules() -> None:
     """Report schedules: the desired ones (SPREPORTS_SCHEDULES_FILE) and Amazon's."""
 
@@ -28,9 +28,8 @@ def _desired(settings: Settings) -> list[DesiredSchedule]:
 def _clients(settings: Settings) -> dict[str, SpapiClient]:
     from spreports.connection import connect
     from spreports.spapi import SpapiClient
-    from spreports.workers.embedded_redis import broker_url
 
-    store = connect(broker_url(settings))
+    store = connect(check_redis(settings))
     return {seller_id: SpapiClient.for_seller(settings, seller_id, redis=store) for seller_id in settings.sellers()}
 
 

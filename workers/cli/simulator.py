@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from spreports.simulator.server import Simulator
 
 
-@click.command("simulator")
+@click.command("simulator", short_help="Run an offline SP-API (needs the local extra).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
 @click.option(

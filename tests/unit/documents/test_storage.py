@@ -1,18 +1,19 @@
-"""Local and S3 storage: layout, escaping, atomic writes, ENOSPC, multipart uploads, manifests."""
+"""Local storage: layout, escaping, atomic writes, a full disk, manifests; choosing the backend.
+
+S3 (multipart uploads through moto's server): tests/integration/documents/test_storage_s3.py.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
 import time
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import boto3
 import pytest
 
-from spreports.errors import StorageError
+from spreports.errors import StorageError, StorageUnavailable
 from spreports.settings import Settings
 from spreports.storage import (
     STALE_PART_SECONDS,
@@ -71,18 +72,31 @@ def test_escaping_keeps_ordinary_ids_readable_and_distinct() -> None:
     assert safe_part("..", what="id") == "%2E."
 
 
-def test_a_full_disk_is_a_storage_error_and_leaves_no_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (errno.ENOSPC, "no space left on the device"),
+        (errno.EDQUOT, "disk quota exceeded"),
+        (errno.EROFS, "the file system is read-only"),
+        (errno.EIO, "an I/O error"),
+    ],
+)
+def test_a_full_or_read_only_disk_is_tried_again_later_and_leaves_no_file(
+    tmp_path: Path, code: int, reason: str
+) -> None:
     written: list[int] = []
 
     def write(fd: int, data: bytes) -> int:
         if sum(written) > 3 * 2**20:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(code, "refused")
         written.append(len(data))
         return len(data)  # pretend; the seam is what a full disk looks like to us
 
     storage = LocalStorage(tmp_path / "root", write=write)
     writer = storage.open_document(key(), "txt")
-    with pytest.raises(StorageError, match=r"no space left on the device while writing DOC-1\.txt"):
+    with pytest.raises(
+        StorageUnavailable, match=rf"{reason} while writing DOC-1\.txt; nothing was stored, trying later"
+    ):
         for _ in range(10):
             writer.write(b"x" * 2**20)
     writer.abort()
@@ -125,60 +139,12 @@ def test_check_writable(tmp_path: Path) -> None:
         LocalStorage(Path("/dev/null/x")).check_writable()
 
 
-def test_open_storage_picks_the_backend(tmp_path: Path, aws_endpoint: str) -> None:
+def test_open_storage_picks_the_backend(tmp_path: Path) -> None:
+    # Choosing the backend builds a boto3 client and nothing more: no request, so no S3 is needed.
     assert isinstance(open_storage(Settings(storage={"url": str(tmp_path)})), LocalStorage)
     assert isinstance(open_storage(Settings(storage={"url": f"file://{tmp_path}"})), LocalStorage)
     s3 = open_storage(Settings(storage={"url": "s3://bucket/some/prefix"}))
     assert isinstance(s3, S3Storage) and (s3.bucket, s3.prefix) == ("bucket", "some/prefix")
-
-
-@pytest.fixture
-def bucket(aws_endpoint: str) -> str:
-    name = f"b-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
-
-
-def test_s3_multipart_upload_part_by_part_and_manifest(bucket: str) -> None:
-    storage = S3Storage(bucket, "pre/fix")
-    writer = storage.open_document(key(), "txt")
-    writer.part_size = 5 * 2**20  # S3's minimum, to get several parts from a small test
-    body = bytes(range(256)) * (12 * 2**20 // 256) + b"tail"
-    for start in range(0, len(body), 2**20):
-        writer.write(body[start : start + 2**20])
-    assert writer._parts and len(writer._parts) == 2  # uploaded while writing, not at the end
-    client = boto3.client("s3")
-    assert "Contents" not in client.list_objects_v2(Bucket=bucket)  # invisible until completed
-    location = writer.commit()
-    assert location == f"s3://{bucket}/pre/fix/A1SELLER/GET_X/2026-11-28/DOC-1.txt"
-    assert client.get_object(Bucket=bucket, Key=location.split("/", 3)[3])["Body"].read() == body
-    assert storage.find("A1SELLER", "DOC-1") is None
-    storage.write_manifest(key(), manifest(location))
-    found = storage.find("A1SELLER", "DOC-1")
-    assert found is not None and found.location == location
-    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert "pre/fix/_index/A1SELLER/DOC-1.manifest.json" in keys
-    assert "pre/fix/A1SELLER/GET_X/2026-11-28/DOC-1.manifest.json" in keys
-
-
-def test_s3_abort_leaves_no_object_and_no_upload(bucket: str) -> None:
-    storage = S3Storage(bucket)
-    writer = storage.open_document(key(), "txt")
-    writer.part_size = 5 * 2**20
-    writer.write(b"x" * (6 * 2**20))
-    writer.abort()
-    client = boto3.client("s3")
-    assert "Contents" not in client.list_objects_v2(Bucket=bucket)
-    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
-
-
-def test_s3_small_document_and_refused_bucket(bucket: str) -> None:
-    writer = S3Storage(bucket).open_document(key(), "txt")
-    writer.write(b"small")
-    assert writer.commit().endswith("/DOC-1.txt")
-    S3Storage(bucket).check_writable()
-    with pytest.raises(StorageError, match=r"S3 refused .*NoSuchBucket"):
-        S3Storage("no-such-bucket-here").check_writable()
 
 
 def test_a_new_write_removes_only_stale_leftovers_of_a_killed_one(tmp_path: Path) -> None:

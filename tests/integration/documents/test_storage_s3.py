@@ -1,0 +1,76 @@
+"""S3 storage through moto's server: multipart uploads part by part, abort, manifests, a refused bucket."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import boto3
+import pytest
+
+from spreports.errors import StorageError
+from spreports.storage import DocumentKey, Manifest, S3Storage
+
+DAY = date(2026, 11, 28)
+
+
+def key(document_id: str = "DOC-1", **extra: object) -> DocumentKey:
+    fields: dict[str, object] = {"seller_id": "A1SELLER", "report_type": "GET_X", "day": DAY, **extra}
+    return DocumentKey(report_document_id=document_id, **fields)  # type: ignore[arg-type]
+
+
+def manifest(location: str, document_id: str = "DOC-1", seller_id: str = "A1SELLER") -> Manifest:
+    return Manifest(
+        seller_id=seller_id, report_document_id=document_id, location=location, manifest_location="m",
+        content_type="text/plain", compression="gzip", bytes_in=1, bytes_out=2, sha256="0" * 64, attempts=1,
+        stored_at=datetime(2026, 11, 28, tzinfo=UTC),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def bucket(aws_endpoint: str) -> str:
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+def test_s3_multipart_upload_part_by_part_and_manifest(bucket: str) -> None:
+    storage = S3Storage(bucket, "pre/fix")
+    writer = storage.open_document(key(), "txt")
+    writer.part_size = 5 * 2**20  # S3's minimum, to get several parts from a small test
+    body = bytes(range(256)) * (12 * 2**20 // 256) + b"tail"
+    for start in range(0, len(body), 2**20):
+        writer.write(body[start : start + 2**20])
+    assert writer._parts and len(writer._parts) == 2  # uploaded while writing, not at the end
+    client = boto3.client("s3")
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket)  # invisible until completed
+    location = writer.commit()
+    assert location == f"s3://{bucket}/pre/fix/A1SELLER/GET_X/2026-11-28/DOC-1.txt"
+    assert client.get_object(Bucket=bucket, Key=location.split("/", 3)[3])["Body"].read() == body
+    assert storage.find("A1SELLER", "DOC-1") is None
+    storage.write_manifest(key(), manifest(location))
+    found = storage.find("A1SELLER", "DOC-1")
+    assert found is not None and found.location == location
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "pre/fix/_index/A1SELLER/DOC-1.manifest.json" in keys
+    assert "pre/fix/A1SELLER/GET_X/2026-11-28/DOC-1.manifest.json" in keys
+
+
+def test_s3_abort_leaves_no_object_and_no_upload(bucket: str) -> None:
+    storage = S3Storage(bucket)
+    writer = storage.open_document(key(), "txt")
+    writer.part_size = 5 * 2**20
+    writer.write(b"x" * (6 * 2**20))
+    writer.abort()
+    client = boto3.client("s3")
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket)
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_s3_small_document_and_refused_bucket(bucket: str) -> None:
+    writer = S3Storage(bucket).open_document(key(), "txt")
+    writer.write(b"small")
+    assert writer.commit().endswith("/DOC-1.txt")
+    S3Storage(bucket).check_writable()
+    with pytest.raises(StorageError, match=r"S3 refused .*NoSuchBucket"):
+        S3Storage("no-such-bucket-here").check_writable()
