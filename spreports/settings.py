@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     seller_id: str | None = None
     sellers_file: Path | None = None
+    #: Keys sealing the cached tokens in Redis (Fernet keys; the first seals, all open); none: derived
+    #: from the LWA client secret.
+    token_keys: list[SecretStr] = Field(default_factory=list)
     schedules_file: Path | None = None
     lwa: LwaSettings = Field(default_factory=LwaSettings)
     spapi: SpapiSettings = Field(default_factory=SpapiSettings)

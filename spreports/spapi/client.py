@@ -46,6 +46,7 @@ from spreports.spapi.models import (
     iso,
 )
 from spreports.spapi.ratelimit import RateLimiter
+from spreports.spapi.sealing import TokenSealer, sealer_for
 from spreports.spapi.tokens import FetchedToken, SharedTokenCache, TokenSource, fingerprint
 from spreports.spapi.transport import CallContext, RetryPolicy, Transport, default_session
 from spreports.spapi.wire import build, csv, path_id, payload_of, query_of, unexpected_response
@@ -57,11 +58,14 @@ GRANTLESS = "grantless"
 class SpapiClient:
     """SP-API operations for one seller in one region (or for the application, grantless)."""
 
-    def __init__(self, transport: Transport, context: CallContext, auth: TokenSource, client: redis.Redis) -> None:
+    def __init__(
+        self, transport: Transport, context: CallContext, auth: TokenSource, client: redis.Redis, sealer: TokenSealer
+    ) -> None:
         self._transport = transport
         self._context = context
         self._auth = auth
         self._redis = client
+        self._sealer = sealer
         self._restricted: dict[str, SharedTokenCache] = {}
 
     def __repr__(self) -> str:
@@ -108,9 +112,10 @@ class SpapiClient:
             return lwa.refresh_token_grant(refresh_token, who=f"seller {seller_id}")
 
         region = settings.region_of(seller_id)
-        auth = SharedTokenCache(redis, key, fetch)
+        sealer = _sealer(settings, credentials.client_secret.get_secret_value())
+        auth = SharedTokenCache(redis, key, fetch, sealer=sealer)
         transport = _transport(settings, region, session, redis, max_wait, retry)
-        return cls(transport, CallContext(seller_id, region), auth, redis)
+        return cls(transport, CallContext(seller_id, region), auth, redis, sealer)
 
     @classmethod
     def grantless(
@@ -129,10 +134,11 @@ class SpapiClient:
         lwa = LwaClient(credentials, session, _timeout(settings))
         secret = credentials.client_secret.get_secret_value()
         key = f"lwa-grantless:{fingerprint(credentials.token_url, credentials.client_id, secret)}"
-        auth = SharedTokenCache(redis, key, lwa.client_credentials_grant)
+        sealer = _sealer(settings, secret)
+        auth = SharedTokenCache(redis, key, lwa.client_credentials_grant, sealer=sealer)
         region = region or settings.spapi.region
         transport = _transport(settings, region, session, redis, max_wait, retry)
-        return cls(transport, CallContext(GRANTLESS, region), auth, redis)
+        return cls(transport, CallContext(GRANTLESS, region), auth, redis, sealer)
 
     # --- Reports 2021-06-30 -------------------------------------------------------------------------
 
@@ -328,7 +334,7 @@ class SpapiClient:
 
             where = fingerprint(self._transport.base_url)
             key = f"rdt:{self._context.region}:{self._context.seller}:{where}:{path}"
-            cache = self._restricted[path] = SharedTokenCache(self._redis, key, fetch)
+            cache = self._restricted[path] = SharedTokenCache(self._redis, key, fetch, sealer=self._sealer)
         return cache
 
     def _send(self, operation: ops.Operation, *, auth: TokenSource | None = None, **kwargs: Any) -> requests.Response:
@@ -353,6 +359,10 @@ def _credentials(settings: Settings, who: str) -> LwaCredentials:
 
 def _timeout(settings: Settings) -> tuple[float, float]:
     return (settings.spapi.connect_timeout, settings.spapi.read_timeout)
+
+
+def _sealer(settings: Settings, client_secret: str) -> TokenSealer:
+    return sealer_for([key.get_secret_value() for key in settings.token_keys], client_secret)
 
 
 def _transport(

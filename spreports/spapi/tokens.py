@@ -7,8 +7,8 @@ however many workers ask at once, each credential is refreshed once. Tokens coun
 ``margin`` seconds (60) before they expire. Redis keeps the entry with a TTL of the usable lifetime,
 so Redis's clock, not each machine's, decides when a token is stale.
 
-Token values are secrets: they live in memory and in Redis (the fleet's private broker) and are never
-logged, put in an exception, or shown by ``repr``.
+Token values are secrets: they live in memory and, sealed (:mod:`spreports.spapi.sealing`), in
+Redis; they are never logged, put in an exception, or shown by ``repr``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Protocol
 import redis
 
 from spreports.errors import ServiceUnavailable
+from spreports.spapi.sealing import TokenSealer
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ REFRESH_MARGIN_SECONDS = 60.0
 LOCK_TIMEOUT_SECONDS = 30.0
 KEY_PREFIX = "spreports:token"
 
-# Delete the entry only if it still holds the token the caller saw rejected.
+# Delete the entry only if it still holds the sealed token the caller saw rejected.
 _DELETE_IF_EQUAL = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -104,7 +105,7 @@ def fingerprint(*parts: str) -> str:
 
 
 class SharedTokenCache:
-    """One token, cached in process and in Redis, refreshed by ``fetch`` under a Redis lock."""
+    """One token, cached in process and (sealed) in Redis, refreshed by ``fetch`` under a Redis lock."""
 
     def __init__(
         self,
@@ -112,6 +113,7 @@ class SharedTokenCache:
         key: str,
         fetch: Callable[[], FetchedToken],
         *,
+        sealer: TokenSealer,
         margin: float = REFRESH_MARGIN_SECONDS,
         lock_timeout: float = LOCK_TIMEOUT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
@@ -120,6 +122,7 @@ class SharedTokenCache:
         self._redis = client
         self.key = f"{KEY_PREFIX}:{key}"
         self._fetch = fetch
+        self._sealer = sealer
         self._margin = margin
         self._lock_timeout = lock_timeout
         self._clock = clock
@@ -142,7 +145,9 @@ class SharedTokenCache:
         """Drop ``token`` here and in Redis, unless another process already replaced it there."""
         self._local.drop(self.key, token)
         try:
-            self._delete_if_equal(keys=[self.key], args=[token])
+            stored = self._redis.get(self.key)
+            if stored is not None and self._sealer.unseal(stored) == token:
+                self._delete_if_equal(keys=[self.key], args=[stored])
         except (redis.RedisError, OSError) as exc:
             raise ServiceUnavailable(f"token cache: Redis unavailable ({type(exc).__name__})") from None
 
@@ -156,7 +161,10 @@ class SharedTokenCache:
             raise ServiceUnavailable(f"token cache: Redis unavailable ({type(exc).__name__})") from None
         if value is None or ttl_ms is None or ttl_ms <= 0:
             return None
-        token = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        token = self._sealer.unseal(value)
+        if token is None:
+            # Sealed under a key no longer configured (or not sealed at all): fetch a fresh one.
+            return None
         self._local.put(self.key, token, self._clock() + ttl_ms / 1000.0)
         return token
 
@@ -183,7 +191,7 @@ class SharedTokenCache:
         fetched = self._fetch()
         usable = fetched.expires_in - self._margin
         if usable > 0:
-            self._redis.set(self.key, fetched.value, px=int(usable * 1000))
+            self._redis.set(self.key, self._sealer.seal(fetched.value), px=int(usable * 1000))
             self._local.put(self.key, fetched.value, self._clock() + usable)
         else:
             # A token too short-lived to cache is used once and fetched again next time.

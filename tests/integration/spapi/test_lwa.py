@@ -13,6 +13,7 @@ import redis
 from spreports.errors import AuthenticationError, InvalidRequest, RateLimited, ServiceUnavailable
 from spreports.settings import Settings
 from spreports.spapi import SpapiClient
+from spreports.spapi.sealing import TokenSealer
 from spreports.spapi.tokens import PROCESS_TOKENS, FetchedToken, LocalTokens, SharedTokenCache
 from tests.integration.spapi.conftest import CLIENT_SECRET, FAST_RETRY, REFRESH_TOKEN, SELLER, make_settings
 from tests.integration.spapi.fake_amazon import Answer, FakeAmazon
@@ -89,6 +90,9 @@ def test_token_within_the_margin_is_never_cached(fake_amazon: FakeAmazon, seller
     assert len(fake_amazon.token_requests()) == 2
 
 
+SEALER = TokenSealer.derived_from("a client secret")
+
+
 def test_many_threads_refresh_once(redis_client: redis.Redis, redis_url: str) -> None:
     calls = []
 
@@ -100,7 +104,8 @@ def test_many_threads_refresh_once(redis_client: redis.Redis, redis_url: str) ->
     # Separate caches with their own in-process stores (as in separate processes), so only the Redis
     # lock can serialise them.
     caches = [
-        SharedTokenCache(redis.Redis.from_url(redis_url), "lwa:threads", fetch, local=LocalTokens()) for _ in range(12)
+        SharedTokenCache(redis.Redis.from_url(redis_url), "lwa:threads", fetch, sealer=SEALER, local=LocalTokens())
+        for _ in range(12)
     ]
     results: list[str] = []
     threads = [threading.Thread(target=lambda c=c: results.append(c.token())) for c in caches]
