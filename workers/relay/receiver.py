@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("spreports.relay")
 
 NOTIFICATION_KEY_PREFIX = "spreports:relay:notification:"
+# Invalid messages are claimed by their SQS message id: one dead-letter copy even when SQS hands the
+# same message to two receivers at once (a standard queue may, within the visibility timeout).
+MESSAGE_KEY_PREFIX = "spreports:relay:message:"
 DONE = b"done"
 # SQS keeps a message at most 14 days; a mark must outlive every possible redelivery.
 DONE_TTL_SECONDS = 15 * 24 * 3600
@@ -162,12 +165,14 @@ class Relay:
             if classified is not None:
                 notification_id, request = classified
                 actionable.setdefault(notification_id, []).append((message, request))
-        if invalid:
-            deletable.extend(self._dead_letter(invalid))
         failure: RedisUnavailable | None = None
+        if invalid:
+            moved, failure = self._dead_letter(invalid)
+            deletable.extend(moved)
         if actionable:
-            relayed, failure = self._relay(actionable, result)
+            relayed, relay_failure = self._relay(actionable, result)
             deletable.extend(relayed)
+            failure = failure or relay_failure
         self._delete(deletable, result)
         handled = set(result.deleted)
         result.left = [m["MessageId"] for m in messages if m["MessageId"] not in handled]
@@ -217,10 +222,12 @@ class Relay:
         self, actionable: dict[str, list[tuple[MessageTypeDef, DocumentRequest]]], result: BatchResult
     ) -> tuple[list[MessageTypeDef], RedisUnavailable | None]:
         """Claim, publish, mark; return the messages safe to delete and the Redis failure, if any."""
+        keys = {nid: NOTIFICATION_KEY_PREFIX + nid for nid in actionable}
         try:
-            states = self._claim(list(actionable))
+            claims = self._claim(list(keys.values()))
         except RedisUnavailable as exc:
             return [], exc
+        states = {nid: claims[key] for nid, key in keys.items()}
         deletable: list[MessageTypeDef] = []
         published: list[str] = []
         failure: RedisUnavailable | None = None
@@ -240,12 +247,12 @@ class Relay:
                     continue
                 published.append(notification_id)
                 result.published.append(copies[0][0]["MessageId"])
-        self._release([nid for nid in actionable if states[nid] == "claimed" and nid not in published])
+        self._release([keys[nid] for nid in actionable if states[nid] == "claimed" and nid not in published])
         if not published:
             return deletable, failure
         self.counters.add("relayed", len(published))
         try:
-            self._mark_done(published)
+            self._mark_done([keys[nid] for nid in published])
         except RedisUnavailable as exc:
             # Published but not marked: keep the messages; a redelivery republishes, the task absorbs it.
             return deletable, exc
@@ -256,9 +263,8 @@ class Relay:
             log.info("relayed notification %s (report %s)", notification_id, copies[0][1].report_id)
         return deletable, failure
 
-    def _claim(self, notification_ids: list[str]) -> dict[str, str]:
-        """``claimed`` (ours now), ``done`` (relayed before) or ``busy`` (another receiver has it)."""
-        keys = [NOTIFICATION_KEY_PREFIX + nid for nid in notification_ids]
+    def _claim(self, keys: list[str]) -> dict[str, str]:
+        """Per key: ``claimed`` (ours now), ``done`` (handled before) or ``busy`` (another receiver has it)."""
         try:
             pipe = self.store.pipeline(transaction=False)
             for key in keys:
@@ -271,37 +277,62 @@ class Relay:
             existing = iter(pipe.execute())
         except (redis.RedisError, OSError) as exc:
             raise RedisUnavailable(f"claim failed: {_short(exc)}") from None
-        states = {}
-        for nid, ok in zip(notification_ids, claimed, strict=True):
-            states[nid] = "claimed" if ok else ("done" if next(existing) == DONE else "busy")
-        return states
+        return {
+            key: "claimed" if ok else ("done" if next(existing) == DONE else "busy")
+            for key, ok in zip(keys, claimed, strict=True)
+        }
 
-    def _mark_done(self, notification_ids: list[str]) -> None:
+    def _mark_done(self, keys: list[str]) -> None:
+        if not keys:
+            return
         try:
             pipe = self.store.pipeline(transaction=False)
-            for nid in notification_ids:
-                pipe.set(NOTIFICATION_KEY_PREFIX + nid, DONE, ex=DONE_TTL_SECONDS)
+            for key in keys:
+                pipe.set(key, DONE, ex=DONE_TTL_SECONDS)
             pipe.execute()
         except (redis.RedisError, OSError) as exc:
-            raise RedisUnavailable(f"marking relayed notifications failed: {_short(exc)}") from None
+            raise RedisUnavailable(f"marking handled messages failed: {_short(exc)}") from None
 
-    def _release(self, notification_ids: list[str]) -> None:
+    def _release(self, keys: list[str]) -> None:
         # Best effort: an unreleased claim expires with the visibility timeout anyway.
-        if not notification_ids:
+        if not keys:
             return
         with contextlib.suppress(redis.RedisError, OSError):
-            self.store.delete(*(NOTIFICATION_KEY_PREFIX + nid for nid in notification_ids))
+            self.store.delete(*keys)
 
-    def _dead_letter(self, invalid: list[tuple[MessageTypeDef, InvalidNotification]]) -> list[MessageTypeDef]:
-        """Copy invalid messages to the DLQ with their reason; return those safe to delete."""
+    def _dead_letter(
+        self, invalid: list[tuple[MessageTypeDef, InvalidNotification]]
+    ) -> tuple[list[MessageTypeDef], RedisUnavailable | None]:
+        """Copy invalid messages to the DLQ with their reason, once each; return those safe to delete.
+
+        Claim, copy, mark, as for notifications: a message another receiver is copying is left to it,
+        one copied before is deleted without a second copy. Only a relay killed between the copy and
+        the mark copies a message twice (both copies carry its ``sourceMessageId``).
+        """
         dlq = self.options.dead_letter_queue_url
         if dlq is None:
             for message, _ in invalid:
                 log.warning("message %s left for the queue's redrive policy", message["MessageId"])
-            return []
-        moved = DeadLetterer(self.sqs, dlq).move(invalid)
+            return [], None
+        keys = {message["MessageId"]: MESSAGE_KEY_PREFIX + message["MessageId"] for message, _ in invalid}
+        try:
+            states = self._claim(list(keys.values()))
+        except RedisUnavailable as exc:
+            return [], exc
+        copied_before = [message for message, _ in invalid if states[keys[message["MessageId"]]] == "done"]
+        for message in copied_before:
+            log.info("message %s was moved to the dead-letter queue before; deleting this copy", message["MessageId"])
+        ours = [(message, reason) for message, reason in invalid if states[keys[message["MessageId"]]] == "claimed"]
+        moved = DeadLetterer(self.sqs, dlq).move(ours) if ours else []
         self.counters.add("dead_lettered", len(moved))
-        return moved
+        moved_ids = {message["MessageId"] for message in moved}
+        self._release([keys[message["MessageId"]] for message, _ in ours if message["MessageId"] not in moved_ids])
+        try:
+            self._mark_done([keys[message_id] for message_id in moved_ids])
+        except RedisUnavailable as exc:
+            # Copied but not marked: delete them all the same (only a failed delete would copy again).
+            return copied_before + moved, exc
+        return copied_before + moved, None
 
     def _delete(self, messages: list[MessageTypeDef], result: BatchResult) -> None:
         for chunk in _chunks(messages, MAX_BATCH):
