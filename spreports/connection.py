@@ -35,3 +35,24 @@ def safe_url(url: str) -> str:
     if parts.scheme in ("redis+socket", "unix"):
         return parts.path
     return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}"
+
+
+def persistence_warning(url: str) -> str | None:
+    """Why the Redis at ``url`` would lose queued tasks on a restart (no AOF, no snapshots), or None.
+
+    None as well when Redis does not say (``CONFIG`` disabled, as on some managed services).
+    """
+    client = connect(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        appendonly = client.config_get("appendonly").get("appendonly")
+        save = client.config_get("save").get("save")
+    except redis.ResponseError:
+        return None
+    except (redis.RedisError, OSError) as exc:
+        raise RedisUnavailable(f"Redis at {safe_url(url)} does not answer: {type(exc).__name__}") from None
+    if appendonly == "yes" or save:
+        return None
+    return (
+        f"Redis at {safe_url(url)} keeps nothing on disk (appendonly no, no save points): queued tasks, claims "
+        "and marks are lost when it restarts; set appendonly yes (the embedded Redis and docker-compose.yml do)"
+    )

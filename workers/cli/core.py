@@ -37,10 +37,15 @@ def _flatten(data: dict[str, object], prefix: str = "SPREPORTS_") -> list[tuple[
 @click.command()
 def check() -> None:
     """Check the settings, Redis and the storage; exit 0 when all is well."""
+    from spreports.connection import persistence_warning
+
     settings = command_settings()
-    check_redis(settings)
+    url = check_redis(settings)
     check_storage(settings)
     click.echo(f"settings ok; Redis answers; storage {settings.storage.url} is writable")
+    warning = persistence_warning(url)
+    if warning is not None:
+        click.echo(f"spreports: warning: {warning}", err=True)
 
 
 @click.group()

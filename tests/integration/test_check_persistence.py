@@ -1,0 +1,35 @@
+"""``spreports check`` warns when the broker's Redis keeps nothing on disk (a restart would lose the queues)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+from tests.processes import product_env
+from tests.servers import redis_server
+
+
+def check(tmp_path: Path, url: str) -> subprocess.CompletedProcess[str]:
+    env = product_env({"SPREPORTS_BROKER_URL": url, "SPREPORTS_STORAGE__URL": str(tmp_path / "reports")})
+    return subprocess.run(
+        [sys.executable, "-m", "spreports.workers.cli", "check"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_a_redis_without_persistence_is_a_warning_and_one_with_it_is_not(tmp_path: Path) -> None:
+    with redis_server() as server:  # started with --appendonly no --save ""
+        volatile = check(tmp_path, server.url)
+        assert volatile.returncode == 0
+        assert "settings ok; Redis answers" in volatile.stdout
+        [warning] = volatile.stderr.strip().splitlines()
+        assert (
+            warning.startswith("spreports: warning: Redis at redis://127.0.0.1:") and "keeps nothing on disk" in warning
+        )
+
+        redis.Redis.from_url(server.url).config_set("appendonly", "yes")
+        durable = check(tmp_path, server.url)
+        assert durable.returncode == 0 and durable.stderr == ""
