@@ -141,6 +141,7 @@ class Gunzip:
         self._head = b""
         self._inflater: Any = None
         self._pending = b""  # bytes after a member's end that may start the next member
+        self._padded = False  # zero bytes followed the last member: nothing else may come
 
     def feed(self, data: bytes, emit: Callable[[bytes], None]) -> None:
         """Decompress ``data`` (any length) and pass every output block to ``emit``."""
@@ -164,21 +165,24 @@ class Gunzip:
                 self._count(len(self._head))
                 emit(self._head)
             return
-        if self.detected == "gzip" and (self._inflater is not None or self._pending):
+        if self.detected != "gzip":
+            return
+        if self._inflater is not None or self._pending == GZIP_MAGIC[:1]:
             raise IncompleteDownload(f"the gzip stream ended early (member {self.members + 1} is incomplete)")
+        if self._pending:
+            self._trailing(self._pending)
 
     def _inflate(self, data: bytes, emit: Callable[[bytes], None]) -> None:
         while data:
             if self._inflater is None:
                 data = self._pending + data
                 self._pending = b""
+                if self._padded or not data.startswith(GZIP_MAGIC[: len(data)]):
+                    self._trailing(data)
+                    return
                 if len(data) < len(GZIP_MAGIC):
                     self._pending = data
                     return
-                if not data.startswith(GZIP_MAGIC):
-                    raise DocumentRejected(
-                        f"the gzip stream has {len(data)}+ bytes of garbage after member {self.members}"
-                    )
                 self._inflater = _inflate_module.decompressobj(_GZIP_WBITS)
             inflater = self._inflater
             try:
@@ -198,6 +202,13 @@ class Gunzip:
             self.members += 1
             data = inflater.unused_data
             self._inflater = None
+
+    def _trailing(self, data: bytes) -> None:
+        # What follows the last member and cannot start another: zero bytes are padding (as gzip(1)
+        # ignores them), anything else is garbage whatever its length, and no retry can mend it.
+        if data.strip(b"\0"):
+            raise DocumentRejected(f"the gzip stream has bytes of garbage after member {self.members}")
+        self._padded = True
 
     def _count(self, size: int) -> None:
         self.bytes_out += size
