@@ -12,17 +12,21 @@ failure: it never uses up the transient-retry budget (:mod:`spreports.tasks.retr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from typing import Any, NoReturn
 
+import redis
 from celery import Task, shared_task
+from celery.exceptions import Retry
 
 from spreports import names
 from spreports.contracts import DocumentRequest
 from spreports.documents import DocumentClaim, RetrievalOptions, RetrievalResult, retrieve_document
 from spreports.documents.claim import claim_owner
 from spreports.errors import TransientError
+from spreports.ledger import FailureLedger
 from spreports.spapi.ratelimit import prepaid
 from spreports.tasks.context import TaskContext, context
 from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry
@@ -61,10 +65,39 @@ def retrieve_report_document(
     try:
         with prepaid(reserved_bucket(self)):
             summary = _find_or_retrieve(self, args, ctx)
+    except Retry:  # a wait for another run's claim, scheduled
+        raise
     except TransientError as exc:
-        retry_later(self, exc)
+        try:
+            retry_later(self, exc)
+        except Retry:
+            raise
+        except Exception as final:  # the budget is spent: recorded, then the task fails
+            _record_failure(ctx, args, final)
+            raise
+    except Exception as exc:
+        _record_failure(ctx, args, exc)
+        raise
     log.info("stored document %s of seller %s at %s", args.report_document_id, args.seller_id, summary["location"])
+    with contextlib.suppress(redis.RedisError, OSError):
+        FailureLedger(ctx.redis).resolve(args.seller_id, args.report_document_id)
     return summary
+
+
+def _record_failure(ctx: TaskContext, args: DocumentRequest, error: BaseException) -> None:
+    """Put a document that failed for good in the ledger, where a person and the sweep can re-drive it."""
+    try:
+        entry = FailureLedger(ctx.redis).record(args, error)
+    except (redis.RedisError, OSError) as exc:
+        log.error(
+            "document %s of seller %s failed for good (%s) and the failure ledger is unreachable (%s)",
+            args.report_document_id, args.seller_id, type(error).__name__, type(exc).__name__,
+        )  # fmt: skip
+        return
+    log.error(
+        "document %s of seller %s failed for good: %s (in the failure ledger; `spreports reports retry-failed`)",
+        args.report_document_id, args.seller_id, entry.reason,
+    )  # fmt: skip
 
 
 def _find_or_retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> dict[str, Any]:  # type: ignore[type-arg]

@@ -11,6 +11,7 @@ from celery import Task, current_app, shared_task
 from spreports import names
 from spreports.contracts import DocumentRequest, ReportRequest
 from spreports.errors import InvalidRequest, OutcomeUnknown, SpreportsError, TransientError
+from spreports.ledger import FailureLedger
 from spreports.schedules import read_schedules_file
 from spreports.spapi.ratelimit import prepaid
 from spreports.sweep import FinishedReport, reports_to_retrieve
@@ -75,13 +76,16 @@ def sweep_finished_reports() -> dict[str, int | str]:
     """Enqueue the retrieval of recent finished reports not stored yet; return per seller a count or the failure."""
     ctx = context()
     settings = ctx.settings
+    results: dict[str, int | str] = {}
+    redriven = _redrive_failures(ctx)
+    if redriven:
+        results["failure-ledger"] = redriven
     report_types = set(settings.sqs.report_types)
     if settings.schedules_file is not None:
         report_types.update(schedule.report_type for schedule in read_schedules_file(settings.schedules_file))
     if not report_types:
         log.warning("sweep skipped: set SPREPORTS_SQS__REPORT_TYPES or SPREPORTS_SCHEDULES_FILE to name report types")
-        return {}
-    results: dict[str, int | str] = {}
+        return results
     for seller_id in settings.sellers():
         try:
             results[seller_id] = _sweep_seller(ctx, seller_id, sorted(report_types))
@@ -90,6 +94,22 @@ def sweep_finished_reports() -> dict[str, int | str]:
             log.warning("sweep for seller %s failed: %s", seller_id, exc)
             results[seller_id] = f"failed: {type(exc).__name__}: {exc}"
     return results
+
+
+def _redrive_failures(ctx: TaskContext) -> int:
+    """Queue again the documents that failed for good on a condition that may have passed (an outage)."""
+    enqueued = 0
+    for entry in FailureLedger(ctx.redis).entries():
+        request = entry.request
+        mark = f"{SWEEP_MARK_PREFIX}{request.seller_id}:{request.report_document_id}"
+        if entry.may_pass and ctx.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
+            current_app.send_task(
+                names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE
+            )
+            enqueued += 1
+    if enqueued:
+        log.info("sweep queued %d document(s) of the failure ledger again", enqueued)
+    return enqueued
 
 
 def _sweep_seller(ctx: TaskContext, seller_id: str, report_types: list[str]) -> int:

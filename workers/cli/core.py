@@ -37,7 +37,8 @@ def _flatten(data: dict[str, object], prefix: str = "SPREPORTS_") -> list[tuple[
 @click.command()
 def check() -> None:
     """Check the settings, Redis and the storage; exit 0 when all is well."""
-    from spreports.connection import persistence_warning
+    from spreports.connection import connect, persistence_warning
+    from spreports.ledger import FailureLedger
 
     settings = command_settings()
     url = check_redis(settings)
@@ -46,6 +47,13 @@ def check() -> None:
     warning = persistence_warning(url)
     if warning is not None:
         click.echo(f"spreports: warning: {warning}", err=True)
+    failed = FailureLedger(connect(url)).count()
+    if failed:
+        click.echo(
+            f"spreports: warning: {failed} document(s) failed for good: see `spreports reports failed`, "
+            "re-drive with `spreports reports retry-failed`",
+            err=True,
+        )
 
 
 @click.group()

@@ -168,3 +168,36 @@ def request(
     except CeleryTimeout:
         raise UserError(f"no worker answered within {timeout:.0f} s (task {result.id} stays queued)") from None
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
+
+
+@reports.command("failed")
+@click.option("--seller", "seller_id", help="Only this seller's documents.")
+def failed(seller_id: str | None) -> None:
+    """List the documents that failed for good (the failure ledger), oldest first."""
+    from spreports.connection import connect
+    from spreports.ledger import FailureLedger
+
+    entries = FailureLedger(connect(check_redis(command_settings()))).entries(seller_id)
+    for entry in entries:
+        request = entry.request
+        click.echo(
+            f"{entry.failed_at:%Y-%m-%dT%H:%M:%SZ}\t{request.seller_id}\t{request.report_document_id}\t"
+            f"{request.report_type or '-'}\t{entry.kind}\t{entry.reason}"
+        )
+    click.echo(f"{len(entries)} document(s) failed for good", err=True)
+
+
+@reports.command("retry-failed")
+@click.option("--seller", "seller_id", help="Only this seller's documents.")
+def retry_failed(seller_id: str | None) -> None:
+    """Queue every document of the failure ledger again (an entry goes once its document is stored)."""
+    from spreports.connection import connect
+    from spreports.ledger import FailureLedger
+    from spreports.workers.producers import app_for
+
+    settings = command_settings()
+    entries = FailureLedger(connect(check_redis(settings))).entries(seller_id)
+    app = app_for(settings)
+    for entry in entries:
+        app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=entry.request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+    click.echo(f"queued {len(entries)} document(s) of the failure ledger again")
