@@ -10,7 +10,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from spreports.names import CONTROL_QUEUE, SWEEP_FINISHED_REPORTS, SYNC_REPORT_SCHEDULES
+from spreports.names import CONTROL_QUEUE, REQUEUE_ORPHANED_DOCUMENTS, SWEEP_FINISHED_REPORTS, SYNC_REPORT_SCHEDULES
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Keep Amazon's report schedules equal to the desired ones (SPREPORTS_SCHEDULES_FILE).
@@ -24,5 +24,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": SWEEP_FINISHED_REPORTS,
         "schedule": crontab(minute="*/15"),
         "options": {"queue": CONTROL_QUEUE, "expires": 14 * 60},
+    },
+    # A worker killed mid-download leaves its document listed with a lapsed claim: queued again at once,
+    # instead of after the broker's visibility timeout. With a 30 s claim, back within a minute.
+    "requeue-orphaned-documents": {
+        "task": REQUEUE_ORPHANED_DOCUMENTS,
+        "schedule": 15.0,
+        "options": {"queue": CONTROL_QUEUE, "expires": 14},
     },
 }

@@ -109,7 +109,7 @@ class DocumentsSettings(_Section):
     max_decompressed_bytes: int = Field(default=64 * 2**30, gt=0)
     # The claim's renewal window: a live worker renews its claim on a document every third of this
     # (so it holds for as long as the download runs); a dead worker's claim lapses within it.
-    claim_ttl_seconds: int = Field(default=90, ge=10, le=600)
+    claim_ttl_seconds: int = Field(default=30, ge=10, le=600)
 
 
 class SellerSettings(_Section):

@@ -18,14 +18,15 @@ import random
 from typing import Any, NoReturn
 
 import redis
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
 from celery.exceptions import Retry
 
 from spreports import names
 from spreports.contracts import DocumentRequest
 from spreports.documents import DocumentClaim, RetrievalOptions, RetrievalResult, retrieve_document
 from spreports.documents.claim import claim_owner
-from spreports.errors import TransientError
+from spreports.documents.inflight import InFlight
+from spreports.errors import ServiceUnavailable, TransientError
 from spreports.ledger import FailureLedger
 from spreports.spapi.ratelimit import prepaid
 from spreports.tasks.context import TaskContext, context
@@ -114,7 +115,36 @@ def _find_or_retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> di
     if not claim.acquire():
         _wait_for_claim(task, args, claim)
     with claim.kept():
-        return _retrieve(args, ctx).summary()
+        inflight = InFlight(ctx.redis)
+        try:
+            inflight.add(args)
+        except (redis.RedisError, OSError) as exc:
+            raise ServiceUnavailable(f"Redis failed while listing the download ({type(exc).__name__})") from None
+        try:
+            return _retrieve(args, ctx).summary()
+        finally:
+            # Best effort: an entry left behind with a released claim is found stored, or queued once more.
+            with contextlib.suppress(redis.RedisError, OSError):
+                inflight.remove(args)
+
+
+@shared_task(name=names.REQUEUE_ORPHANED_DOCUMENTS)
+def requeue_orphaned_documents() -> int:
+    """Queue again the documents whose run died mid-retrieval (their claim lapsed); return how many."""
+    ctx = context()
+    inflight = InFlight(ctx.redis)
+    requeued = 0
+    for request in inflight.orphans():
+        inflight.remove(request)
+        if ctx.storage.find(request.seller_id, request.report_document_id) is not None:
+            continue
+        current_app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+        log.warning(
+            "document %s of seller %s: its worker died mid-retrieval; queued again",
+            request.report_document_id, request.seller_id,
+        )  # fmt: skip
+        requeued += 1
+    return requeued
 
 
 def _wait_for_claim(task: Task, args: DocumentRequest, claim: DocumentClaim) -> NoReturn:  # type: ignore[type-arg]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from functools import cache
 from typing import Any
 
@@ -122,3 +123,33 @@ def simulator_settings(sim: Any, redis_url: str, tmp_path: Any, storage_url: str
     }  # fmt: skip
     values.update(extra)
     return Settings(**values)
+
+
+class Stall:
+    """The simulator's slow faults (``slow_responses``), ended by the test instead of by the clock.
+
+    A slow response normally sleeps ``slow_seconds`` of real time; here it waits until :meth:`release`
+    (``slow_seconds`` stays its upper bound), so a test holds a download exactly as long as it needs to,
+    and not a fixed few seconds longer. The first ``skip`` slow responses are not slowed at all (the
+    fault counts API calls and downloads alike: ``skip=1`` with ``slow_responses=2`` stalls the download
+    that follows a getReportDocument, not the call).
+    """
+
+    def __init__(self, sim: Any, skip: int = 0) -> None:
+        self.skip = skip
+        self.stalling = threading.Event()  # set when a response starts to wait
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        sim.core.sleep = self.sleep
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            if self.skip > 0:
+                self.skip -= 1
+                return
+        self.stalling.set()
+        self.released.wait(seconds)
+
+    def release(self) -> None:
+        """Let every stalled (and later) slow response go on at once."""
+        self.released.set()

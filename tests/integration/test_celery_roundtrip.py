@@ -29,7 +29,7 @@ def test_routes_and_reliability_settings(celery_app) -> None:  # type: ignore[no
     assert conf.worker_send_task_events and conf.task_send_sent_event
     assert {q.name for q in conf.task_queues} == {names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE}
     assert celery_app.amqp.router.route({}, names.RETRIEVE_REPORT_DOCUMENT)["queue"].name == names.DOCUMENTS_QUEUE
-    assert set(conf.beat_schedule) == {"sync-report-schedules", "sweep-finished-reports"}
+    assert set(conf.beat_schedule) == {"sync-report-schedules", "sweep-finished-reports", "requeue-orphaned-documents"}
 
 
 PASSWORD = "hunter2-broker-password"
@@ -61,7 +61,8 @@ def test_worker_config_dump_shows_no_password_or_secret(settings: Settings) -> N
         assert not any("spreports" in key for key in app.conf)
         local = app.conf.humanize(with_defaults=False, censored=True)
         with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, queues=[names.CONTROL_QUEUE]):
-            answers = wait_for(lambda: app.control.inspect(timeout=2.0).conf(), timeout=60)
+            # limit=1: the one worker's answer ends the wait (else every poll lasts the whole timeout).
+            answers = wait_for(lambda: app.control.inspect(timeout=2.0, limit=1).conf(), timeout=60)
         dumped = json.dumps(answers)
         # The worker answered with its real configuration, just censored.
         assert next(iter(answers.values()))["task_acks_late"] is True

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from spreports.connection import connect
 from spreports.workers.embedded_redis import EmbeddedRedis
@@ -32,7 +34,8 @@ def test_embedded_redis_is_shared_between_processes(tmp_path: Path) -> None:
         assert embedded.stop() is True
     assert embedded.is_running() is False
     try:
-        connect(embedded.url, socket_connect_timeout=1).ping()
+        # No retries: redis-py's default (ten, with backoff) only takes seconds to say the same.
+        connect(embedded.url, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)).ping()
         raise AssertionError("server still answers after stop")
     except (redis.ConnectionError, FileNotFoundError):
         pass

@@ -1,16 +1,21 @@
-"""Fixtures: the simulator, and settings pointing the product (library, workers) at it."""
+"""Fixtures: the simulator (with its slow faults held by the test), settings pointing the product (library,
+workers) at it, and the task module's log."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+import spreports.tasks.documents as document_task
 from spreports.settings import Settings
 from spreports.simulator import Simulator, SimulatorConfig, start_simulator
 from spreports.simulator.config import generated_credentials
+from tests.integration.documents.helpers import TaskLog
+from tests.sim import Stall
 
 
 @pytest.fixture
@@ -45,3 +50,30 @@ def simulator_settings(sim: Simulator, redis_url: str, tmp_path: Path, storage_u
 def settings(sim: Simulator, redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> Settings:
     """Overrides the shared ``settings``: the simulator, the test Redis, local storage in tmp_path."""
     return simulator_settings(sim, redis_url, tmp_path, str(tmp_path / "reports"))
+
+
+@pytest.fixture
+def stall(sim: Simulator) -> Iterator[Stall]:
+    """The simulator's slow responses wait for ``stall.release()`` (see :class:`tests.sim.Stall`)."""
+    held = Stall(sim)
+    yield held
+    held.release()  # nothing stays stalled after the test
+
+
+@pytest.fixture
+def task_log() -> Iterator[TaskLog]:
+    handler = TaskLog()
+    logger = logging.getLogger(document_task.__name__)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(old_level)
+
+
+@pytest.fixture
+def quick_claim_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task that finds the document claimed looks again within 0.2 s instead of 5 to 15 s (thread workers only)."""
+    monkeypatch.setattr(document_task, "CLAIM_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(document_task, "MIN_CLAIM_RETRY_SECONDS", 0.2)

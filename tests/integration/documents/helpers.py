@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
+import threading
 from pathlib import Path
 
 from spreports.simulator import Simulator
@@ -31,3 +33,20 @@ def check_stored(manifest: Manifest, expected: bytes) -> None:
 def downloads(sim: Simulator) -> int:
     """How many times the simulator was asked for a document body."""
     return len(sim.requests("downloadDocument"))
+
+
+class TaskLog(logging.Handler):
+    """Counts the task module's log lines containing a phrase (the worker runs in threads here)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+        self.guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.guard:
+            self.messages.append(record.getMessage())
+
+    def count(self, phrase: str) -> int:
+        with self.guard:
+            return sum(phrase in message for message in self.messages)

@@ -16,8 +16,6 @@ from spreports.storage import open_storage
 from spreports.workers.cli import main
 from tests.integration.documents.helpers import check_stored, expected_utf8
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def env(sim: Simulator, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:

@@ -21,7 +21,6 @@ from spreports.storage import open_storage
 from tests.integration.documents.conftest import simulator_settings
 from tests.integration.documents.helpers import check_stored, downloads, expected_utf8
 
-pytestmark = pytest.mark.integration
 URLS_SEEN: list[str] = []
 ORDERS = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL"
 

@@ -3,9 +3,7 @@ claim waits on their own budget, duplicates sharing a task id."""
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,39 +19,9 @@ from spreports.simulator import DocumentSpec, Simulator
 from spreports.storage import LocalStorage, Manifest, open_storage
 from spreports.tasks.context import context
 from spreports.tasks.retrying import MAX_RETRIES
-from tests.integration.documents.helpers import check_stored, downloads, expected_utf8
+from tests.integration.documents.helpers import TaskLog, check_stored, downloads, expected_utf8
 from tests.processes import wait_for
-
-pytestmark = pytest.mark.integration
-
-
-class TaskLog(logging.Handler):
-    """Counts the task module's log lines containing a phrase (the worker runs in threads here)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-        self.guard = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self.guard:
-            self.messages.append(record.getMessage())
-
-    def count(self, phrase: str) -> int:
-        with self.guard:
-            return sum(phrase in message for message in self.messages)
-
-
-@pytest.fixture
-def task_log() -> Iterator[TaskLog]:
-    handler = TaskLog()
-    logger = logging.getLogger(document_task.__name__)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(old_level)
+from tests.sim import Stall
 
 
 class FlakyFindStorage(LocalStorage):
@@ -135,17 +103,27 @@ def test_claim_waits_do_not_use_up_the_transient_retry_budget(
 
 
 def test_duplicates_sharing_a_task_id_download_once(
-    sim: Simulator, settings: Settings, celery_app: Any, celery_worker: Any, task_log: TaskLog
+    sim: Simulator,
+    settings: Settings,
+    celery_app: Any,
+    celery_worker: Any,
+    task_log: TaskLog,
+    stall: Stall,
+    quick_claim_waits: None,
 ) -> None:
     # The relay names tasks after the notification, so a redelivered notification repeats the task id.
     document_id = sim.add_document(DocumentSpec(gzip=True, charset="UTF-8", size=2 * 2**20))
-    sim.set_faults(slow_responses=1, slow_seconds=3.0)  # the first download takes a while
+    # The first run's retrieval is held up (its getReportDocument stalls, with the claim taken) until
+    # the duplicate has found the claim taken: then it goes on.
+    sim.set_faults(slow_responses=1, slow_seconds=60.0)
     kwargs = {"seller_id": sim.seller_id, "report_document_id": document_id}
     send: Callable[[], Any] = lambda: celery_app.send_task(  # noqa: E731
         names.RETRIEVE_REPORT_DOCUMENT, kwargs=kwargs, task_id=f"notification-{document_id}"
     )
     send()
     send()
+    wait_for(lambda: stall.stalling.is_set() and task_log.count("being retrieved by another task") >= 1, timeout=180)
+    stall.release()
     wait_for(lambda: task_log.count("stored document") >= 2, timeout=180)  # both runs finished
     assert downloads(sim) == 1
     manifest = open_storage(settings).find(sim.seller_id, document_id)

@@ -18,10 +18,10 @@ from spreports.errors import DocumentRejected, InvalidRequest
 from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, Simulator
 from spreports.storage import open_storage
-from tests.integration.documents.helpers import check_stored, downloads, expected_utf8
+from tests.integration.documents.helpers import TaskLog, check_stored, downloads, expected_utf8
 from tests.processes import product_env, wait_for
+from tests.sim import Stall
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -48,10 +48,15 @@ def test_enqueued_document_is_stored_and_summarised(
     assert downloads(sim) == 1
 
 
-def test_duplicate_tasks_download_once(sim: Simulator, settings: Settings, celery_worker: Any) -> None:
+def test_duplicate_tasks_download_once(
+    sim: Simulator, settings: Settings, celery_worker: Any, task_log: TaskLog, stall: Stall, quick_claim_waits: None
+) -> None:
     document_id = sim.add_document(DocumentSpec(gzip=True, charset="UTF-8", size=2 * 2**20))
-    sim.set_faults(slow_responses=1, slow_seconds=3.0)  # the first download takes a while
+    # The first run's retrieval is held up (with the claim taken) until the other has found the claim taken.
+    sim.set_faults(slow_responses=1, slow_seconds=60.0)
     results = [enqueue_document(document_id, settings=settings) for _ in range(2)]
+    wait_for(lambda: stall.stalling.is_set() and task_log.count("being retrieved by another task") >= 1, timeout=180)
+    stall.release()
     summaries = [r.get(timeout=180) for r in results]
     assert downloads(sim) == 1
     assert sorted(s["already_stored"] for s in summaries) == [False, True]
@@ -98,18 +103,21 @@ def _worker_children(pid: int) -> list[int]:
 
 
 def test_a_worker_killed_mid_download_is_redelivered_and_the_document_stored_once_whole(
-    sim: Simulator, settings: Settings, tmp_path: Path, redis_url: str
+    sim: Simulator, settings: Settings, tmp_path: Path, redis_url: str, stall: Stall
 ) -> None:
     document_id = sim.add_document(DocumentSpec(gzip=True, charset="Cp1252", size=8 * 2**20))
-    # Slow: the getReportDocument call (by 10 s) and then the download (it stalls 10 s after its first piece).
-    sim.set_faults(slow_responses=2, slow_seconds=10.0)
+    # The download stalls after its first piece until the test is over (or 120 s); the getReportDocument
+    # call before it, which the fault would slow too, is not held up.
+    stall.skip = 1
+    sim.set_faults(slow_responses=2, slow_seconds=120.0)
     env = product_env({
         **sim.env(),
         "SPREPORTS_LWA__CLIENT_ID": settings.lwa.client_id or "",
         "SPREPORTS_BROKER_URL": redis_url,
         "SPREPORTS_STORAGE__URL": settings.storage.url,
-        # The killed run's claim is no longer renewed: it lapses within this, then the redelivered task takes it.
-        "SPREPORTS_DOCUMENTS__CLAIM_TTL_SECONDS": "15",
+        # The killed run's claim is no longer renewed: it lapses within this (the least allowed), then the
+        # redelivered task takes it.
+        "SPREPORTS_DOCUMENTS__CLAIM_TTL_SECONDS": "10",
         "SPREPORTS_DATA_DIR": str(tmp_path / "data"),
         "PYTHONPATH": str(ROOT),
     })  # fmt: skip

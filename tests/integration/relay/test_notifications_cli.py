@@ -6,12 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from spreports.workers.cli import main
-
-pytestmark = pytest.mark.integration
 
 
 def invoke(env: dict[str, str], *args: str) -> Any:

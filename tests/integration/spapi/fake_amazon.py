@@ -61,7 +61,8 @@ class FakeAmazon:
         self.token_answers: list[Answer] = []
         self.handler: Callable[[Request], Answer] | None = None
         self._server = make_server("127.0.0.1", self.port, self._app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # shutdown() waits for serve_forever to look at its flag, every poll_interval (0.5 s by default).
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def start(self) -> None:
         self._thread.start()

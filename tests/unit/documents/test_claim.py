@@ -7,7 +7,6 @@ import time
 
 import fakeredis
 import pytest
-import redis
 
 from spreports.documents import DocumentClaim
 from spreports.documents.claim import claim_owner
@@ -92,7 +91,11 @@ def test_a_dead_holders_claim_lapses_within_its_ttl() -> None:
 
 
 def test_redis_down_is_transient_for_acquire_and_renew_and_harmless_for_release() -> None:
-    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)  # nothing listens there
+    # fakeredis's server "disconnected": every command raises redis.ConnectionError, as redis-py does
+    # when nothing answers (tests/integration/documents/test_claim_redis_down.py: the same against a real socket).
+    server = fakeredis.FakeServer()
+    server.connected = False
+    client = fakeredis.FakeRedis(server=server)
     claim = DocumentClaim(client, "S", "D", owner="run-1", ttl=60)
     with pytest.raises(ServiceUnavailable, match="Redis is unavailable"):
         claim.acquire()

@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "spreports" / "simulator"
 def test_clock_runs_at_its_speed_and_advances() -> None:
     clock = SimClock(speed=1000.0)
     start = clock.seconds()
-    time.sleep(0.05)
+    time.sleep(0.05)  # the behaviour under test: simulated time runs at `speed` times real time
     assert clock.seconds() - start >= 40
     before = clock.now()
     clock.advance(3600)

@@ -1,4 +1,5 @@
-"""A small local HTTP server for the pipeline's tests: serves chosen bytes with chosen headers and faults."""
+"""A small local HTTP server for the pipeline's tests: serves chosen bytes with chosen headers and faults;
+and a getReportDocument stand-in handing out its URLs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from pydantic import SecretStr
 
 
 @dataclass
@@ -48,7 +51,8 @@ class DocumentServer:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.origin = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # shutdown() waits for serve_forever to look at its flag, every poll_interval (0.5 s by default).
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
 
     def add(self, path: str, route: Route) -> str:
@@ -100,3 +104,27 @@ class DocumentServer:
         """Shut the server down."""
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@dataclass
+class Located:
+    """A getReportDocument answer."""
+
+    report_document_id: str
+    url: SecretStr
+    compression_algorithm: str | None = None
+
+
+class Locator:
+    """Answers getReportDocument with the given URLs in turn (the last one repeats); counts calls."""
+
+    def __init__(self, document_id: str, urls: list[str], compression: str | None = None) -> None:
+        self.document_id = document_id
+        self.urls = urls
+        self.compression = compression
+        self.calls = 0
+
+    def __call__(self) -> Located:
+        url = self.urls[min(self.calls, len(self.urls) - 1)]
+        self.calls += 1
+        return Located(self.document_id, SecretStr(url), self.compression)

@@ -7,18 +7,39 @@ import hashlib
 import json
 import logging
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from spreports.documents import DocumentRequest, RetrievalOptions, retrieve_document
+from spreports.documents.fetch import install_log_filter
 from spreports.errors import DocumentRejected, IncompleteDownload, SpreportsError
 from spreports.storage import LocalStorage
-from tests.unit.documents.conftest import Locator
-from tests.unit.documents.httpserver import DocumentServer, Route
+from tests.integration.documents.httpserver import DocumentServer, Locator, Route
 
 TEXT = "sku\tname\tprice\nA-1\tCafé „Größe“ \u2013 naïve\t12,50 €\nB-2\tŠpeciál ™ œuvre\t3,00 €\n" * 50
 JP_TEXT = "商品名\t価格\n①限定版\t1000円\n㈱テスト\t2000円\n" * 40
+
+
+@pytest.fixture
+def server() -> Iterator[DocumentServer]:
+    """A document server on loopback for one test."""
+    srv = DocumentServer()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalStorage:
+    """Local storage under tmp_path/reports."""
+    return LocalStorage(tmp_path / "reports")
+
+
+@pytest.fixture
+def options(server: DocumentServer) -> RetrievalOptions:
+    """Options allowing exactly the local server's origin, with quick timeouts."""
+    return RetrievalOptions(allowed_hosts=["*.amazonaws.com", server.origin], read_timeout=10, connect_timeout=5)
 
 
 def request(document_id: str = "DOC-1", **extra: object) -> DocumentRequest:
@@ -281,6 +302,9 @@ def test_stored_manifest_makes_a_second_run_a_no_op(
 def test_no_url_or_signature_in_logs_errors_or_results(
     server: DocumentServer, storage: LocalStorage, options: RetrievalOptions, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # What prepare_process() does for the logs when a retrieving process starts (the test must not
+    # depend on another test having started a worker in this process before).
+    install_log_filter()
     texts: list[str] = []
     with caplog.at_level(logging.DEBUG):
         for document_id, route in [

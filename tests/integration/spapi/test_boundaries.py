@@ -1,4 +1,4 @@
-"""The client is a plain library: importing it loads no Celery."""
+"""The client is a plain library: importing it (in a fresh interpreter) loads no Celery."""
 
 from __future__ import annotations
 

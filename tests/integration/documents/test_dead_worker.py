@@ -1,0 +1,77 @@
+"""A worker killed mid-download, parent and pool together: its document is stored by another within a minute.
+
+The broker would hand the dead worker's message back only after its visibility timeout (hours, so
+that long downloads are never delivered twice). The product does not wait for it: the dead run's
+claim lapses, and the requeue task (beat, every 15 s) queues the document again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from spreports import enqueue_document
+from spreports.settings import Settings
+from spreports.simulator import DocumentSpec, Simulator
+from spreports.storage import open_storage
+from spreports.tasks.documents import requeue_orphaned_documents
+from tests.integration.documents.helpers import check_stored, downloads, expected_utf8
+from tests.processes import product_env, wait_for
+from tests.sim import Stall
+
+CLAIM_TTL = 10  # the least allowed: the test waits for it to lapse
+
+
+def test_a_killed_worker_host_loses_nothing_and_its_document_is_back_within_a_minute(
+    sim: Simulator, settings: Settings, celery_app: Any, tmp_path: Path, redis_url: str, stall: Stall
+) -> None:
+    settings = settings.model_copy(
+        update={"documents": settings.documents.model_copy(update={"claim_ttl_seconds": CLAIM_TTL})}
+    )
+    document_id = sim.add_document(DocumentSpec(gzip=True, charset="Cp1252", size=4 * 2**20))
+    stall.skip = 1  # getReportDocument answers; the download after it stalls until released
+    sim.set_faults(slow_responses=2, slow_seconds=120.0)
+    env = product_env({
+        **sim.env(),
+        "SPREPORTS_LWA__CLIENT_ID": settings.lwa.client_id or "",
+        "SPREPORTS_BROKER_URL": redis_url,
+        "SPREPORTS_STORAGE__URL": settings.storage.url,
+        "SPREPORTS_DOCUMENTS__CLAIM_TTL_SECONDS": str(CLAIM_TTL),
+        "SPREPORTS_DATA_DIR": str(tmp_path / "data"),
+    })  # fmt: skip
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "spreports.workers.cli", "worker", "-Q", "documents", "--pool", "prefork", "-c", "1",
+             "--without-gossip", "--without-mingle"],
+            env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            enqueue_document(document_id, settings=settings)
+            wait_for(lambda: stall.stalling.is_set() and list(Path(settings.storage.url).rglob("*.part")), timeout=120)
+            os.killpg(worker.pid, signal.SIGKILL)  # the whole host's worker: parent and pool child at once
+            killed = time.monotonic()
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    stall.release()  # the dead run's response ends; the next download is not slowed
+
+    # Another worker (this process's) and the requeue task as beat runs it.
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False, queues=["documents"]):
+        # Beat runs it every 15 s; here every second, and the time to the kill is measured all the same.
+        requeued = wait_for(lambda: requeue_orphaned_documents.apply().get(), timeout=60, interval=1.0)
+        manifest = wait_for(lambda: open_storage(settings).find(sim.seller_id, document_id), timeout=60)
+    back_in = time.monotonic() - killed
+    assert requeued == 1
+    # Claim lapse (10 s here, 30 s by default) plus at most one beat period (15 s): well within a minute.
+    assert back_in < 60, f"stored {back_in:.0f} s after the kill"
+    print(f"dead worker's document stored {back_in:.1f} s after the kill")
+    check_stored(manifest, expected_utf8(sim, document_id, "Cp1252"))
+    assert downloads(sim) == 2
