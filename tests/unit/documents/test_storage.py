@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import os
 import time
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -17,28 +16,12 @@ from spreports.errors import StorageError, StorageUnavailable
 from spreports.settings import Settings
 from spreports.storage import (
     STALE_PART_SECONDS,
-    DocumentKey,
     LocalStorage,
-    Manifest,
     S3Storage,
     open_storage,
     safe_part,
 )
-
-DAY = date(2026, 11, 28)
-
-
-def key(document_id: str = "DOC-1", **extra: object) -> DocumentKey:
-    fields: dict[str, object] = {"seller_id": "A1SELLER", "report_type": "GET_X", "day": DAY, **extra}
-    return DocumentKey(report_document_id=document_id, **fields)  # type: ignore[arg-type]
-
-
-def manifest(location: str, document_id: str = "DOC-1", seller_id: str = "A1SELLER") -> Manifest:
-    return Manifest(
-        seller_id=seller_id, report_document_id=document_id, location=location, manifest_location="m",
-        content_type="text/plain", compression="gzip", bytes_in=1, bytes_out=2, sha256="0" * 64, attempts=1,
-        stored_at=datetime(2026, 11, 28, tzinfo=UTC),
-    )  # fmt: skip
+from tests.storage import key, manifest
 
 
 @pytest.mark.parametrize(
