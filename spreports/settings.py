@@ -34,6 +34,7 @@ DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 # Pre-signed report URLs point at S3 or CloudFront; nothing else may be fetched unless configured.
 DEFAULT_ALLOWED_HOSTS = ["*.amazonaws.com", "*.cloudfront.net"]
 REGIONS = ("na", "eu", "fe")
+DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 2**30
 Region = Literal["na", "eu", "fe"]
 
 
@@ -106,7 +107,8 @@ class DocumentsSettings(_Section):
     allowed_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS))
     transcode: bool = True
     strict_decoding: bool = False
-    max_decompressed_bytes: int = Field(default=64 * 2**30, gt=0)
+    # The largest report documents sellers meet are a few GiB once decompressed; a bomb goes past this.
+    max_decompressed_bytes: int = Field(default=DEFAULT_MAX_DECOMPRESSED_BYTES, gt=0)
     # The claim's renewal window: a live worker renews its claim on a document every third of this
     # (so it holds for as long as the download runs); a dead worker's claim lapses within it.
     claim_ttl_seconds: int = Field(default=30, ge=10, le=600)

@@ -24,7 +24,7 @@ from spreports.documents.decode import INFLATE_BACKEND, ContentType, Gunzip, Tra
 from spreports.documents.fetch import check_allowed, host_of, install_log_filter, open_download, read_raw
 from spreports.documents.pump import Pump
 from spreports.errors import DocumentRejected, DocumentUrlExpired, IncompleteDownload, ServiceUnavailable
-from spreports.settings import Settings
+from spreports.settings import DEFAULT_MAX_DECOMPRESSED_BYTES, Settings
 from spreports.storage import DocumentKey, DocumentWriter, Manifest, Storage
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class RetrievalOptions(BaseModel):
     allowed_hosts: list[str]
     transcode: bool = True
     strict_decoding: bool = False
-    max_decompressed_bytes: int = 64 * 2**30
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     chunk_size: int = CHUNK_SIZE
