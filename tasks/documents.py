@@ -3,11 +3,14 @@
 Thin over :func:`spreports.documents.retrieve_document`: a stored manifest makes it a no-op, a Redis
 claim (unique to this run, renewed while the download runs) keeps two workers off the same document,
 transient errors (including S3 or Redis failing while checking the storage or taking the claim)
-become retries with backoff (what a 429 asks for, else exponential), permanent ones fail the task
-with the error's message. The result is a small summary, never the pre-signed URL.
+become retries with backoff (what a 429 asks for, else exponential), permanent ones (and transient
+ones past the budget) fail the task with the error's message and go into the failure ledger
+(:mod:`spreports.ledger`). The result is a small summary, never the pre-signed URL.
 
 Waiting for another run's claim, or for the fleet's quota of getReportDocument, is a wait, not a
-failure: it never uses up the transient-retry budget (:mod:`spreports.tasks.retrying`).
+failure: it never uses up the transient-retry budget (:mod:`spreports.tasks.retrying`). A run that
+holds a claim lists its document as in flight (:mod:`spreports.documents.inflight`), so that
+:func:`requeue_orphaned_documents` queues it again soon after its worker dies.
 """
 
 from __future__ import annotations
