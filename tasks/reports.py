@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import redis
 from celery import Task, current_app, shared_task
@@ -80,6 +80,9 @@ def sweep_finished_reports() -> dict[str, int | str]:
     redriven = _redrive_failures(ctx)
     if redriven:
         results["failure-ledger"] = redriven
+    removed = _remove_stale_parts(ctx)
+    if removed:
+        results["stale-parts"] = removed
     report_types = set(settings.sqs.report_types)
     if settings.schedules_file is not None:
         report_types.update(schedule.report_type for schedule in read_schedules_file(settings.schedules_file))
@@ -94,6 +97,19 @@ def sweep_finished_reports() -> dict[str, int | str]:
             log.warning("sweep for seller %s failed: %s", seller_id, exc)
             results[seller_id] = f"failed: {type(exc).__name__}: {exc}"
     return results
+
+
+def _remove_stale_parts(ctx: TaskContext) -> int:
+    """Remove what writers killed mid-write left in the storage (today's and yesterday's folders)."""
+    today = datetime.now(UTC).date()
+    try:
+        removed = ctx.storage.remove_stale_parts([today, today - timedelta(days=1)])
+    except SpreportsError as exc:
+        log.warning("the clean-up of unfinished writes failed: %s", exc)
+        return 0
+    if removed:
+        log.info("removed %d unfinished write(s) of dead workers from the storage", removed)
+    return removed
 
 
 def _redrive_failures(ctx: TaskContext) -> int:

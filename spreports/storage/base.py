@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import date
 from typing import Protocol
 
 from spreports.storage.layout import DocumentKey, Manifest, manifest_bytes, manifest_parts
@@ -38,6 +40,9 @@ class Storage(Protocol):
 
     def check_writable(self) -> None:
         """Prove the storage accepts writes; raise StorageError with a clear message otherwise."""
+
+    def remove_stale_parts(self, days: Sequence[date]) -> int:
+        """Remove what writers killed mid-write left behind (for the documents of ``days``); return how many."""
 
 
 class ManifestWriting(ABC):

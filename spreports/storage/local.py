@@ -10,12 +10,13 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from spreports.errors import StorageError, StorageUnavailable
 from spreports.storage.base import ManifestWriting
-from spreports.storage.layout import DocumentKey, Manifest, index_parts
+from spreports.storage.layout import ERRORS_DIR, DocumentKey, Manifest, index_parts
 
 WRITEBACK_STEP = 32 * 2**20
 # A temporary file untouched for this long belongs to a dead writer: it was created after its task
@@ -54,6 +55,22 @@ class LocalStorage(ManifestWriting):
         self.root = root.absolute()
         self._write = write
         self.stale_after = stale_after
+
+    def remove_stale_parts(self, days: Sequence[date]) -> int:
+        """Delete the temporary files of writers killed mid-write in the day folders of ``days``.
+
+        Only files untouched for ``stale_after``: a younger one may be a live writer's.
+        """
+        cutoff = time.time() - self.stale_after
+        removed = 0
+        for day in days:
+            for pattern in (f"*/*/{day.isoformat()}/.*.part", f"{ERRORS_DIR}/*/*/{day.isoformat()}/.*.part"):
+                for stale in self.root.glob(pattern):
+                    with contextlib.suppress(FileNotFoundError):
+                        if stale.stat().st_mtime < cutoff:
+                            stale.unlink()
+                            removed += 1
+        return removed
 
     def location(self, parts: list[str]) -> str:
         """The absolute path of a relative path under the root."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from spreports.errors import ServiceUnavailable, SpreportsError, StorageError
 from spreports.storage.base import ManifestWriting
 from spreports.storage.layout import DocumentKey, Manifest, index_parts
+from spreports.storage.local import STALE_PART_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -21,7 +24,9 @@ class S3Storage(ManifestWriting):
     """Documents under ``s3://bucket/prefix``; the client comes from ``boto3.client("s3")`` by default,
     so ``AWS_ENDPOINT_URL_S3`` and the usual credential chain apply."""
 
-    def __init__(self, bucket: str, prefix: str = "", *, client: S3Client | None = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", *, client: S3Client | None = None, stale_after: float = STALE_PART_SECONDS
+    ) -> None:
         if client is None:
             import boto3
 
@@ -29,6 +34,29 @@ class S3Storage(ManifestWriting):
         self.bucket = bucket
         self.prefix = prefix
         self.client = client
+        self.stale_after = stale_after
+
+    def remove_stale_parts(self, days: Sequence[date]) -> int:
+        """Abort the multipart uploads of writers killed mid-write (under the prefix, whatever the day).
+
+        Only uploads started more than ``stale_after`` ago: a younger one may be a live writer's.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.stale_after)
+        aborted = 0
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < cutoff:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        aborted += 1
+        except (BotoCoreError, ClientError) as exc:
+            raise _s3_error(exc, "the clean-up of unfinished uploads") from None
+        return aborted
 
     def key(self, parts: list[str]) -> str:
         """The object key of a relative path."""

@@ -9,7 +9,7 @@ import pytest
 
 from spreports.errors import StorageError
 from spreports.storage import S3Storage
-from tests.storage import key, manifest
+from tests.storage import DAY, key, manifest
 
 
 @pytest.fixture
@@ -59,3 +59,17 @@ def test_s3_small_document_and_refused_bucket(bucket: str) -> None:
     S3Storage(bucket).check_writable()
     with pytest.raises(StorageError, match=r"S3 refused .*NoSuchBucket"):
         S3Storage("no-such-bucket-here").check_writable()
+
+
+def test_s3_clean_up_aborts_the_unfinished_uploads_under_its_prefix(bucket: str) -> None:
+    # moto reports every upload as initiated in 2010, so only the prefix (not the age) is told apart here;
+    # the age rule is the local storage's too, tested there with real file times.
+    client = boto3.client("s3")
+    for prefix in ("pre", "someone-else"):
+        dead = S3Storage(bucket, prefix).open_document(key("DEAD"), "txt")
+        dead.part_size = 5 * 2**20
+        dead.write(b"x" * (5 * 2**20 + 1))  # one part uploaded, then the writer's process died
+    assert len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 2
+    assert S3Storage(bucket, "pre").remove_stale_parts([DAY]) == 1
+    [left] = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert left["Key"].startswith("someone-else/")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from spreports.storage import (
     open_storage,
     safe_part,
 )
-from tests.storage import key, manifest
+from tests.storage import DAY, key, manifest
 
 
 @pytest.mark.parametrize(
@@ -179,3 +180,20 @@ def test_a_large_write_starts_writeback_early_and_stays_whole(tmp_path: Path) ->
     assert writer._flushed >= 32 * 2**20
     data = Path(writer.commit()).read_bytes()
     assert len(data) == 40 * 2**20 and data[: 2**20] == block and data[-(2**20) :] == block
+
+
+def test_the_periodic_clean_up_removes_only_stale_leftovers_of_the_given_days(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "root")
+    old = time.time() - STALE_PART_SECONDS - 60
+    dead = [storage.open_document(key(f"DEAD-{n}", **extra), "txt") for n, extra in enumerate([{}, {"errors": True}])]
+    alive = storage.open_document(key("ALIVE"), "txt")
+    elsewhere = storage.open_document(key("OTHER-DAY", day=date(2026, 11, 1)), "txt")
+    for writer in (*dead, alive, elsewhere):
+        writer.write(b"half of it")
+    for writer in (*dead, elsewhere):
+        os.utime(writer._temp, (old, old))  # type: ignore[arg-type]
+    assert storage.remove_stale_parts([DAY]) == 2
+    left = sorted(p.name.split(".txt.")[0] for p in (tmp_path / "root").rglob("*.part"))
+    assert left == [".ALIVE", ".OTHER-DAY"]  # a live writer's, and another day's (not asked for)
+    alive.write(b" and the rest")
+    assert alive.commit().endswith("ALIVE.txt")
