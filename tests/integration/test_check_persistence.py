@@ -1,4 +1,4 @@
-"""``spreports check`` warns when the broker's Redis keeps nothing on disk (a restart would lose the queues)."""
+"""``spreports check`` warns when a restart of Redis would lose the queues, and when the sweep has nothing to sweep."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ from tests.processes import product_env
 from tests.servers import redis_server
 
 
-def check(tmp_path: Path, url: str) -> subprocess.CompletedProcess[str]:
-    env = product_env({"SPREPORTS_BROKER_URL": url, "SPREPORTS_STORAGE__URL": str(tmp_path / "reports")})
+def check(tmp_path: Path, url: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = product_env(
+        {
+            "SPREPORTS_BROKER_URL": url,
+            "SPREPORTS_STORAGE__URL": str(tmp_path / "reports"),
+            "SPREPORTS_SQS__REPORT_TYPES": '["GET_MERCHANT_LISTINGS_ALL_DATA"]',
+            **extra,
+        }
+    )
     return subprocess.run(
         [sys.executable, "-m", "spreports.workers.cli", "check"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
@@ -33,3 +40,12 @@ def test_a_redis_without_persistence_is_a_warning_and_one_with_it_is_not(tmp_pat
         redis.Redis.from_url(server.url).config_set("appendonly", "yes")
         durable = check(tmp_path, server.url)
         assert durable.returncode == 0 and durable.stderr == ""
+
+
+def test_a_sweep_without_report_types_is_a_warning(tmp_path: Path) -> None:
+    with redis_server() as server:
+        redis.Redis.from_url(server.url).config_set("appendonly", "yes")
+        result = check(tmp_path, server.url, SPREPORTS_SQS__REPORT_TYPES="[]")
+        assert result.returncode == 0
+        [warning] = result.stderr.strip().splitlines()
+        assert warning.startswith("spreports: warning: the 15-minute sweep has no report types to look for")

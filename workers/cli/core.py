@@ -47,6 +47,12 @@ def check() -> None:
     warning = persistence_warning(url)
     if warning is not None:
         click.echo(f"spreports: warning: {warning}", err=True)
+    if not settings.sqs.report_types and settings.schedules_file is None:
+        click.echo(
+            "spreports: warning: the 15-minute sweep has no report types to look for, so a lost notification's "
+            "document is never caught up: set SPREPORTS_SQS__REPORT_TYPES or SPREPORTS_SCHEDULES_FILE",
+            err=True,
+        )
     failed = FailureLedger(connect(url)).count()
     if failed:
         click.echo(
