@@ -10,7 +10,7 @@ token or a document's content.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,7 +23,7 @@ class _TaskArguments(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     @classmethod
-    def parse(cls, **kwargs: Any) -> Any:
+    def parse(cls, **kwargs: Any) -> Self:
         """The model of a task's keyword arguments; a bad one is an :class:`InvalidRequest` naming it."""
         try:
             return cls.model_validate(kwargs)

@@ -57,7 +57,7 @@ def retrieve_report_document(
     notification_id: str | None = None,
 ) -> dict[str, Any]:
     """Retrieve one document (see the module docstring); returns the stored document's summary."""
-    args: DocumentRequest = DocumentRequest.parse(
+    args = DocumentRequest.parse(
         seller_id=seller_id,
         report_document_id=report_document_id,
         report_id=report_id,

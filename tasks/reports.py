@@ -37,7 +37,7 @@ def request_report(
     report_options: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """createReport for a seller; the document arrives later through the notification and the relay."""
-    request: ReportRequest = ReportRequest.parse(
+    request = ReportRequest.parse(
         report_type=report_type,
         seller_id=seller_id,
         marketplace_ids=marketplace_ids or [],

@@ -44,7 +44,7 @@ def enqueue_document(
     seller = seller_id or settings.seller_id
     if not seller:
         raise InvalidRequest("no seller_id given and SPREPORTS_SELLER_ID is not set")
-    request: DocumentRequest = DocumentRequest.parse(
+    request = DocumentRequest.parse(
         seller_id=seller,
         report_document_id=report_document_id,
         report_id=report_id,
@@ -71,7 +71,7 @@ def request_report(
     The document follows by itself: Amazon's notification reaches the relay, which queues its retrieval.
     ``marketplace_ids`` default to the seller's in ``SPREPORTS_SELLERS_FILE``; times are ISO 8601 strings.
     """
-    request: ReportRequest = ReportRequest.parse(
+    request = ReportRequest.parse(
         report_type=report_type,
         seller_id=seller_id,
         marketplace_ids=marketplace_ids or [],

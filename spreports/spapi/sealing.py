@@ -12,6 +12,7 @@ changed, or a plain entry of an older version) counts as absent: the token is fe
 
 from __future__ import annotations
 
+import base64
 import binascii
 from collections.abc import Sequence
 
@@ -42,7 +43,7 @@ class TokenSealer:
     def derived_from(cls, secret: str) -> TokenSealer:
         """A sealer whose one key is derived from ``secret`` (the LWA client secret)."""
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_DERIVATION_INFO).derive(secret.encode())
-        return cls([_fernet_key(key)])
+        return cls([base64.urlsafe_b64encode(key)])
 
     def seal(self, token: str) -> bytes:
         """The sealed form of ``token``, safe to store."""
@@ -64,9 +65,3 @@ def sealer_for(keys: Sequence[str], client_secret: str) -> TokenSealer:
     if keys:
         return TokenSealer([key.encode("ascii", "replace") for key in keys])
     return TokenSealer.derived_from(client_secret)
-
-
-def _fernet_key(raw: bytes) -> bytes:
-    import base64
-
-    return base64.urlsafe_b64encode(raw)
