@@ -10,14 +10,19 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from spreports.names import CONTROL_QUEUE, REQUEUE_ORPHANED_DOCUMENTS, SWEEP_FINISHED_REPORTS, SYNC_REPORT_SCHEDULES
+from spreports.names import CHECK_REPORT_SCHEDULES, CONTROL_QUEUE, REQUEUE_ORPHANED_DOCUMENTS, SWEEP_FINISHED_REPORTS
+
+#: How often beat looks whether the schedules need a sync or a request entry is due (one Redis read).
+CHECK_INTERVAL_SECONDS = 30.0
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    # Keep Amazon's report schedules equal to the desired ones (SPREPORTS_SCHEDULES_FILE).
+    # Keep Amazon's report schedules equal to the desired ones (SPREPORTS_SCHEDULES_FILE): a cheap check
+    # that queues the sync only when it is due (the file changed, or SPREPORTS_SCHEDULES_SYNC_INTERVAL
+    # passed) and the [[requests]] whose period began. Beat also sends one check as it starts.
     "sync-report-schedules": {
-        "task": SYNC_REPORT_SCHEDULES,
-        "schedule": crontab(minute="7"),
-        "options": {"queue": CONTROL_QUEUE, "expires": 50 * 60},
+        "task": CHECK_REPORT_SCHEDULES,
+        "schedule": CHECK_INTERVAL_SECONDS,
+        "options": {"queue": CONTROL_QUEUE, "expires": CHECK_INTERVAL_SECONDS - 5},
     },
     # Safety net: finished reports whose notification never arrived are retrieved anyway.
     "sweep-finished-reports": {

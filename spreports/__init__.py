@@ -1,8 +1,8 @@
 """spreports: Amazon SP-API reports, scheduled and retrieved into your own storage by a Celery fleet.
 
-``spreports.enqueue_document(...)`` and ``spreports.request_report(...)`` queue the product's tasks
-from any Python program (see :mod:`spreports.workers.producers`); importing ``spreports`` loads
-neither Celery nor anything else.
+``spreports.enqueue_document(...)``, ``spreports.request_report(...)`` and
+``spreports.backfill_reports(...)`` queue the product's tasks from any Python program (see
+:mod:`spreports.workers.producers`); importing ``spreports`` loads neither Celery nor anything else.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from spreports.workers.producers import enqueue_document, request_report
+    from spreports.workers.producers import backfill_reports, enqueue_document, request_report, requested_report
 
 __version__ = "0.1.0"
-__all__ = ["enqueue_document", "request_report"]
+__all__ = ["backfill_reports", "enqueue_document", "request_report", "requested_report"]
 
 
 def __getattr__(name: str) -> Any:

@@ -62,3 +62,23 @@ class ReportRequest(_TaskArguments):
     data_start_time: datetime | None = None
     data_end_time: datetime | None = None
     report_options: dict[str, str] | None = None
+
+
+class ReportFollow(_TaskArguments):
+    """Arguments of ``spreports.follow_report``: a requested report to follow to its stored document."""
+
+    seller_id: str = Field(min_length=1, max_length=200)
+    report_id: str = Field(min_length=1, max_length=200)
+    report_type: str | None = Field(default=None, max_length=200)
+
+
+class BackfillRequest(_TaskArguments):
+    """Arguments of ``spreports.backfill_reports``: one report type over a date range, window by window."""
+
+    report_type: str = Field(min_length=1, max_length=200)
+    data_start_time: datetime
+    data_end_time: datetime
+    seller_id: str | None = Field(default=None, max_length=200)
+    marketplace_ids: list[str] = Field(default_factory=list, max_length=25)
+    report_options: dict[str, str] | None = None
+    parallel: int = Field(default=1, ge=1, le=15)

@@ -6,7 +6,8 @@ The model follows ``ReportProcessingFinishedNotification.json`` (camelCase envel
 - unknown fields are ignored (the schema has no ``additionalProperties: false``);
 - version strings are never checked (``"2020-09-04"``, ``"1.0"`` and ``"2021-06-30"`` all occur);
 - PascalCase keys (the generic notification envelope of other types) are accepted as well;
-- ``sellerId`` may be absent or ``null`` (vendor groups); ``accountId`` is required;
+- ``sellerId`` may be absent or ``null`` (vendor groups) and ``accountId`` may be absent (messages from
+  before 2024-03-20 have none): one of the two is needed, a message with neither is refused;
 - fields the relay does not use (versions, times, subscription id) are optional, so that a harmless
   omission never dead-letters a real notification;
 - an SNS envelope (``{"Type": "Notification", "Message": "<json>"}``, an SNS topic without raw
@@ -15,7 +16,8 @@ The model follows ``ReportProcessingFinishedNotification.json`` (camelCase envel
 Seller id: ``sellerId`` when present, else derived from ``accountId``: ``amzn1.merchant.o.<id>`` gives
 ``<id>``. A vendor group (``amzn1.vg.<n>``) has no seller id; the account id itself is used, so vendor
 credentials are configured under that name (``[sellers."amzn1.vg.6213651"]`` in the sellers file) and
-the documents are stored under it. Nothing is dropped for want of a seller id.
+the documents are stored under it. Nothing is dropped for want of a seller id; which credentials an
+account is served with is :func:`spreports.accounts.credentials_for`'s call.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel, to_pascal
 
 from spreports.contracts import DocumentRequest
@@ -38,6 +40,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 _SHOWABLE = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 ProcessingStatus = Literal["CANCELLED", "DONE", "FATAL"]
+NO_PARTNER = "neither sellerId nor accountId: the notification names no selling partner"
 
 
 def _aliases(name: str) -> AliasChoices:
@@ -57,11 +60,18 @@ class ReportProcessingFinished(_Model):
     """``payload.reportProcessingFinishedNotification``: which report finished, and how."""
 
     seller_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    account_id: str = Field(pattern=ID_PATTERN)
+    account_id: str | None = Field(default=None, pattern=ID_PATTERN)
     report_id: str = Field(pattern=ID_PATTERN)
     report_type: str = Field(pattern=ID_PATTERN)
     processing_status: ProcessingStatus
     report_document_id: str | None = Field(default=None, pattern=ID_PATTERN)
+
+    @model_validator(mode="after")
+    def _names_a_partner(self) -> ReportProcessingFinished:
+        # Older messages carry only sellerId, vendor groups only accountId; with neither, no one owns the report.
+        if not self.seller_id and not self.account_id:
+            raise ValueError(NO_PARTNER)
+        return self
 
 
 class NotificationPayload(_Model):
@@ -107,15 +117,7 @@ class ReportProcessingFinishedNotification(_Model):
     @property
     def seller_id(self) -> str:
         """The selling partner: ``sellerId``, else derived from ``accountId`` (see the module docstring)."""
-        report = self.report
-        if report.seller_id:
-            return report.seller_id
-        if report.account_id.startswith(MERCHANT_ACCOUNT_PREFIX) and len(report.account_id) > len(
-            MERCHANT_ACCOUNT_PREFIX
-        ):
-            return report.account_id.removeprefix(MERCHANT_ACCOUNT_PREFIX)
-        # Vendor groups (amzn1.vg.<n>) and any future account form: the account id names the partner.
-        return report.account_id
+        return partner_of(self.report.seller_id, self.report.account_id)
 
     def retrieval_request(self) -> DocumentRequest | None:
         """The retrieval task's arguments, or None when there is no document (CANCELLED, FATAL without one)."""
@@ -130,6 +132,18 @@ class ReportProcessingFinishedNotification(_Model):
             processing_status=report.processing_status,
             notification_id=self.notification_id,
         )
+
+
+def partner_of(seller_id: str | None, account_id: str | None) -> str:
+    """The selling partner's name: ``seller_id``, else derived from ``account_id`` (see the module docstring)."""
+    if seller_id:
+        return seller_id
+    if not account_id:
+        raise InvalidNotification(NO_PARTNER, kind="wrong-shape")
+    if account_id.startswith(MERCHANT_ACCOUNT_PREFIX) and len(account_id) > len(MERCHANT_ACCOUNT_PREFIX):
+        return account_id.removeprefix(MERCHANT_ACCOUNT_PREFIX)
+    # Vendor groups (amzn1.vg.<n>) and any future account form: the account id names the partner.
+    return account_id
 
 
 def parse_notification(body: str | bytes, *, application_id: str | None = None) -> ReportProcessingFinishedNotification:
@@ -175,7 +189,7 @@ def _describe(exc: ValidationError) -> str:
     # Only the location and pydantic's message: the offending input value is never echoed.
     error = exc.errors(include_input=False, include_url=False)[0]
     location = ".".join(to_camel(str(part)) if isinstance(part, str) else str(part) for part in error["loc"])
-    return f"{location or 'body'}: {error['msg']}" + (
+    return f"{location or 'body'}: {error['msg'].removeprefix('Value error, ')}" + (
         f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     )
 

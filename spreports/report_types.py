@@ -12,9 +12,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from spreports.spapi.operations import RESTRICTED_REPORT_TYPES
+__all__ = ["DEFAULT_RULES", "RESTRICTED_REPORT_TYPES", "RULES", "AppLimit", "ReportTypeRules", "rules_for"]
 
-__all__ = ["DEFAULT_RULES", "RULES", "AppLimit", "ReportTypeRules", "rules_for"]
+#: Report types whose documents hold personal data: getReportDocument needs a Restricted Data Token
+#: for them (Tokens API use case guide, "restricted report types"). The one list of the product: the
+#: client (``spreports.spapi.operations`` re-exports it) and the simulator both read it from here.
+RESTRICTED_REPORT_TYPES: frozenset[str] = frozenset(
+    {
+        "GET_AMAZON_FULFILLED_SHIPMENTS_DATA_INVOICING",
+        "GET_AMAZON_FULFILLED_SHIPMENTS_DATA_TAX",
+        "GET_EASYSHIP_DOCUMENTS",
+        "GET_FLAT_FILE_ACTIONABLE_ORDER_DATA_SHIPPING",
+        "GET_FLAT_FILE_ORDER_REPORT_DATA_INVOICING",
+        "GET_FLAT_FILE_ORDER_REPORT_DATA_SHIPPING",
+        "GET_FLAT_FILE_ORDER_REPORT_DATA_TAX",
+        "GET_FLAT_FILE_ORDERS_RECONCILIATION_DATA_INVOICING",
+        "GET_FLAT_FILE_ORDERS_RECONCILIATION_DATA_SHIPPING",
+        "GET_FLAT_FILE_ORDERS_RECONCILIATION_DATA_TAX",
+        "GET_GST_MTR_B2B_CUSTOM",
+        "GET_ORDER_REPORT_DATA_INVOICING",
+        "GET_ORDER_REPORT_DATA_SHIPPING",
+        "GET_ORDER_REPORT_DATA_TAX",
+        "GET_VAT_TRANSACTION_DATA",
+        "SC_VAT_TAX_REPORT",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

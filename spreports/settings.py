@@ -114,6 +114,21 @@ class DocumentsSettings(_Section):
     claim_ttl_seconds: int = Field(default=30, ge=10, le=600)
 
 
+class RequestsSettings(_Section):
+    """How on-demand report requests spare quota and follow a report to its document."""
+
+    # A DONE report identical to a new request (type, marketplaces, options, data window) and at most
+    # this old is reused instead of paying createReport again; 0 reuses only reports still in flight.
+    reuse_done_seconds: int = Field(default=3600, ge=0)
+    # Also ask Amazon (getReports, one call) for an identical report before createReport.
+    check_amazon: bool = True
+    # getReport polls of a requested report: the first after this many seconds, then doubling up to
+    # follow_max_seconds; a report still unfinished after follow_timeout_seconds of polling is given up.
+    follow_first_seconds: float = Field(default=15.0, gt=0)
+    follow_max_seconds: float = Field(default=300.0, gt=0, le=540)
+    follow_timeout_seconds: int = Field(default=12 * 3600, gt=0)
+
+
 class SellerSettings(_Section):
     """One selling partner the product works for (from ``SPREPORTS_SELLERS_FILE``)."""
 
@@ -143,11 +158,14 @@ class Settings(BaseSettings):
     #: from the LWA client secret.
     token_keys: list[SecretStr] = Field(default_factory=list)
     schedules_file: Path | None = None
+    #: Seconds between schedule syncs (beat also syncs when it starts and when the schedules file changes).
+    schedules_sync_interval: int = Field(default=3600, ge=60)
     lwa: LwaSettings = Field(default_factory=LwaSettings)
     spapi: SpapiSettings = Field(default_factory=SpapiSettings)
     sqs: SqsSettings = Field(default_factory=SqsSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     documents: DocumentsSettings = Field(default_factory=DocumentsSettings)
+    requests: RequestsSettings = Field(default_factory=RequestsSettings)
 
     @field_validator("broker_url", "result_backend")
     @classmethod

@@ -13,6 +13,8 @@ from typing import Protocol
 
 # getReports accepts at most 10 report types per call.
 MAX_TYPES_PER_CALL = 10
+# Amazon's largest page (its default is 10): every further page costs a getReports token, one per 45 s.
+PAGE_SIZE = 100
 DEFAULT_LOOKBACK = timedelta(hours=24)
 
 
@@ -38,6 +40,7 @@ class ReportLister(Protocol):
         report_types: Sequence[str],
         processing_statuses: Sequence[str],
         created_since: datetime,
+        page_size: int,
     ) -> Iterator[FinishedReport]: ...
 
 
@@ -57,6 +60,7 @@ def reports_to_retrieve(
             report_types=types[start : start + MAX_TYPES_PER_CALL],
             processing_statuses=["DONE", "FATAL"],
             created_since=now - lookback,
+            page_size=PAGE_SIZE,
         )
         for report in reports:
             document_id = report.report_document_id

@@ -26,10 +26,12 @@ from celery.exceptions import Retry
 
 from spreports import names
 from spreports.contracts import DocumentRequest
+from spreports.cooldowns import start_cooldown
 from spreports.documents import DocumentClaim, RetrievalOptions, RetrievalResult, retrieve_document
 from spreports.documents.claim import claim_owner
 from spreports.documents.inflight import InFlight
 from spreports.errors import ServiceUnavailable, TransientError
+from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
 from spreports.spapi.ratelimit import prepaid
 from spreports.tasks.context import TaskContext, context
@@ -82,9 +84,32 @@ def retrieve_report_document(
     except Exception as exc:
         _record_failure(ctx, args, exc)
         raise
+    if args.processing_status == "FATAL":
+        summary = _record_fatal(ctx, args, summary)
     log.info("stored document %s of seller %s at %s", args.report_document_id, args.seller_id, summary["location"])
     with contextlib.suppress(redis.RedisError, OSError):
         FailureLedger(ctx.redis).resolve(args.seller_id, args.report_document_id)
+    return summary
+
+
+# --- FATAL reports: the reason, the counter, the cooldown (issue 11) ------------------------------------
+
+
+def _record_fatal(ctx: TaskContext, args: DocumentRequest, summary: dict[str, Any]) -> dict[str, Any]:
+    """Carry a FATAL report's reason into the result, the log, its type's counter; start its cooldown."""
+    manifest = ctx.storage.find(args.seller_id, args.report_document_id)
+    reason = manifest.error_reason if manifest is not None else None
+    summary = {**summary, "processing_status": "FATAL", "error_reason": reason}
+    if summary.get("already_stored"):
+        return summary  # counted and cooled down by the run that stored it
+    report_type = args.report_type or (manifest.report_type if manifest is not None else None)
+    FatalLedger(ctx.redis).record(args.seller_id, args.report_id, report_type, reason)
+    until = start_cooldown(ctx.redis, args.seller_id, report_type) if report_type else None
+    log.warning(
+        "report %s (%s) of seller %s is FATAL: %s%s",
+        args.report_id or "?", report_type or "type unknown", args.seller_id, reason or "(no reason given)",
+        f"; requests of it wait until {until.isoformat()}" if until else "",
+    )  # fmt: skip
     return summary
 
 
@@ -124,11 +149,27 @@ def _find_or_retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> di
         except (redis.RedisError, OSError) as exc:
             raise ServiceUnavailable(f"Redis failed while listing the download ({type(exc).__name__})") from None
         try:
-            return _retrieve(args, ctx).summary()
-        finally:
-            # Best effort: an entry left behind with a released claim is found stored, or queued once more.
-            with contextlib.suppress(redis.RedisError, OSError):
-                inflight.remove(args)
+            summary = _retrieve(args, ctx).summary()
+        except SystemExit:
+            # The worker is stopping (its pool process was told to end; the download is abandoned and its
+            # partial file removed). The broker hands the message back; should the worker be killed
+            # before it does, the entry stays listed and, its claim released, is queued again.
+            log.warning(
+                "document %s of seller %s: the worker is stopping; handed back for another worker",
+                args.report_document_id, args.seller_id,
+            )  # fmt: skip
+            raise
+        except BaseException:
+            _unlist(inflight, args)
+            raise
+        _unlist(inflight, args)
+        return summary
+
+
+def _unlist(inflight: InFlight, args: DocumentRequest) -> None:
+    # Best effort: an entry left behind with a released claim is found stored, or queued once more.
+    with contextlib.suppress(redis.RedisError, OSError):
+        inflight.remove(args)
 
 
 @shared_task(name=names.REQUEUE_ORPHANED_DOCUMENTS)

@@ -1,22 +1,39 @@
-"""Tasks: request a report on demand, and sweep for finished reports whose notification was lost."""
+"""Tasks: request a report on demand and follow it to its document; sweep for finished reports whose notification was lost."""
 
 from __future__ import annotations
 
 import logging
+import random
 from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 
 import redis
 from celery import Task, current_app, shared_task
 
 from spreports import names
-from spreports.contracts import DocumentRequest, ReportRequest
-from spreports.errors import InvalidRequest, OutcomeUnknown, SpreportsError, TransientError
+from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
+from spreports.cooldowns import check_cooldown
+from spreports.errors import OutcomeUnknown, SpreportsError, TransientError
 from spreports.ledger import FailureLedger
-from spreports.schedules import read_schedules_file
+from spreports.report_requests import (
+    PENDING_RETRY_SECONDS,
+    ReportFatal,
+    ReportNotFinished,
+    ReportSpec,
+    RequestPending,
+    RequestRegistry,
+    follow_countdown,
+    followed_for,
+    obtain_report,
+    report_outcome,
+    resolve_target,
+)
+from spreports.schedules import load_schedules_file
 from spreports.spapi.ratelimit import prepaid
+from spreports.stuck import handle_stuck_reports
 from spreports.sweep import FinishedReport, reports_to_retrieve
 from spreports.tasks.context import TaskContext, context
-from spreports.tasks.retrying import reserved_bucket, retry_later
+from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry, waits
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +53,11 @@ def request_report(
     data_end_time: str | None = None,
     report_options: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """createReport for a seller; the document arrives later through the notification and the relay."""
+    """createReport for a seller, unless an identical report in flight (or fresh) can be reused.
+
+    Returns the report's ids and how it was obtained (``reused``: ``new``, ``in-flight`` or ``done``);
+    ``spreports.follow_report`` takes it from there to the stored document.
+    """
     request = ReportRequest.parse(
         report_type=report_type,
         seller_id=seller_id,
@@ -46,34 +67,125 @@ def request_report(
         report_options=report_options,
     )
     ctx = context()
-    seller = request.seller_id or ctx.settings.seller_id
-    if not seller:
-        raise InvalidRequest("no seller_id given and SPREPORTS_SELLER_ID is not set")
-    configured = ctx.settings.sellers().get(seller)
-    marketplaces = request.marketplace_ids or (configured.marketplace_ids if configured else [])
-    if not marketplaces:
-        raise InvalidRequest(f"no marketplace_ids given and none configured for seller {seller}")
+    seller, marketplaces = resolve_target(ctx.settings, request.seller_id, request.marketplace_ids)
+    spec = ReportSpec.of(
+        seller,
+        request.report_type,
+        marketplaces,
+        request.report_options,
+        request.data_start_time,
+        request.data_end_time,
+    )
+    options = ctx.settings.requests
     try:
+        # A FATAL report of the same kind starts a cooldown: deferred (a wait), no quota spent.
+        check_cooldown(ctx.redis, seller, request.report_type, request.report_options)
         with prepaid(reserved_bucket(self)):
-            report_id = ctx.client(seller).create_report(
-                request.report_type,
-                marketplaces,
-                report_options=request.report_options,
-                data_start_time=request.data_start_time,
-                data_end_time=request.data_end_time,
+            obtained = obtain_report(
+                spec,
+                ctx.client(seller),
+                RequestRegistry(ctx.redis),
+                owner=f"task:{self.request.id or 'local'}",
+                reuse_done=timedelta(seconds=options.reuse_done_seconds),
+                check_amazon=options.check_amazon,
+                now=datetime.now(UTC),
             )
+    except RequestPending as exc:
+        wait_then_retry(self, (exc.retry_after or PENDING_RETRY_SECONDS) * random.uniform(0.8, 1.2))
     except OutcomeUnknown:
         # The report may exist already: a retry could create it twice and spend createReport's small quota.
         raise
     except TransientError as exc:
         retry_later(self, exc)
-    log.info("requested %s report %s for seller %s", request.report_type, report_id, seller)
-    return {"seller_id": seller, "report_id": report_id, "report_type": request.report_type}
+    return {
+        "seller_id": seller,
+        "report_id": obtained.report_id,
+        "report_type": spec.report_type,
+        "reused": obtained.reused,
+    }
+
+
+@shared_task(name=names.FOLLOW_REPORT, bind=True)
+def follow_report(
+    self: Task,  # type: ignore[type-arg]
+    requested: dict[str, Any] | None = None,
+    *,
+    seller_id: str | None = None,
+    report_id: str | None = None,
+    report_type: str | None = None,
+) -> dict[str, Any]:
+    """Follow a requested report (getReport on growing countdowns) and become its document's retrieval.
+
+    Takes the ids as keywords, or as ``requested``: the result of ``spreports.request_report`` when
+    chained after it. While the report runs, the task comes back later (never sleeping in a worker);
+    when it is DONE, the task is replaced by ``spreports.retrieve_report_document`` under the same
+    task id, so its result is the stored document's summary. A document the relay stores too is
+    stored once (the retrieval's claim and stored manifest). CANCELLED and FATAL fail the task with
+    a clear error.
+    """
+    given = {key: (requested or {}).get(key) for key in ("seller_id", "report_id", "report_type")}
+    explicit = {"seller_id": seller_id, "report_id": report_id, "report_type": report_type}
+    args = ReportFollow.parse(**{**given, **{k: v for k, v in explicit.items() if v is not None}})
+    ctx = context()
+    try:
+        with prepaid(reserved_bucket(self)):
+            report = ctx.client(args.seller_id).get_report(args.report_id)
+    except TransientError as exc:
+        retry_later(self, exc)
+    try:
+        finished = report_outcome(report, args.seller_id)
+    except ReportFatal:
+        if report.report_document_id:
+            # The error document says why; it is kept under _errors like the relay keeps it.
+            _enqueue_document(args.seller_id, report.report_document_id, report.report_id, report.report_type, "FATAL")
+        raise
+    if finished is None:
+        _come_back(self, ctx, args, report.processing_status)
+    document = DocumentRequest(
+        seller_id=args.seller_id,
+        report_document_id=finished.report_document_id,
+        report_id=finished.report_id,
+        report_type=finished.report_type,
+    )
+    log.info(
+        "report %s of seller %s is DONE; retrieving document %s",
+        args.report_id,
+        args.seller_id,
+        document.report_document_id,
+    )
+    raise self.replace(
+        self.app.signature(names.RETRIEVE_REPORT_DOCUMENT, kwargs=document.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+    )
+
+
+def _come_back(task: Task, ctx: TaskContext, args: ReportFollow, status: str) -> NoReturn:  # type: ignore[type-arg]
+    options = ctx.settings.requests
+    polls = waits(task)
+    if followed_for(polls, options.follow_first_seconds, options.follow_max_seconds) >= options.follow_timeout_seconds:
+        raise ReportNotFinished(
+            f"report {args.report_id} of seller {args.seller_id} is still {status} after "
+            f"{options.follow_timeout_seconds} s of following; `spreports reports list` shows it"
+        )
+    wait_then_retry(task, follow_countdown(polls, options.follow_first_seconds, options.follow_max_seconds))
+
+
+def _enqueue_document(seller_id: str, document_id: str, report_id: str, report_type: str, status: str) -> None:
+    request = DocumentRequest.parse(
+        seller_id=seller_id,
+        report_document_id=document_id,
+        report_id=report_id,
+        report_type=report_type,
+        processing_status=status,
+    )
+    current_app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
 
 
 @shared_task(name=names.SWEEP_FINISHED_REPORTS)
 def sweep_finished_reports() -> dict[str, int | str]:
-    """Enqueue the retrieval of recent finished reports not stored yet; return per seller a count or the failure."""
+    """Enqueue the retrieval of recent finished reports not stored yet.
+
+    Returns per seller the count queued (or the failure), and ``recovered``: the total queued.
+    """
     ctx = context()
     settings = ctx.settings
     results: dict[str, int | str] = {}
@@ -85,17 +197,27 @@ def sweep_finished_reports() -> dict[str, int | str]:
         results["stale-parts"] = removed
     report_types = set(settings.sqs.report_types)
     if settings.schedules_file is not None:
-        report_types.update(schedule.report_type for schedule in read_schedules_file(settings.schedules_file))
+        report_types.update(load_schedules_file(settings.schedules_file).report_types())
     if not report_types:
         log.warning("sweep skipped: set SPREPORTS_SQS__REPORT_TYPES or SPREPORTS_SCHEDULES_FILE to name report types")
         return results
+    recovered = 0
     for seller_id in settings.sellers():
         try:
-            results[seller_id] = _sweep_seller(ctx, seller_id, sorted(report_types))
+            results[seller_id] = found = _sweep_seller(ctx, seller_id, sorted(report_types))
+            recovered += found
         except (SpreportsError, redis.RedisError) as exc:
             # One seller's failure (a revoked grant, throttling) must not stop the others; the next sweep retries.
             log.warning("sweep for seller %s failed: %s", seller_id, exc)
             results[seller_id] = f"failed: {type(exc).__name__}: {exc}"
+    results["recovered"] = recovered
+    # A number rather than silence: recoveries on every sweep mean notifications are not arriving.
+    log.log(
+        logging.WARNING if recovered else logging.INFO,
+        "sweep recovered %d finished report(s) whose notification never came%s",
+        recovered,
+        "; check the relay and the notification subscriptions" if recovered else "",
+    )
     return results
 
 
@@ -132,8 +254,11 @@ def _sweep_seller(ctx: TaskContext, seller_id: str, report_types: list[str]) -> 
     def is_stored(report: FinishedReport) -> bool:
         return ctx.storage.find(seller_id, report.report_document_id or "") is not None
 
+    client, now = ctx.client(seller_id), datetime.now(UTC)
+    # Reports stuck IN_QUEUE are cancelled and requested again once; stuck IN_PROGRESS ones are reported.
+    handle_stuck_reports(client, ctx.redis, seller_id, report_types, now=now)
     enqueued = 0
-    for report in reports_to_retrieve(ctx.client(seller_id), report_types, is_stored, now=datetime.now(UTC)):
+    for report in reports_to_retrieve(client, report_types, is_stored, now=now):
         # A document already queued by an earlier sweep (still waiting or downloading) is not queued again.
         mark = f"{SWEEP_MARK_PREFIX}{seller_id}:{report.report_document_id}"
         if not ctx.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):

@@ -24,7 +24,12 @@ from spreports.errors import QuotaWait, StorageUnavailable, TransientError
 SOFT_TIME_LIMIT = 40 * 60
 HARD_TIME_LIMIT = 45 * 60
 MAX_RETRY_COUNTDOWN = 10 * 60
-VISIBILITY_TIMEOUT = 2 * 3600
+# A message is acknowledged at the latest a countdown plus a run after its delivery; five minutes spare.
+# A dead worker's document does not wait for it: its claim lapses and the requeue task queues it again.
+VISIBILITY_TIMEOUT = MAX_RETRY_COUNTDOWN + HARD_TIME_LIMIT + 5 * 60
+# A stopping worker (SIGTERM) lets running tasks finish this long, then hands back the rest (see the
+# README's "Stopping a worker"); an orchestrator's grace period must be longer (compose: 30 s).
+SOFT_SHUTDOWN_SECONDS = 10.0
 
 MAX_RETRIES = 8
 MAX_WAITS = 1000

@@ -16,13 +16,14 @@ from spreports import names, redaction
 from spreports.beat_schedule import BEAT_SCHEDULE
 from spreports.settings import Settings, load_settings
 from spreports.tasks.context import attach
-from spreports.tasks.retrying import HARD_TIME_LIMIT, SOFT_TIME_LIMIT, VISIBILITY_TIMEOUT
+from spreports.tasks.retrying import HARD_TIME_LIMIT, SOFT_SHUTDOWN_SECONDS, SOFT_TIME_LIMIT, VISIBILITY_TIMEOUT
 from spreports.workers.embedded_redis import broker_url
 
 TASK_MODULES = [
     "spreports.tasks.health",
     "spreports.tasks.documents",
     "spreports.tasks.reports",
+    "spreports.tasks.backfill",
     "spreports.tasks.schedules",
 ]
 
@@ -55,7 +56,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": SOFT_TIME_LIMIT,
         "task_time_limit": HARD_TIME_LIMIT,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "worker_soft_shutdown_timeout": 30.0,
+        "worker_soft_shutdown_timeout": SOFT_SHUTDOWN_SECONDS,
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "task_track_started": True,

@@ -1,4 +1,5 @@
-"""Queueing the product's tasks from any Python program: ``spreports.enqueue_document`` and ``request_report``.
+"""Queueing the product's tasks from any Python program: ``spreports.enqueue_document``, ``request_report``
+and ``backfill_reports``.
 
 A producer process holds one Celery app (and so one broker connection pool) per broker, built on its
 first call and reused by every later one: a web application that enqueues thousands of downloads
@@ -9,10 +10,13 @@ process.
 from __future__ import annotations
 
 import threading
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from spreports import names
-from spreports.contracts import DocumentRequest, ReportRequest
+# report_requests is loaded so that a result's .get() re-raises the request's own errors
+# (ReportCancelled, ReportFatal, ...): Celery rebuilds a task's exception only from a module already imported.
+from spreports import names, report_requests  # noqa: F401
+from spreports.contracts import BackfillRequest, DocumentRequest, ReportRequest
 from spreports.errors import InvalidRequest
 from spreports.settings import Settings, load_settings
 
@@ -61,15 +65,19 @@ def request_report(
     *,
     seller_id: str | None = None,
     marketplace_ids: list[str] | None = None,
-    data_start_time: str | None = None,
-    data_end_time: str | None = None,
+    data_start_time: str | datetime | None = None,
+    data_end_time: str | datetime | None = None,
     report_options: dict[str, str] | None = None,
     settings: Settings | None = None,
 ) -> AsyncResult:  # type: ignore[type-arg]
-    """Queue a createReport (task ``spreports.request_report``); its result holds the new ``report_id``.
+    """Request a report and have its document stored; the result resolves to the document's summary.
 
-    The document follows by itself: Amazon's notification reaches the relay, which queues its retrieval.
-    ``marketplace_ids`` default to the seller's in ``SPREPORTS_SELLERS_FILE``; times are ISO 8601 strings.
+    Sends ``spreports.request_report`` (createReport, or an identical report in flight or fresh
+    reused) chained to ``spreports.follow_report`` (getReport on growing countdowns, then the
+    retrieval). ``.get()`` returns the stored document's summary (location, sha256, sizes) or raises
+    :class:`~spreports.report_requests.ReportCancelled` / :class:`~spreports.report_requests.ReportFatal`;
+    ``.parent.get()`` returns the report's ids as soon as it is requested. ``marketplace_ids`` default
+    to the seller's in ``SPREPORTS_SELLERS_FILE``; times are datetimes or ISO 8601 strings.
     """
     request = ReportRequest.parse(
         report_type=report_type,
@@ -79,9 +87,80 @@ def request_report(
         data_end_time=data_end_time,
         report_options=report_options,
     )
-    return app_for(settings or _settings()).send_task(
-        names.REQUEST_REPORT, kwargs=request.task_kwargs(), queue=names.CONTROL_QUEUE
+    app = app_for(settings or _settings())
+    flow = app.signature(names.REQUEST_REPORT, kwargs=request.task_kwargs(), queue=names.CONTROL_QUEUE) | app.signature(
+        names.FOLLOW_REPORT, queue=names.CONTROL_QUEUE
     )
+    return flow.apply_async()
+
+
+def requested_report(result: AsyncResult, timeout: float | None = None) -> dict[str, str]:  # type: ignore[type-arg]
+    """The report's ids of a :func:`request_report` result, as soon as it is requested (before its document).
+
+    ``{"seller_id", "report_id", "report_type", "reused"}``; ``reused`` is ``new``, ``in-flight`` or ``done``.
+    """
+    parent = result.parent
+    if not isinstance(parent, type(result)):
+        raise InvalidRequest("not the result of spreports.request_report(...)")
+    report: dict[str, str] = parent.get(timeout=timeout)
+    return report
+
+
+def backfill_reports(
+    report_type: str,
+    start: date | datetime,
+    end: date | datetime,
+    *,
+    seller_id: str | None = None,
+    marketplace_ids: list[str] | None = None,
+    report_options: dict[str, str] | None = None,
+    parallel: int = 1,
+    settings: Settings | None = None,
+) -> AsyncResult:  # type: ignore[type-arg]
+    """Backfill ``report_type`` from ``start`` to ``end`` in windows (task ``spreports.backfill_reports``).
+
+    A date ``start`` means its first instant, a date ``end`` its last (the whole day is included); an
+    end past today's start (UTC) is cut there, as Amazon refuses data windows in the future. The same
+    arguments continue the same backfill. The result resolves to the backfill's summary;
+    :func:`backfill_arguments` gives the task's arguments without sending it.
+    """
+    args = backfill_arguments(report_type, start, end, seller_id=seller_id, marketplace_ids=marketplace_ids,
+                              report_options=report_options, parallel=parallel)  # fmt: skip
+    return app_for(settings or _settings()).send_task(
+        names.BACKFILL_REPORTS, kwargs=args.task_kwargs(), queue=names.CONTROL_QUEUE
+    )
+
+
+def backfill_arguments(
+    report_type: str,
+    start: date | datetime,
+    end: date | datetime,
+    *,
+    seller_id: str | None = None,
+    marketplace_ids: list[str] | None = None,
+    report_options: dict[str, str] | None = None,
+    parallel: int = 1,
+    now: datetime | None = None,
+) -> BackfillRequest:
+    """The backfill task's arguments for a date range (see :func:`backfill_reports`)."""
+    today = (now or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = _instant(start)
+    last = _instant(end) if isinstance(end, datetime) else _instant(end) + timedelta(days=1)
+    return BackfillRequest.parse(
+        report_type=report_type,
+        data_start_time=first,
+        data_end_time=min(last, today),
+        seller_id=seller_id,
+        marketplace_ids=marketplace_ids or [],
+        report_options=report_options,
+        parallel=parallel,
+    )
+
+
+def _instant(moment: date | datetime) -> datetime:
+    if isinstance(moment, datetime):
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
 
 
 def app_for(settings: Settings) -> Celery:

@@ -7,9 +7,12 @@ chained, and urllib3's debug log line (which prints the path and query) is redac
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
+import os
 import re
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -168,6 +171,22 @@ def read_raw(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
         if not chunk:
             return
         yield chunk
+
+
+def cut_off(response: requests.Response) -> None:
+    """Shut the response's connection down, so that a thread blocked reading it returns at once.
+
+    A download abandoned mid-body (the worker is stopping, another stage failed) would otherwise keep
+    its reader blocked until the read timeout, and closing the response waits for that reader.
+    """
+    try:
+        descriptor = os.dup(response.raw.fileno())
+    except (OSError, ValueError, AttributeError):
+        return  # released or closed already: nothing blocks on it
+    # A shutdown acts on the connection, not on the descriptor: through a duplicate, it wakes the reader
+    # without touching the objects (TLS included) that thread is using.
+    with socket.socket(fileno=descriptor) as duplicate, contextlib.suppress(OSError):
+        duplicate.shutdown(socket.SHUT_RDWR)
 
 
 def _describe(exc: BaseException) -> str:

@@ -21,9 +21,10 @@ from pydantic import BaseModel, Field, SecretStr
 
 from spreports.contracts import DocumentRequest
 from spreports.documents.decode import INFLATE_BACKEND, ContentType, Gunzip, Transcoder
-from spreports.documents.fetch import check_allowed, host_of, install_log_filter, open_download, read_raw
+from spreports.documents.fetch import check_allowed, cut_off, host_of, install_log_filter, open_download, read_raw
 from spreports.documents.pump import Pump
 from spreports.errors import DocumentRejected, DocumentUrlExpired, IncompleteDownload, ServiceUnavailable
+from spreports.fatal import CAPTURE_BYTES, error_reason
 from spreports.settings import DEFAULT_MAX_DECOMPRESSED_BYTES, Settings
 from spreports.storage import DocumentKey, DocumentWriter, Manifest, Storage
 
@@ -151,6 +152,7 @@ class _Download:
     bytes_in: int
     bytes_out: int
     sha256: str
+    error_reason: str | None = None
 
 
 class _Retrieval:
@@ -213,6 +215,8 @@ class _Retrieval:
             transcoder = Transcoder(codec, strict=options.strict_decoding) if codec and options.transcode else None
             gunzip = Gunzip(options.max_decompressed_bytes)
             writer = self.storage.open_document(key, content_type.extension())
+            if key.errors:
+                writer = _Capture(writer)  # a FATAL report's error document: its reason goes into the manifest
             try:
                 bytes_in, sha256, bytes_out = _stream(response, writer, gunzip, transcoder, options, self.progress)
                 location = writer.commit()
@@ -220,7 +224,8 @@ class _Retrieval:
                 writer.abort()
                 raise
             encoding = response.headers.get("Content-Encoding")
-        return _Download(location, content_type, encoding, gunzip, transcoder, bytes_in, bytes_out, sha256)
+        reason = error_reason(writer.captured) if isinstance(writer, _Capture) else None
+        return _Download(location, content_type, encoding, gunzip, transcoder, bytes_in, bytes_out, sha256, reason)
 
     def _manifest(self, key: DocumentKey, located: LocatedDocument, download: _Download, attempt: int) -> Manifest:
         request, content_type, transcoder = self.request, download.content_type, download.transcoder
@@ -249,7 +254,27 @@ class _Retrieval:
             attempts=attempt,
             timings={name: round(seconds, 3) for name, seconds in self.timings.items()},
             stored_at=self.now(),
+            error_reason=download.error_reason,
         )
+
+
+class _Capture:
+    """A document writer that keeps the first bytes written (an error document's reason is in them)."""
+
+    def __init__(self, writer: DocumentWriter) -> None:
+        self._writer = writer
+        self.captured = b""
+
+    def write(self, data: bytes) -> None:
+        if len(self.captured) < CAPTURE_BYTES:
+            self.captured += data[: CAPTURE_BYTES - len(self.captured)]
+        self._writer.write(data)
+
+    def commit(self) -> str:
+        return self._writer.commit()
+
+    def abort(self) -> None:
+        self._writer.abort()
 
 
 def _stream(
@@ -274,6 +299,9 @@ def _stream(
                 pump.emit(transcoder.feed(block))
             pump.emit(transcoder.feed(b"", final=True))
         pump.finish()
+    except BaseException:
+        cut_off(response)  # the reader may be blocked in a read: end it now, not at the read timeout
+        raise
     finally:
         pump.close()
     return received[0], pump.sha256.hexdigest(), pump.bytes_out

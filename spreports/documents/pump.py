@@ -173,8 +173,9 @@ class Pump:
     def close(self) -> None:
         """Stop both threads (after success or failure) and wait for them.
 
-        A reader blocked in a socket read cannot be interrupted; it ends at the read timeout and is a
-        daemon thread, so it is not waited for long.
+        A reader blocked in a socket read ends when the socket is shut down (the caller's job, see
+        :func:`spreports.documents.fetch.cut_off`), else at the read timeout; it is a daemon thread and
+        not waited for long.
         """
         self._cancel.set()
         self._writer.join(timeout=30)

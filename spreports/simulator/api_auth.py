@@ -19,6 +19,8 @@ GRANTLESS_SCOPES = frozenset(
     }
 )
 RDT_METHODS = ("GET", "PUT", "POST", "DELETE")
+REPORTS_PREFIX = "/reports/"
+DOCUMENTS_PREFIX = "/reports/2021-06-30/documents/"
 
 
 class LwaError(Exception):
@@ -104,10 +106,26 @@ def create_restricted_data_token(call: Call) -> Reply:
         path = resource.get("path")
         if not isinstance(path, str) or not path.startswith("/"):
             raise _rdt_invalid("Resource path is invalid.")
+        _check_document_path(call, path)
         allowed.add((resource["method"], path))
     lifetime = call.core.config.token_lifetime
     token = call.core.world.grant(call.seller_id, lifetime, restricted=frozenset(allowed))
     return 200, {"restrictedDataToken": token, "expiresIn": max(1, math.floor(call.core.clock.real_seconds(lifetime)))}
+
+
+def _check_document_path(call: Call, path: str) -> None:
+    """Amazon grants a token for reports only on one restricted document's own path.
+
+    A generic path (``/reports/2021-06-30/documents/{reportDocumentId}``), another reports path, an
+    unknown document, or a document that is not restricted: all get the same 400 ``InvalidInput`` "Invalid
+    or unsupported document ID found" (``strict_restricted_tokens``; off, any path is granted).
+    """
+    if not path.startswith(REPORTS_PREFIX) or not call.core.config.strict_restricted_tokens:
+        return
+    document_id = path.removeprefix(DOCUMENTS_PREFIX) if path.startswith(DOCUMENTS_PREFIX) else ""
+    document = call.core.world.documents.get(document_id) if document_id and "/" not in document_id else None
+    if document is None or document.seller_id != call.seller_id or not document.spec.is_restricted:
+        raise invalid("", "Invalid or unsupported document ID found")
 
 
 def _rdt_invalid(details: str) -> Exception:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
+import zlib
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from spreports.simulator.clock import iso, parse_iso
-from spreports.simulator.http import Call, Reply, UrlGrant, denied, invalid, not_found
+from spreports.simulator.http import ApiError, Call, Reply, UrlGrant, denied, invalid, not_found
 from spreports.simulator.world import PERIODS, Report
 
 STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
@@ -61,8 +62,16 @@ def _options(value: Any) -> dict[str, str]:
 def _report(call: Call, report_id: str) -> Report:
     report = call.core.world.reports.get((call.seller_id, report_id))
     if report is None:
-        raise not_found(f"Report {report_id}")
+        raise _unknown(call, f"Report {report_id}", "reportId")
     return report
+
+
+def _unknown(call: Call, what: str, parameter: str) -> ApiError:
+    """An id the seller does not have: Amazon answers 400 ``InvalidInput`` ("Invalid reportDocumentId ..."),
+    not the model's 404 (``unknown_ids_invalid``; off, 404 ``NotFound``)."""
+    if not call.core.config.unknown_ids_invalid:
+        return not_found(what)
+    return invalid(f"{parameter};", f"Invalid {parameter} {what.rsplit(' ', 1)[-1][:100]}")
 
 
 def create_report(call: Call) -> Reply:
@@ -81,6 +90,11 @@ def create_report(call: Call) -> Reply:
             times[name] = iso(moment)
     if "dataStartTime" in times and "dataEndTime" in times and times["dataStartTime"] > times["dataEndTime"]:
         raise invalid("dataStartTime;dataEndTime;", "dataStartTime must be before dataEndTime")
+    if not call.core.world.app_allows(report_type):
+        # The application's per-type limit, across all its sellers: Amazon's usual 429.
+        raise ApiError(
+            429, "QuotaExceeded", "You exceeded your quota for the requested resource.", "", "ThrottlingException"
+        )
     report = call.core.world.create_report(
         call.seller_id,
         report_type,
@@ -197,6 +211,10 @@ def create_report_schedule(call: Call) -> Reply:
     """POST /reports/2021-06-30/schedules -> 201; replaces a schedule of the same type and marketplaces."""
     body = call.json_body()
     report_type = _report_type(body.get("reportType"))
+    if report_type in call.core.config.unschedulable_report_types:
+        # Amazon names the type by an internal number of its own; a stable one stands in for it here.
+        number = 10_000 + zlib.crc32(report_type.encode()) % 90_000
+        raise invalid("", f"Creation of report schedule type {number} is not allowed at this time")
     marketplaces = _marketplaces(body.get("marketplaceIds"))
     period = body.get("period")
     if period not in PERIODS:
@@ -230,7 +248,7 @@ def get_report_document(call: Call, reportDocumentId: str) -> Reply:
     core = call.core
     document = core.world.documents.get(reportDocumentId)
     if document is None or document.seller_id != call.seller_id:
-        raise not_found(f"Report document {reportDocumentId}")
+        raise _unknown(call, f"Report document {reportDocumentId}", "reportDocumentId")
     if document.spec.is_restricted and call.grant.restricted is None:
         raise denied("This report document is restricted: call it with a Restricted Data Token.")
     declared = document.spec.gzip

@@ -66,6 +66,13 @@ class Faults:
     - ``malformed_notifications``: the next N notifications are sent as an SQS body that is not a valid
       notification (alternately broken JSON and JSON missing required fields).
     - ``stuck_reports``: the next N reports created stay IN_PROGRESS forever (until ``finish_report``).
+    - ``queued_reports``: the next N reports created stay IN_QUEUE forever (until cancelled or finished).
+    - ``repeated_notifications``: the next N notifications are delivered ten times (same notificationId),
+      as Amazon has been seen to.
+    - ``late_notifications`` / ``late_seconds``: the next N notifications are delivered ``late_seconds``
+      simulated seconds after the report finished (minutes, not the usual second).
+    - ``legacy_notifications``: the next N notifications carry ``sellerId`` and no ``accountId`` (the
+      shape of messages from before 2024-03-20).
     """
 
     throttle: int = 0
@@ -83,6 +90,11 @@ class Faults:
     foreign_notifications: int = 0
     malformed_notifications: int = 0
     stuck_reports: int = 0
+    queued_reports: int = 0
+    repeated_notifications: int = 0
+    late_notifications: int = 0
+    late_seconds: float = 300.0
+    legacy_notifications: int = 0
 
     def take(self, name: str) -> bool:
         """Use one occurrence of the counted fault ``name``: True when it fires now."""
@@ -135,6 +147,16 @@ class SimulatorConfig:
     - ``document_bytes`` / ``document_gzip``: size bound and compression of the documents of reports
       the simulator finishes by itself (``add_document`` chooses its own).
     - ``seed``: seeds the outcome dice and the document content, for reproducible runs.
+    - ``strict_restricted_tokens``: grant a Restricted Data Token for reports only on one restricted
+      document's exact path (Amazon's rule); off, any path is granted.
+    - ``unknown_ids_invalid``: unknown report, schedule and document ids answer 400 ``InvalidInput``
+      ("Invalid reportDocumentId ...") as Amazon does; off, 404 ``NotFound``.
+    - ``fatal_error_documents``: a FATAL report gets an error document (JSON with ``errorDetails``).
+    - ``app_limits``: application-wide request limits per report type, across all sellers
+      (type -> (requests, per simulated seconds)); a request beyond one answers 429 ``QuotaExceeded``.
+    - ``max_body_bytes``: request bodies larger than this answer 413 (payload too large).
+    - ``unschedulable_report_types``: report types createReportSchedule refuses with a 400 (Amazon's
+      "Creation of report schedule type N is not allowed at this time"); they can only be requested.
     """
 
     client_id: str = "amzn1.application-oa2-client.simulator"
@@ -151,6 +173,14 @@ class SimulatorConfig:
     document_bytes: int = 64 * 1024
     document_gzip: bool = True
     seed: int | None = None
+    strict_restricted_tokens: bool = True
+    unknown_ids_invalid: bool = True
+    fatal_error_documents: bool = True
+    app_limits: dict[str, tuple[int, float]] = field(
+        default_factory=lambda: {"GET_SALES_AND_TRAFFIC_REPORT": (1, 900.0)}
+    )
+    max_body_bytes: int = 64 * 1024
+    unschedulable_report_types: frozenset[str] = frozenset({"GET_SALES_AND_TRAFFIC_REPORT"})
 
     def __post_init__(self) -> None:
         if self.speed <= 0:

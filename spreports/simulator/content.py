@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from spreports.simulator.formats import CODECS, RESTRICTED_REPORT_TYPES, build_format, default_charset
+from spreports.report_types import RESTRICTED_REPORT_TYPES
+from spreports.simulator.formats import CODECS, build_format, default_charset
 
 BLOCK_TARGET = 256 * 1024
 Mislabel = Literal["none", "gzip_declared_plain", "plain_declared_gzip"]
@@ -34,6 +35,7 @@ class DocumentSpec:
     - ``mislabel``: serve plain bytes while declaring GZIP, or the reverse.
     - ``restricted``: getReportDocument demands a Restricted Data Token; ``None`` follows the report type.
     - ``seed``: varies the rows.
+    - ``text``: the document is exactly this text in UTF-8 (JSON; the error document of a FATAL report).
     """
 
     report_type: str = "GET_MERCHANT_LISTINGS_ALL_DATA"
@@ -44,6 +46,7 @@ class DocumentSpec:
     mislabel: Mislabel = "none"
     restricted: bool | None = None
     seed: int = 0
+    text: str | None = None
 
     def __post_init__(self) -> None:
         if self.size < 0:
@@ -66,6 +69,12 @@ class DocumentBody:
 
     def __init__(self, spec: DocumentSpec, marketplace_ids: tuple[str, ...] = ("ATVPDKIKX0DER",)) -> None:
         self.spec = spec
+        self._gzip: tuple[list[tuple[bytes, int]], int] | None = None
+        if spec.text is not None:
+            self.charset, self.content_type = "UTF-8", "application/json; charset=UTF-8"
+            self.pieces = [(spec.text.encode("utf-8"), 1)]
+            self.length = len(self.pieces[0][0])
+            return
         self.charset = spec.charset or ("UTF-8" if spec.bom else default_charset(spec.report_type, marketplace_ids))
         codec = CODECS[self.charset]
         layout = build_format(spec.report_type, self.charset, spec.seed, marketplace_ids[0])
@@ -77,7 +86,6 @@ class DocumentBody:
             spec.size,
         )
         self.length = sum(len(piece) * times for piece, times in self.pieces)
-        self._gzip: tuple[list[tuple[bytes, int]], int] | None = None
 
     def iter_plain(self) -> Iterator[bytes]:
         """The uncompressed document, chunk by chunk."""

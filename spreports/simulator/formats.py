@@ -12,6 +12,9 @@ import json
 import random
 from dataclasses import dataclass
 
+# The product's one list of restricted types: a fact about Amazon, not client code (it imports nothing).
+from spreports.report_types import RESTRICTED_REPORT_TYPES
+
 # Python codec names for the charset labels Amazon puts in Content-Type.
 CODECS = {
     "UTF-8": "utf-8",
@@ -21,18 +24,6 @@ CODECS = {
     "Shift_JIS": "shift_jis",
 }
 JP_MARKETPLACE = "A1VC38T7YXB528"
-
-# Report types whose documents contain personal data: getReportDocument on them demands a Restricted
-# Data Token (Tokens API use case guide, "restricted report types").
-RESTRICTED_REPORT_TYPES = frozenset({
-    "GET_AMAZON_FULFILLED_SHIPMENTS_DATA_INVOICING", "GET_AMAZON_FULFILLED_SHIPMENTS_DATA_TAX",
-    "GET_FLAT_FILE_ACTIONABLE_ORDER_DATA_SHIPPING", "GET_FLAT_FILE_ORDER_REPORT_DATA_SHIPPING",
-    "GET_FLAT_FILE_ORDER_REPORT_DATA_INVOICING", "GET_FLAT_FILE_ORDER_REPORT_DATA_TAX",
-    "GET_FLAT_FILE_ORDERS_RECONCILIATION_DATA_TAX", "GET_FLAT_FILE_ORDERS_RECONCILIATION_DATA_INVOICING",
-    "GET_FLAT_FILE_ORDERS_RECONCILIATION_DATA_SHIPPING", "GET_ORDER_REPORT_DATA_INVOICING",
-    "GET_ORDER_REPORT_DATA_TAX", "GET_ORDER_REPORT_DATA_SHIPPING", "GET_EASYSHIP_DOCUMENTS",
-    "GET_GST_MTR_B2B_CUSTOM", "GET_VAT_TRANSACTION_DATA", "SC_VAT_TAX_REPORT",
-})  # fmt: skip
 
 LISTINGS_HEADER = (
     "item-name", "item-description", "listing-id", "seller-sku", "price", "quantity", "open-date", "image-url",

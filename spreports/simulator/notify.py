@@ -22,6 +22,14 @@ from spreports.simulator.world import Report, World
 log = logging.getLogger(__name__)
 NOTIFICATION_TYPE = "REPORT_PROCESSING_FINISHED"
 OTHER_APPLICATION = "amzn1.sellerapps.app.11111111-2222-4333-8444-555555555555"
+VENDOR_GROUP_PREFIX = "amzn1.vg."
+#: How often Amazon has been seen to deliver one notification (a standard queue's at-least-once, at its worst).
+REPEATS = 10
+
+
+def account_id(seller_id: str) -> str:
+    """The ``accountId`` of a partner: a vendor group's id as is, else the seller's merchant account."""
+    return seller_id if seller_id.startswith(VENDOR_GROUP_PREFIX) else f"amzn1.merchant.o.{seller_id}"
 
 
 @dataclass
@@ -42,9 +50,11 @@ class SentNotification:
 def notification(report: Report, *, application_id: str, subscription_id: str, payload_version: str,
                  clock: SimClock) -> dict[str, Any]:  # fmt: skip
     """The camelCase REPORT_PROCESSING_FINISHED notification of a finished report."""
-    finished: dict[str, Any] = {
-        "sellerId": report.seller_id,
-        "accountId": f"amzn1.merchant.o.{report.seller_id}",
+    finished: dict[str, Any] = {"accountId": account_id(report.seller_id)}
+    if not report.seller_id.startswith(VENDOR_GROUP_PREFIX):
+        # A vendor group's notification carries no sellerId (the schema's second example).
+        finished["sellerId"] = report.seller_id
+    finished |= {
         "reportId": report.report_id,
         "reportType": report.report_type,
         "processingStatus": report.status,
@@ -78,6 +88,7 @@ class Notifier:
         self._urls: dict[str, str] = {}
         self._clients: dict[str, Any] = {}
         self._malformed = 0
+        self._late: list[tuple[float, str, str]] = []  # (due in simulated seconds, queue ARN, body)
         self._thread = threading.Thread(target=self._run, name="simulator-notifier", daemon=True)
         self._lock = threading.Lock()
         self._done = threading.Condition(self._lock)
@@ -116,16 +127,41 @@ class Notifier:
                 del body["notificationMetadata"]
                 self._queue.put((arn, json.dumps(body)))
             return
+        if self.faults.take("legacy_notifications"):
+            body["payload"]["reportProcessingFinishedNotification"].pop("accountId")
+            body["payload"]["reportProcessingFinishedNotification"]["sellerId"] = report.seller_id
         text = json.dumps(body)
-        self._queue.put((arn, text))
-        if self.faults.take("duplicate_notifications"):
-            self._queue.put((arn, text))
+        copies = 2 if self.faults.take("duplicate_notifications") else 1
+        if self.faults.take("repeated_notifications"):
+            copies = REPEATS
+        if self.faults.take("late_notifications"):
+            with self._lock:
+                due = self.world.clock.seconds() + self.faults.late_seconds
+                self._late.extend((due, arn, text) for _ in range(copies))
+        else:
+            for _ in range(copies):
+                self._queue.put((arn, text))
         if self.faults.take("foreign_notifications"):
             foreign = json.loads(text)
             foreign["notificationMetadata"].update(applicationId=OTHER_APPLICATION, notificationId=str(uuid.uuid4()))
             foreign["notificationMetadata"]["subscriptionId"] = str(uuid.uuid4())
             foreign["payload"]["reportProcessingFinishedNotification"]["reportId"] = self.world.new_id()
             self._queue.put((arn, json.dumps(foreign)))
+
+    def release_late(self) -> int:
+        """Queue the late notifications whose simulated delivery time has come; returns how many."""
+        now = self.world.clock.seconds()
+        with self._lock:
+            due = [item for item in self._late if item[0] <= now]
+            self._late = [item for item in self._late if item[0] > now]
+        for _, arn, text in due:
+            self._queue.put((arn, text))
+        return len(due)
+
+    def pending_late(self) -> int:
+        """How many late notifications are still held back."""
+        with self._lock:
+            return len(self._late)
 
     def send_raw(self, arn: str, body: str) -> None:
         """Queue one message body as is."""

@@ -95,6 +95,7 @@ class Simulator:
     def _tick(self) -> None:
         while not self._stopping.wait(TICK_SECONDS):
             self.world.tick()
+            self.notifier.release_late()
 
     # --- credentials and environment ----------------------------------------------------------------
 
@@ -163,7 +164,7 @@ class Simulator:
         marketplaces = marketplace_ids or self._seller(seller).marketplace_ids
         report = self.world.create_report(seller, spec.report_type, marketplaces)
         with self.world.lock:
-            report.stuck = False
+            report.stuck = report.queued = False
             report.started = report.ended = self.clock.seconds()
             report.status = "DONE"
             self.world.active.discard((seller, report.report_id))
@@ -201,6 +202,7 @@ class Simulator:
         """Move the simulated clock ahead and let due schedules and reports move."""
         self.clock.advance(seconds)
         self.world.tick()
+        self.notifier.release_late()
 
     def set_faults(self, faults: Faults | None = None, **changes: Any) -> Faults:
         """Replace the faults (``faults``) and/or change some by name; returns the live object."""

@@ -8,6 +8,7 @@ and each finished report is handed to ``on_finished`` (the notifier). One lock g
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import secrets
 import threading
@@ -28,6 +29,12 @@ PERIODS = {
     "P14D": 1209600, "P15D": 1296000, "P18D": 1555200, "P30D": 2592000, "P1M": 2592000,
 }  # fmt: skip
 FINAL_STATUSES = ("DONE", "CANCELLED", "FATAL")
+# What the error documents of FATAL reports say, in the words sellers report seeing.
+FATAL_REASONS = (
+    "The report could not be generated because the requested date range is too large for this report type.",
+    "Report generation failed: an internal error occurred. Request the report again later.",
+    "The report could not be generated because the requested data is not available for this seller.",
+)
 
 
 @dataclass
@@ -47,6 +54,8 @@ class Report:
     ended: float | None = None
     document_id: str | None = None
     stuck: bool = False
+    #: Stays IN_QUEUE until cancelled or finished (the ``queued_reports`` fault).
+    queued: bool = False
 
     def to_json(self, clock: SimClock) -> dict[str, Any]:
         """The ``Report`` object of the model."""
@@ -173,8 +182,23 @@ class World:
         self.subscriptions: dict[tuple[str, str], list[Subscription]] = {}
         self.grants: dict[str, Grant] = {}
         self.next_tokens: dict[str, tuple[dict[str, Any], int]] = {}
+        self.app_buckets: dict[str, tuple[float, float]] = {}  # report type -> (tokens, at simulated seconds)
         self._ids = itertools.count(50_000_000_000 + self.rng.randrange(10**9))
         self.on_finished: Callable[[Report], None] = lambda report: None
+
+    def app_allows(self, report_type: str) -> bool:
+        """Take one request of the application-wide limit of ``report_type`` (``config.app_limits``)."""
+        limit = self.config.app_limits.get(report_type)
+        if limit is None:
+            return True
+        requests, per = limit
+        with self.lock:
+            now = self.clock.seconds()
+            tokens, at = self.app_buckets.get(report_type, (float(requests), now))
+            tokens = min(float(requests), tokens + (now - at) * requests / per)
+            allowed = tokens >= 1.0
+            self.app_buckets[report_type] = (tokens - 1.0 if allowed else tokens, now)
+            return allowed
 
     def new_id(self) -> str:
         """A fresh numeric id, Amazon-style."""
@@ -195,12 +219,13 @@ class World:
     def create_report(self, seller_id: str, report_type: str, marketplace_ids: tuple[str, ...], *,
                       data_start: str | None = None, data_end: str | None = None,
                       schedule_id: str | None = None, at: float | None = None) -> Report:  # fmt: skip
-        """A new IN_QUEUE report (stuck IN_PROGRESS later when the ``stuck_reports`` fault fires)."""
+        """A new IN_QUEUE report (stuck IN_QUEUE or IN_PROGRESS when ``queued_reports``/``stuck_reports`` fires)."""
         with self.lock:
             report = Report(
                 seller_id, self.new_id(), report_type, marketplace_ids,
                 self.clock.seconds() if at is None else at, data_start=data_start, data_end=data_end,
                 schedule_id=schedule_id, stuck=self.faults.take("stuck_reports"),
+                queued=self.faults.take("queued_reports"),
             )  # fmt: skip
             self.reports[(seller_id, report.report_id)] = report
             self.active.add((seller_id, report.report_id))
@@ -222,7 +247,16 @@ class World:
                     seed=self.rng.randrange(2**31),
                 )
                 report.document_id = self.add_document(report, spec).document_id
+            elif status == "FATAL" and self.config.fatal_error_documents and report.document_id is None:
+                report.document_id = self.add_document(report, self.error_document(spec)).document_id
         self.on_finished(report)
+
+    def error_document(self, spec: DocumentSpec | None = None) -> DocumentSpec:
+        """The error document of a FATAL report: JSON holding ``errorDetails`` (``spec.text`` when given)."""
+        if spec is not None and spec.text is not None:
+            return spec
+        reason = FATAL_REASONS[self.rng.randrange(len(FATAL_REASONS))]
+        return DocumentSpec(report_type="ERROR_DOCUMENT", text=json.dumps({"errorDetails": reason}), restricted=False)
 
     def add_document(self, report: Report, spec: DocumentSpec) -> Document:
         """Attach a new document to a report."""
@@ -274,7 +308,7 @@ class World:
             timing = self.config.outcomes
             for key in list(self.active):
                 report = self.reports[key]
-                if report.status == "IN_QUEUE" and now >= report.created + timing.queue_seconds:
+                if report.status == "IN_QUEUE" and not report.queued and now >= report.created + timing.queue_seconds:
                     report.status, report.started = "IN_PROGRESS", report.created + timing.queue_seconds
                 started = report.started
                 if (

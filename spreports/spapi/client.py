@@ -8,7 +8,8 @@ LWA token, retries) and returns pydantic models. Errors come from :mod:`spreport
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -16,9 +17,12 @@ import redis
 import requests
 from pydantic import BaseModel, ValidationError
 
+from spreports.accounts import credentials_for
 from spreports.errors import AuthenticationError, InvalidRequest, NotFound
+from spreports.report_types import AppLimit, rules_for
 from spreports.settings import Settings
 from spreports.spapi import operations as ops
+from spreports.spapi.app_limits import AppLimiter
 from spreports.spapi.lwa import LwaClient, LwaCredentials
 from spreports.spapi.models import (
     CreateDestinationRequest,
@@ -51,6 +55,7 @@ from spreports.spapi.tokens import FetchedToken, SharedTokenCache, TokenSource, 
 from spreports.spapi.transport import CallContext, RetryPolicy, Transport, default_session
 from spreports.spapi.wire import build, csv, path_id, payload_of, query_of, unexpected_response
 
+log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 GRANTLESS = "grantless"
 
@@ -67,6 +72,8 @@ class SpapiClient:
         self._redis = client
         self._sealer = sealer
         self._restricted: dict[str, SharedTokenCache] = {}
+        #: The application-wide limit of a report type (a seam: tests scale it to a simulator's clock).
+        self.app_limit_of: Callable[[str], AppLimit | None] = lambda report_type: rules_for(report_type).app_limit
 
     def __repr__(self) -> str:
         return f"SpapiClient(seller={self._context.seller!r}, region={self._context.region!r})"
@@ -94,10 +101,12 @@ class SpapiClient:
         max_wait: float = 5.0,
         retry: RetryPolicy | None = None,
     ) -> SpapiClient:
-        """A client for ``seller_id``'s refresh token (from ``settings.sellers()``) in its region."""
-        seller = settings.sellers().get(seller_id)
-        if seller is None:
-            raise InvalidRequest(f"seller {seller_id} is not configured (SPREPORTS_SELLER_ID or the sellers file)")
+        """A client for ``seller_id``'s refresh token in its region.
+
+        The credentials are :func:`spreports.accounts.credentials_for`'s: the seller's own entry, or the
+        only one configured. Rate limits and cached tokens follow the credentials (one selling partner).
+        """
+        seller_id, seller = credentials_for(settings, seller_id)
         credentials = _credentials(settings, f"seller {seller_id}")
         session = session or default_session()
         lwa = LwaClient(credentials, session, _timeout(settings))
@@ -206,7 +215,12 @@ class SpapiClient:
         data_start_time: datetime | None = None,
         data_end_time: datetime | None = None,
     ) -> str:
-        """Request a report; returns its ``reportId``."""
+        """Request a report; returns its ``reportId``.
+
+        A type with an application-wide limit (:mod:`spreports.report_types`) first takes this seller's
+        turn of it (:class:`~spreports.spapi.app_limits.AppLimiter`): :class:`~spreports.errors.QuotaWait`
+        when the turn has not come, with nothing sent.
+        """
         spec = build(
             CreateReportSpecification,
             report_type=report_type,
@@ -215,6 +229,9 @@ class SpapiClient:
             data_start_time=data_start_time,
             data_end_time=data_end_time,
         )
+        limit = self.app_limit_of(report_type)
+        if limit is not None:
+            AppLimiter(self._redis).acquire(report_type, self._context.seller, limit, region=self._context.region)
         return self._call(ops.CREATE_REPORT, CreateReportResponse, body=spec.to_wire()).report_id
 
     def cancel_report(self, report_id: str) -> None:
@@ -267,12 +284,26 @@ class SpapiClient:
         *,
         enable_content_encoding_url_header: bool = False,
     ) -> ReportDocument:
-        """Where to download a document (a fresh 5-minute URL); restricted types use a Restricted Data Token."""
+        """Where to download a document (a fresh 5-minute URL); restricted types use a Restricted Data Token.
+
+        A document of unknown type (``report_type`` None) is asked for with the seller's token first; a 403
+        means it is restricted, and it is asked for once more with a token for its own path (Amazon grants
+        none for a generic path, nor for a document that is not restricted).
+        """
         params = {"reportDocumentId": path_id(report_document_id, "report_document_id")}
         query = {"enableContentEncodingUrlHeader": "true"} if enable_content_encoding_url_header else None
-        auth = self._auth
+        path = ops.GET_REPORT_DOCUMENT.url_path(**params)
         if report_type in ops.RESTRICTED_REPORT_TYPES:
-            auth = self._restricted_token(ops.GET_REPORT_DOCUMENT.url_path(**params))
+            auth: TokenSource = self._restricted_token(path)
+            return self._call(ops.GET_REPORT_DOCUMENT, ReportDocument, path_params=params, query=query, auth=auth)
+        try:
+            return self._call(ops.GET_REPORT_DOCUMENT, ReportDocument, path_params=params, query=query)
+        except InvalidRequest as exc:
+            if report_type is not None or exc.status != 403:
+                raise
+        log.info("document %s of seller %s answered 403: asking again with a restricted data token",
+                 report_document_id, self._context.seller)  # fmt: skip
+        auth = self._restricted_token(path)
         return self._call(ops.GET_REPORT_DOCUMENT, ReportDocument, path_params=params, query=query, auth=auth)
 
     # --- Notifications v1 ---------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Literal, get_args
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
+from spreports.errors import InvalidRequest
+
 ProcessingStatus = Literal["CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE"]
 #: The schedule periods createReportSchedule accepts, in the model's order.
 Period = Literal[
@@ -217,6 +219,13 @@ class CreateRestrictedDataTokenResponse(SpapiModel):
 
 
 def iso(value: datetime) -> str:
-    """A timezone-aware datetime as Amazon's ISO 8601 (``...Z`` for UTC)."""
+    """A timezone-aware datetime as Amazon's ISO 8601 (``...Z`` for UTC).
+
+    A naive datetime is an error (:class:`~spreports.errors.InvalidRequest`), as it is in every request
+    body (``AwareDatetime``): whether it meant UTC or the machine's local time cannot be told, and a
+    wrong guess shifts a report's data window silently. Nothing goes out without an offset.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidRequest("a naive datetime has no UTC offset; pass an aware one (e.g. datetime.now(UTC))")
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text

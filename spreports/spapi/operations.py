@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# One list of restricted types for the whole product (and the simulator): re-exported here for the client.
+from spreports.report_types import RESTRICTED_REPORT_TYPES
+
+__all__ = ["HOSTS", "OPERATIONS", "RESTRICTED_REPORT_TYPES", "Operation", "base_url"]
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -83,29 +88,6 @@ OPERATIONS: dict[str, Operation] = {
         CREATE_RESTRICTED_DATA_TOKEN,
     )
 }  # fmt: skip
-
-#: Report types whose documents hold personal data: getReportDocument needs a Restricted Data Token
-#: for them (Tokens API guide, "restricted report types"). Extend here when Amazon adds one.
-RESTRICTED_REPORT_TYPES: frozenset[str] = frozenset(
-    {
-        "GET_AMAZON_FULFILLED_SHIPMENTS_DATA_INVOICING",
-        "GET_AMAZON_FULFILLED_SHIPMENTS_DATA_TAX",
-        "GET_EASYSHIP_DOCUMENTS",
-        "GET_FLAT_FILE_ACTIONABLE_ORDER_DATA_SHIPPING",
-        "GET_FLAT_FILE_ORDER_REPORT_DATA_INVOICING",
-        "GET_FLAT_FILE_ORDER_REPORT_DATA_SHIPPING",
-        "GET_FLAT_FILE_ORDER_REPORT_DATA_TAX",
-        "GET_FLAT_FILE_ORDERS_RECONCILIATION_DATA_INVOICING",
-        "GET_FLAT_FILE_ORDERS_RECONCILIATION_DATA_SHIPPING",
-        "GET_FLAT_FILE_ORDERS_RECONCILIATION_DATA_TAX",
-        "GET_GST_MTR_B2B_CUSTOM",
-        "GET_ORDER_REPORT_DATA_INVOICING",
-        "GET_ORDER_REPORT_DATA_SHIPPING",
-        "GET_ORDER_REPORT_DATA_TAX",
-        "GET_VAT_TRANSACTION_DATA",
-        "SC_VAT_TAX_REPORT",
-    }
-)
 
 #: Production and sandbox hosts per region.
 HOSTS: dict[str, tuple[str, str]] = {

@@ -100,6 +100,8 @@ class Manifest(BaseModel):
     attempts: int
     timings: dict[str, float] = Field(default_factory=dict)
     stored_at: datetime
+    #: A FATAL report's reason, as its error document gives it (``errorDetails``); None otherwise.
+    error_reason: str | None = None
 
 
 def manifest_bytes(manifest: Manifest) -> bytes:

@@ -21,11 +21,18 @@ class FakeLister:
     def __init__(self, reports: list[FakeReport]) -> None:
         self.reports = reports
         self.calls: list[tuple[list[str], list[str], datetime]] = []
+        self.page_sizes: list[int] = []
 
     def get_reports(
-        self, *, report_types: Sequence[str], processing_statuses: Sequence[str], created_since: datetime
+        self,
+        *,
+        report_types: Sequence[str],
+        processing_statuses: Sequence[str],
+        created_since: datetime,
+        page_size: int,
     ) -> Iterator[FakeReport]:
         self.calls.append((list(report_types), list(processing_statuses), created_since))
+        self.page_sizes.append(page_size)
         return iter([r for r in self.reports if r.report_type in report_types])
 
 
@@ -46,3 +53,5 @@ def test_sweep_skips_stored_missing_and_repeated_documents() -> None:
     assert [len(types) for types, _, _ in lister.calls] == [10, 2]
     assert all(statuses == ["DONE", "FATAL"] for _, statuses, _ in lister.calls)
     assert all(since == now - timedelta(hours=24) for _, _, since in lister.calls)
+    # Amazon's largest page, not its default of 10: each further page costs a getReports token.
+    assert lister.page_sizes == [100, 100]

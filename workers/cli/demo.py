@@ -216,7 +216,7 @@ def _request_and_wait(settings: Settings, count: int, timeout: float) -> list[An
     from spreports.connection import connect
     from spreports.spapi import SpapiClient
     from spreports.storage import open_storage
-    from spreports.workers.producers import request_report
+    from spreports.workers.producers import request_report, requested_report
 
     seller = str(settings.seller_id)
     requested = [
@@ -229,7 +229,7 @@ def _request_and_wait(settings: Settings, count: int, timeout: float) -> list[An
         for n in range(count)
     ]
     try:
-        report_ids = [result.get(timeout=timeout)["report_id"] for result in requested]
+        report_ids = [requested_report(result, timeout)["report_id"] for result in requested]
     except CeleryTimeout:
         raise RuntimeError(f"no worker requested the reports within {timeout:g} s") from None
     click.echo(f"requested {count} reports: {', '.join(report_ids)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +34,15 @@ def _run_celery(argv: Sequence[str], *, storage: bool = False, writes: Path | No
 )
 @click.pass_context
 def worker(ctx: click.Context) -> None:
-    """Run a Celery worker (any `celery worker` option passes through, e.g. -Q documents -c 4)."""
+    """Run a Celery worker (any `celery worker` option passes through, e.g. -Q documents -c 4).
+
+    SIGTERM stops it softly: running tasks get a few seconds to finish, the rest are handed back.
+    """
+    # Celery's SIGTERM waits for running tasks however long they take (a stalled download: until its
+    # read timeout, then its retries). Mapped to SIGQUIT, it waits worker_soft_shutdown_timeout, then
+    # ends the pool processes, whose abandoned downloads clean up and whose messages go back to the
+    # queue. Read by billiard when imported: set before anything loads Celery.
+    os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
     _run_celery(["worker", *ctx.args], storage=True)
 
 

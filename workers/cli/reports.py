@@ -135,23 +135,23 @@ def _progress() -> Iterator[Any]:
 
 @reports.command("request")
 @click.option("--type", "report_type", required=True, help="The reportType, e.g. GET_MERCHANT_LISTINGS_ALL_DATA.")
-@click.option("--marketplace", "marketplace_ids", multiple=True, help="A marketplace id (repeatable).")
+@click.option("-m", "--marketplace", "marketplace_ids", multiple=True, help="A marketplace id (repeatable).")
 @click.option("--seller", "seller_id", help="The seller (default: SPREPORTS_SELLER_ID).")
 @click.option("--start", "data_start_time", help="dataStartTime, ISO 8601.")
 @click.option("--end", "data_end_time", help="dataEndTime, ISO 8601.")
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for the report id.")
+@click.option("--wait", is_flag=True, help="Wait until the document is stored and print its summary.")
+@click.option("--timeout", type=float, help="Seconds to wait (default: 120 for the report id, 3600 with --wait).")
 def request(
     report_type: str,
     marketplace_ids: tuple[str, ...],
     seller_id: str | None,
     data_start_time: str | None,
     data_end_time: str | None,
-    timeout: float,
+    wait: bool,
+    timeout: float | None,
 ) -> None:
-    """Request a report (createReport through a worker); its document follows through the relay."""
-    from celery.exceptions import TimeoutError as CeleryTimeout
-
-    from spreports.workers.producers import request_report
+    """Request a report on a worker (an identical one in flight or fresh is reused); a worker stores its document."""
+    from spreports.workers.producers import request_report, requested_report
 
     settings = command_settings()
     check_redis(settings)
@@ -163,11 +163,84 @@ def request(
         data_end_time=data_end_time,
         settings=settings,
     )
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    limit = timeout or (3600.0 if wait else 120.0)
     try:
-        summary: dict[str, str] = result.get(timeout=timeout)
+        report = requested_report(result, limit)
     except CeleryTimeout:
-        raise UserError(f"no worker answered within {timeout:.0f} s (task {result.id} stays queued)") from None
+        raise UserError(f"no worker answered within {limit:.0f} s (task {result.id} goes on)") from None
+    click.echo(json.dumps(report, indent=2, sort_keys=True))
+    if not wait:
+        return
+    click.echo(
+        f"waiting for report {report['report_id']} and its document (Ctrl-C stops waiting, not the task)", err=True
+    )
+    summary: dict[str, Any] = _result_of(result, limit, "the document was not stored")
+    click.echo(f"stored at {summary['location']}")
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
+
+
+def _result_of(result: Any, timeout: float, what: str) -> Any:
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    try:
+        return result.get(timeout=timeout)
+    except CeleryTimeout:
+        raise UserError(f"{what} within {timeout:.0f} s (task {result.id} goes on)") from None
+
+
+STATUSES = ("IN_QUEUE", "IN_PROGRESS", "DONE", "CANCELLED", "FATAL")
+
+
+@reports.command("list")
+@click.option("--type", "report_types", multiple=True, help="A reportType (repeatable; default: the configured ones).")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only this status (repeatable).")
+@click.option("--seller", "seller_id", help="The seller (default: SPREPORTS_SELLER_ID).")
+@click.option("--days", default=7.0, show_default=True, help="Reports created within this many days (at most 90).")
+@click.option("--limit", default=100, show_default=True, help="At most this many reports (100 a getReports call).")
+def list_reports(
+    report_types: tuple[str, ...], statuses: tuple[str, ...], seller_id: str | None, days: float, limit: int
+) -> None:
+    """List Amazon's reports (getReports), newest first: created, id, type, status, data window, document."""
+    from datetime import UTC, datetime, timedelta
+
+    settings = command_settings()
+    seller = seller_id or settings.seller_id
+    if not seller:
+        raise UserError("no --seller given and SPREPORTS_SELLER_ID is not set")
+    types = list(report_types) or _configured_types(settings)
+    if not types:
+        raise UserError("give --type: no report types are configured (SPREPORTS_SQS__REPORT_TYPES, the schedules file)")
+    check_redis(settings)
+    since = datetime.now(UTC) - timedelta(days=min(max(days, 0.0), 90.0))
+    found = _client(settings, seller).get_reports(
+        report_types=types[:10], processing_statuses=list(statuses) or None, created_since=since, page_size=100
+    )
+    shown = 0
+    for report in found:
+        if shown >= limit:
+            break
+        window = f"{_when(report.data_start_time)}..{_when(report.data_end_time)}"
+        click.echo(
+            f"{_when(report.created_time)}\t{report.report_id}\t{report.report_type}\t"
+            f"{report.processing_status}\t{window}\t{report.report_document_id or '-'}"
+        )
+        shown += 1
+    click.echo(f"{shown} report(s)", err=True)
+
+
+def _when(moment: Any) -> str:
+    return "-" if moment is None else f"{moment:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _configured_types(settings: Settings) -> list[str]:
+    types = set(settings.sqs.report_types)
+    if settings.schedules_file is not None:
+        from spreports.schedules import read_schedules_file
+
+        types.update(schedule.report_type for schedule in read_schedules_file(settings.schedules_file))
+    return sorted(types)
 
 
 @reports.command("failed")
@@ -201,3 +274,107 @@ def retry_failed(seller_id: str | None) -> None:
     for entry in entries:
         app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=entry.request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
     click.echo(f"queued {len(entries)} document(s) of the failure ledger again")
+
+
+def _day_or_moment(value: str) -> Any:
+    from datetime import date, datetime
+
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
+
+
+@reports.command("backfill")
+@click.option("--type", "report_type", required=True, help="The reportType to backfill.")
+@click.option("--from", "start", required=True, help="The first day (YYYY-MM-DD, UTC) or an ISO 8601 date-time.")
+@click.option("--to", "end", required=True, help="The last day, included (YYYY-MM-DD), or an ISO 8601 date-time.")
+@click.option("--seller", "seller_id", help="The seller (default: SPREPORTS_SELLER_ID).")
+@click.option("-m", "--marketplace", "marketplace_ids", multiple=True, help="A marketplace id (repeatable).")
+@click.option("--parallel", default=1, show_default=True, help="Windows at Amazon at once (1-15).")
+@click.option("--no-wait", is_flag=True, help="Queue the backfill and return.")
+@click.option("--timeout", default=24 * 3600.0, show_default=True, help="Seconds to wait for the whole backfill.")
+def backfill(
+    report_type: str,
+    start: str,
+    end: str,
+    seller_id: str | None,
+    marketplace_ids: tuple[str, ...],
+    parallel: int,
+    no_wait: bool,
+    timeout: float,
+) -> None:
+    """Request and store a date range in windows no longer than the type allows; run it again to resume."""
+    from spreports.workers.producers import app_for, backfill_arguments
+
+    settings = command_settings()
+    args = backfill_arguments(report_type, _day_or_moment(start), _day_or_moment(end), seller_id=seller_id,
+                              marketplace_ids=list(marketplace_ids), parallel=parallel)  # fmt: skip
+    progress = _backfill_progress(settings, args)
+    check_redis(settings)
+    result = app_for(settings).send_task(names.BACKFILL_REPORTS, kwargs=args.task_kwargs(), queue=names.CONTROL_QUEUE)
+    total = len(progress.plan.windows)
+    click.echo(f"backfill {progress.plan.plan_id}: {total} window(s); task {result.id}", err=True)
+    if no_wait:
+        return
+    _show_progress(result, progress, timeout)
+    summary = _result_of(result, 5.0, "the backfill's result was not available")
+    click.echo(json.dumps(summary, indent=2, sort_keys=True))
+
+
+def _backfill_progress(settings: Settings, args: Any) -> Any:
+    from spreports.backfill import BackfillPlan, BackfillProgress
+    from spreports.connection import connect
+    from spreports.report_requests import resolve_target
+    from spreports.workers.embedded_redis import broker_url
+
+    seller, marketplaces = resolve_target(settings, args.seller_id, args.marketplace_ids)
+    plan = BackfillPlan.of(seller, args.report_type, marketplaces, args.data_start_time, args.data_end_time)
+    plan.windows  # noqa: B018 - an empty range fails here, before anything is queued
+    return BackfillProgress(connect(broker_url(settings)), plan)
+
+
+def _show_progress(result: Any, progress: Any, timeout: float) -> None:
+    """Follow the backfill's progress in Redis until its task ends: a bar on a terminal, else a line per change."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    with _backfill_bar(len(progress.plan.windows)) as show:
+        while not result.ready():
+            if time.monotonic() > deadline:
+                raise UserError(f"the backfill did not finish within {timeout:.0f} s (task {result.id} goes on)")
+            show(progress.summary())
+            time.sleep(1.0)
+        show(progress.summary())
+
+
+@contextmanager
+def _backfill_bar(total: int) -> Iterator[Any]:
+    def line(summary: dict[str, Any]) -> str:
+        return (
+            f"{summary['stored']}/{total} stored, {summary['requested']} at Amazon, "
+            f"{summary['retrieving']} retrieving, {summary['cancelled']} cancelled, {summary['fatal']} fatal"
+        )
+
+    if not sys.stderr.isatty():
+        last: list[str] = []
+
+        def echo(summary: dict[str, Any]) -> None:
+            text = line(summary)
+            if last[-1:] != [text]:
+                click.echo(text, err=True)
+                last.append(text)
+
+        yield echo
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(*Progress.get_default_columns(), console=Console(stderr=True)) as bar:
+        task = bar.add_task("windows", total=total)
+
+        def update(summary: dict[str, Any]) -> None:
+            finished = summary["stored"] + summary["cancelled"] + summary["fatal"]
+            bar.update(task, completed=finished, description=line(summary))
+
+        yield update

@@ -36,7 +36,7 @@ def settings(sim: Simulator, redis_url: str, redis_client: redis.Redis, tmp_path
 
 def test_request_report_creates_a_report(celery_worker, settings: Settings, sim: Simulator) -> None:  # type: ignore[no-untyped-def]
     result = request_report("GET_MERCHANT_LISTINGS_ALL_DATA", marketplace_ids=["ATVPDKIKX0DER"], settings=settings)
-    summary = result.get(timeout=60)
+    summary = result.parent.get(timeout=60)
     assert summary["seller_id"] == sim.seller_id
     report = sim.report(summary["report_id"])
     assert report["reportType"] == "GET_MERCHANT_LISTINGS_ALL_DATA"
@@ -62,12 +62,12 @@ def test_sweep_retrieves_documents_whose_notification_never_came(  # type: ignor
 ) -> None:
     lost = sim.add_document(DocumentSpec(report_type="GET_XML_BROWSE_TREE_DATA", size=20_000), notify=False)
     enqueued = celery_app.send_task(names.SWEEP_FINISHED_REPORTS).get(timeout=60)
-    assert enqueued == {sim.seller_id: 1}
+    assert enqueued == {sim.seller_id: 1, "recovered": 1}
     storage = open_storage(settings)
     manifest = wait_for(lambda: storage.find(sim.seller_id, lost), timeout=90)
     assert manifest.report_type == "GET_XML_BROWSE_TREE_DATA"
     # Once stored, the next sweep finds nothing to do.
-    assert celery_app.send_task(names.SWEEP_FINISHED_REPORTS).get(timeout=60) == {sim.seller_id: 0}
+    assert celery_app.send_task(names.SWEEP_FINISHED_REPORTS).get(timeout=60) == {sim.seller_id: 0, "recovered": 0}
 
 
 def test_reports_request_command(celery_worker, settings: Settings, sim: Simulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -105,8 +105,8 @@ def test_sweep_queues_a_waiting_document_only_once(
 
     sim.add_document(DocumentSpec(report_type="GET_MERCHANT_LISTINGS_ALL_DATA", size=1000), notify=False)
     # No worker consumes the documents queue here: the document stays queued between the two sweeps.
-    assert sweep_finished_reports.apply().get() == {sim.seller_id: 1}
-    assert sweep_finished_reports.apply().get() == {sim.seller_id: 0}
+    assert sweep_finished_reports.apply().get() == {sim.seller_id: 1, "recovered": 1}
+    assert sweep_finished_reports.apply().get() == {sim.seller_id: 0, "recovered": 0}
     assert redis_client.llen(names.DOCUMENTS_QUEUE) == 1
 
 

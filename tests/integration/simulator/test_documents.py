@@ -140,7 +140,7 @@ def test_documents_of_another_seller_are_not_found(simulator: Simulator) -> None
     )
     try:
         document_id = sim.add_document(DocumentSpec(size=100), seller_id="A2TWO")
-        assert get_document(sim, document_id, lwa_token(sim, "A1ONE")).status_code == 404
+        assert get_document(sim, document_id, lwa_token(sim, "A1ONE")).status_code == 400  # unknown to A1ONE
         assert get_document(sim, document_id, lwa_token(sim, "A2TWO")).status_code == 200
         assert {r.seller_id for r in sim.requests("getReportDocument")} == {"A1ONE", "A2TWO"}
     finally:

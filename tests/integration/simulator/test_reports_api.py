@@ -135,7 +135,7 @@ def test_get_reports_filters_and_its_errors(api: Api) -> None:
         assert api.call("getReports", "GET", "/reports/2021-06-30/reports", params=params).status_code == 400
 
 
-def test_cancel_report_only_in_queue_and_unknown_ids_are_404(simulator: Simulator) -> None:
+def test_cancel_report_only_in_queue_and_unknown_ids_are_invalid_input(simulator: Simulator) -> None:
     sim = start_simulator(quick_config(outcomes=Outcomes(queue_seconds=3600, processing_seconds=1)))
     try:
         api = Api(sim, lwa_token(sim))
@@ -149,9 +149,14 @@ def test_cancel_report_only_in_queue_and_unknown_ids_are_404(simulator: Simulato
             == "CANCELLED"
         )
         assert api.call("cancelReport", "DELETE", f"/reports/2021-06-30/reports/{report_id}").status_code == 400
-        assert api.call("cancelReport", "DELETE", "/reports/2021-06-30/reports/404404").status_code == 404
-        assert api.call("getReport", "GET", "/reports/2021-06-30/reports/404404").status_code == 404
-        assert api.call("getReportDocument", "GET", "/reports/2021-06-30/documents/nope").status_code == 404
+        # Unknown ids: 400 InvalidInput, as Amazon answers (not the model's 404).
+        for operation, method, path in (
+            ("cancelReport", "DELETE", "/reports/2021-06-30/reports/404404"),
+            ("getReport", "GET", "/reports/2021-06-30/reports/404404"),
+            ("getReportDocument", "GET", "/reports/2021-06-30/documents/nope"),
+        ):
+            unknown = api.call(operation, method, path)
+            assert unknown.status_code == 400 and unknown.json()["errors"][0]["code"] == "InvalidInput"
     finally:
         sim.stop()
 
@@ -210,7 +215,7 @@ def test_schedule_errors(api: Api, body: dict[str, Any]) -> None:
     assert api.call("getReportSchedules", "GET", "/reports/2021-06-30/schedules").status_code == 400
 
 
-def test_outcome_odds_give_fatal_and_cancelled_without_documents() -> None:
+def test_outcome_odds_give_fatal_with_an_error_document_and_cancelled_without() -> None:
     for status, outcomes in (("FATAL", Outcomes(done=0, fatal=1, queue_seconds=0, processing_seconds=0)),
                              ("CANCELLED", Outcomes(done=0, cancelled=1, queue_seconds=0, processing_seconds=0))):  # fmt: skip
         sim = start_simulator(quick_config(outcomes=outcomes))
@@ -223,7 +228,9 @@ def test_outcome_odds_give_fatal_and_cancelled_without_documents() -> None:
                 json={"reportType": LISTINGS, "marketplaceIds": [US]},
             ).json()["reportId"]
             report = wait_status(api, report_id)
-            assert report["processingStatus"] == status and "reportDocumentId" not in report
+            assert report["processingStatus"] == status
+            # A FATAL report has its error document (errorDetails); a CANCELLED one has none.
+            assert ("reportDocumentId" in report) == (status == "FATAL")
         finally:
             sim.stop()
 

@@ -90,6 +90,36 @@ def test_seller_id_null_or_empty_is_derived_from_the_merchant_account(seller_id:
     assert parse_notification(json.dumps(data)).seller_id == "A1B2C3D4E5"
 
 
+def test_a_message_without_account_id_uses_its_seller_id() -> None:
+    # Messages from before accountId existed carry only sellerId: still ours to retrieve.
+    data = notification(seller_id="A1OLDSELLER")
+    del data["payload"]["reportProcessingFinishedNotification"]["accountId"]
+    parsed = parse_notification(json.dumps(data))
+    assert parsed.seller_id == "A1OLDSELLER"
+    request = parsed.retrieval_request()
+    assert request is not None and request.seller_id == "A1OLDSELLER"
+
+
+def test_a_vendor_notification_is_named_by_its_account() -> None:
+    data = notification(seller_id=None, account_id="amzn1.vg.6213651")
+    parsed = parse_notification(json.dumps(data))
+    assert parsed.seller_id == "amzn1.vg.6213651"
+    request = parsed.retrieval_request()
+    assert request is not None and request.seller_id == "amzn1.vg.6213651"
+
+
+def test_neither_seller_nor_account_is_a_clear_rejection() -> None:
+    data = notification(seller_id=None)
+    del data["payload"]["reportProcessingFinishedNotification"]["accountId"]
+    with pytest.raises(InvalidNotification) as caught:
+        parse_notification(json.dumps(data))
+    assert caught.value.kind == "wrong-shape"
+    assert str(caught.value) == (
+        "payload.reportProcessingFinishedNotification: neither sellerId nor accountId: "
+        "the notification names no selling partner"
+    )
+
+
 def test_pascal_case_envelope_is_accepted() -> None:
     data = notification()
     report = data["payload"]["reportProcessingFinishedNotification"]
@@ -128,7 +158,7 @@ def test_each_bad_kind_is_rejected_with_its_kind(kind: str) -> None:
 @pytest.mark.parametrize(
     ("mutate", "reason"),
     [
-        (lambda d: d["payload"]["reportProcessingFinishedNotification"].pop("accountId"), "accountId: Field required"),
+        (lambda d: [d["payload"]["reportProcessingFinishedNotification"].pop(k) for k in ("accountId", "sellerId")], "neither sellerId nor accountId"),
         (lambda d: d["payload"]["reportProcessingFinishedNotification"].update(processingStatus="IN_QUEUE"), "processingStatus"),
         (lambda d: d["payload"]["reportProcessingFinishedNotification"].pop("reportDocumentId"), "DONE without reportDocumentId"),
         (lambda d: d["notificationMetadata"].pop("notificationId"), "notificationId: Field required"),

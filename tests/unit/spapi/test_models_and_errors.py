@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -14,6 +14,7 @@ from spreports.spapi import Report, ReportDocument, RetryPolicy
 from spreports.spapi.models import PERIODS, CreateReportScheduleSpecification, CreateReportSpecification, iso
 from spreports.spapi.operations import GET_REPORT
 from spreports.spapi.transport import USER_AGENT, CallContext, error_from_response
+from spreports.spapi.wire import build
 from tests.models import load
 
 
@@ -106,3 +107,13 @@ def test_periods_are_the_models_enum_and_what_the_spec_accepts() -> None:
         assert spec.to_wire()["period"] == period
     with pytest.raises(ValidationError):
         CreateReportScheduleSpecification(report_type="T", marketplace_ids=["M"], period="EVERY_TUESDAY")
+
+
+def test_naive_datetimes_never_go_out_without_an_offset() -> None:
+    # Treated as an error everywhere (query parameters and bodies alike): UTC or local time cannot be told.
+    naive = datetime(2024, 3, 10, 20, 11, 24)
+    with pytest.raises(InvalidRequest, match="naive datetime has no UTC offset"):
+        iso(naive)
+    with pytest.raises(InvalidRequest, match="data_start_time: Input should have timezone info"):
+        build(CreateReportSpecification, report_type="T", marketplace_ids=["M"], data_start_time=naive)
+    assert iso(datetime(2024, 3, 10, 22, 11, 24, tzinfo=timezone(timedelta(hours=2)))) == "2024-03-10T22:11:24+02:00"
