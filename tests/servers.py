@@ -52,21 +52,30 @@ def redis_server_binary() -> str | None:
 class RedisServer:
     """A private redis-server process on a free port; can be stopped and restarted on the same port."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: (certificate, key) files; the server then speaks TLS only (``rediss://``, the
+        certificate as the clients' CA)."""
         binary = redis_server_binary()
         if binary is None:
             unavailable("no redis-server binary (install redis-server or the local extra)")
         self.binary = str(binary)
         self.port = free_port()
+        self.tls = tls
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        if tls is not None:
+            self.url = f"rediss://127.0.0.1:{self.port}/0?ssl_cert_reqs=required&ssl_ca_certs={tls[0]}"
         self.dir = Path(tempfile.mkdtemp(prefix="spreports-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start (or restart) the server and wait until it answers."""
+        listen = ["--port", str(self.port)]
+        if self.tls is not None:
+            certificate, key = map(str, self.tls)
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", certificate,
+                      "--tls-key-file", key, "--tls-ca-cert-file", certificate, "--tls-auth-clients", "no"]  # fmt: skip
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
+            [self.binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         client = redis.Redis.from_url(self.url)
@@ -89,9 +98,9 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server() -> Iterator[RedisServer]:
-    """A private Redis for the duration of the block."""
-    server = RedisServer()
+def redis_server(tls: tuple[Path, Path] | None = None) -> Iterator[RedisServer]:
+    """A private Redis for the duration of the block (TLS only with ``tls``: see :class:`RedisServer`)."""
+    server = RedisServer(tls)
     server.start()
     try:
         yield server
