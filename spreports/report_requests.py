@@ -28,6 +28,7 @@ from typing import Literal, Protocol, TypeVar
 import redis
 
 from spreports.errors import InvalidRequest, NotFound, OutcomeUnknown, PermanentError, RedisUnavailable, TransientError
+from spreports.report_types import rules_for
 from spreports.settings import Settings
 from spreports.spapi.models import Report
 
@@ -224,8 +225,10 @@ def obtain_report(
 
     ``owner`` names the run (the same across its retries). Raises :class:`RequestPending` while another
     run creates the identical report, and lets the client's errors through (a quota wait among them:
-    the pending mark stays with ``owner`` for its next attempt).
+    the pending mark stays with ``owner`` for its next attempt). A type Amazon does not let anyone request
+    (settlement reports) raises :class:`~spreports.errors.InvalidRequest` before any call.
     """
+    refuse_unrequestable(spec.report_type)
     for _ in range(3):  # a reused report found unusable is forgotten, then the registry is read again
         value = registry.get(spec)
         if value is None or value == PENDING + owner:
@@ -243,6 +246,16 @@ def obtain_report(
             return Obtained(value, reuse)
         registry.forget(spec, value)
     raise RequestPending(f"the {spec.report_type} request registry keeps changing; trying again")
+
+
+def refuse_unrequestable(report_type: str) -> None:
+    """Raise a clear :class:`~spreports.errors.InvalidRequest` for a type createReport never accepts."""
+    if not rules_for(report_type).requestable:
+        raise InvalidRequest(
+            f"{report_type} cannot be requested: Amazon makes these reports by itself on its own schedule; "
+            f"their documents are retrieved as they appear (notifications, or `spreports reports list --type "
+            f"{report_type}`), so remove it from requests and backfills"
+        )
 
 
 def _create(

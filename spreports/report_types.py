@@ -9,10 +9,18 @@ Extend :data:`RULES` here when Amazon documents more; nothing else in the produc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-__all__ = ["DEFAULT_RULES", "RESTRICTED_REPORT_TYPES", "RULES", "AppLimit", "ReportTypeRules", "rules_for"]
+__all__ = [
+    "AMAZON_MADE",
+    "DEFAULT_RULES",
+    "RESTRICTED_REPORT_TYPES",
+    "RULES",
+    "AppLimit",
+    "ReportTypeRules",
+    "rules_for",
+]
 
 #: Report types whose documents hold personal data: getReportDocument needs a Restricted Data Token
 #: for them (Tokens API use case guide, "restricted report types"). The one list of the product: the
@@ -63,12 +71,25 @@ class ReportTypeRules:
     fatal_cooldown: timedelta = timedelta(minutes=30)
     #: Whether the document holds personal data and needs a restricted data token.
     restricted: bool = False
+    #: Whether ``createReport`` accepts the type (settlement reports are only made by Amazon itself).
+    requestable: bool = True
 
 
 #: A type Amazon documents nothing specific for.
 DEFAULT_RULES = ReportTypeRules()
 
-#: The types Amazon documents something specific for.
+#: Reports Amazon makes by itself: neither requested nor scheduled, only listed with getReports and
+#: downloaded. "Settlement reports cannot be requested or scheduled. They are automatically scheduled
+#: by Amazon." (SP-API docs, "Settlement Reports", report-type-values-settlement.)
+AMAZON_MADE = ReportTypeRules(schedulable=False, requestable=False)
+
+#: The types Amazon documents something specific for. Where a type is absent, Amazon's report-type
+#: pages document no window, schedule or request limit for it, and DEFAULT_RULES apply (a 30-day window
+#: is our own cautious default, not Amazon's figure). Documented but not a rule here: order reports
+#: only cover orders less than two years old (SP-API docs, "Order Reports", report-type-values-order);
+#: Amazon generates a near real-time FBA report at most once per 30 minutes and a daily one at most once
+#: per four hours, and returns the previous one meanwhile (SP-API docs, "Fulfillment by Amazon (FBA)
+#: Reports").
 RULES: dict[str, ReportTypeRules] = {
     # Since 2026 the Sales and Traffic report may be requested once per 15 minutes per application,
     # at most 96 a day; it cannot be scheduled.
@@ -77,6 +98,15 @@ RULES: dict[str, ReportTypeRules] = {
         max_window=timedelta(days=30),
         app_limit=AppLimit(requests=1, per=timedelta(minutes=15), daily=96),
     ),
+    # SP-API docs, "Fulfillment by Amazon (FBA) Reports" (FBA Amazon Fulfilled Shipments Report): "This
+    # report can only be requested." and "You can request up to one month of data in a single report"
+    # (one month taken as 30 days, the shortest month-long window that is always accepted).
+    "GET_AMAZON_FULFILLED_SHIPMENTS_DATA_GENERAL": ReportTypeRules(schedulable=False, max_window=timedelta(days=30)),
+    # SP-API docs, "Settlement Reports" (report-type-values-settlement): the flat file, XML (both
+    # deprecated) and flat file V2 settlement reports.
+    "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE": AMAZON_MADE,
+    "GET_V2_SETTLEMENT_REPORT_DATA_XML": AMAZON_MADE,
+    "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2": AMAZON_MADE,
 }
 
 
@@ -84,11 +114,5 @@ def rules_for(report_type: str) -> ReportTypeRules:
     """The rules of ``report_type``: its own entry, else the defaults (restricted types marked so)."""
     rules = RULES.get(report_type, DEFAULT_RULES)
     if report_type in RESTRICTED_REPORT_TYPES and not rules.restricted:
-        rules = ReportTypeRules(
-            schedulable=rules.schedulable,
-            max_window=rules.max_window,
-            app_limit=rules.app_limit,
-            fatal_cooldown=rules.fatal_cooldown,
-            restricted=True,
-        )
+        rules = replace(rules, restricted=True)
     return rules

@@ -1,8 +1,10 @@
 """The one settings object of spreports: every knob of every process, read once per process.
 
 Values come from environment variables (prefix ``SPREPORTS_``, nested parts joined with ``__``) or an
-optional ``.env`` file in the working directory. AWS settings are boto3's own (``AWS_REGION``,
-``AWS_ENDPOINT_URL_SQS``, ``AWS_ENDPOINT_URL_S3`` and the usual credential chain) and are left to boto3.
+optional ``.env`` file in the working directory. AWS settings are boto3's own (``AWS_DEFAULT_REGION``,
+``AWS_ENDPOINT_URL_SQS``, ``AWS_ENDPOINT_URL_S3`` and the usual credential chain) and are left to boto3:
+in ``.env`` they are no setting of ours, and :func:`load_settings` hands them to boto3 (the process
+environment wins). Other variables without the prefix in ``.env`` (compose's ``REDIS_PASSWORD``) are ignored.
 
 Nothing else in the product reads ``os.environ``: processes call :func:`load_settings` once and pass
 the object down. A bad value raises :class:`SettingsError` whose message is one line naming the
@@ -23,7 +25,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
 from spreports.errors import SettingsError
@@ -112,6 +114,10 @@ class DocumentsSettings(_Section):
     # The claim's renewal window: a live worker renews its claim on a document every third of this
     # (so it holds for as long as the download runs); a dead worker's claim lapses within it.
     claim_ttl_seconds: int = Field(default=30, ge=10, le=600)
+    # A running download publishes its progress (task state, event, byte counters) every this many
+    # seconds or bytes received, whichever comes first: a few Redis writes, never one per block.
+    progress_seconds: float = Field(default=2.0, gt=0)
+    progress_bytes: int = Field(default=64 * 2**20, gt=0)
 
 
 class RequestsSettings(_Section):
@@ -152,6 +158,8 @@ class Settings(BaseSettings):
     result_backend: str | None = None
     data_dir: Path = Path(".spreports")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: ``text`` (one line a record, ``key=value`` context at the end) or ``json`` (one object a line).
+    log_format: Literal["text", "json"] = "text"
     seller_id: str | None = None
     sellers_file: Path | None = None
     #: Keys sealing the cached tokens in Redis (Fernet keys; the first seals, all open); none: derived
@@ -183,6 +191,23 @@ class Settings(BaseSettings):
             if not parts.hostname:
                 raise ValueError("needs a host, e.g. redis://localhost:6379/0")
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual sources, with ``.env`` read for ``SPREPORTS_*`` variables only."""
+        if isinstance(dotenv_settings, DotEnvSettingsSource):
+            # The file chosen at run time (``Settings(_env_file=...)``), not only the configured one.
+            dotenv_settings = DotEnvPrefixedSettingsSource(
+                settings_cls, env_file=dotenv_settings.env_file, env_file_encoding=dotenv_settings.env_file_encoding
+            )
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         # repr() and str() show URLs with their password masked, as masked() does: a logged or dumped
@@ -236,9 +261,49 @@ def read_sellers_file(path: Path) -> dict[str, SellerSettings]:
     return sellers
 
 
+class DotEnvPrefixedSettingsSource(DotEnvSettingsSource):
+    """``.env`` as a settings source, its ``SPREPORTS_*`` variables only.
+
+    A ``.env`` is shared with docker compose and boto3 (``REDIS_PASSWORD``, ``AWS_ACCESS_KEY_ID``, ...):
+    with ``extra="forbid"``, pydantic-settings would take each of them for an unknown setting of ours.
+    An unknown ``SPREPORTS_*`` variable in it is still an error. (The name starts with ``DotEnv``:
+    :func:`_describe_json_error` tells a value of ``.env`` by its source's name.)
+    """
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        prefix = ENV_PREFIX if self.case_sensitive else ENV_PREFIX.lower()
+        return {name: value for name, value in super()._load_env_vars().items() if name.startswith(prefix)}
+
+
+#: The variables of ``.env`` handed to boto3, which reads the process environment only.
+AWS_PREFIX = "AWS_"
+
+
+def export_aws_variables(env_file: str | Path | None, environ: typing.MutableMapping[str, str]) -> list[str]:
+    """Copy ``AWS_*`` variables of ``env_file`` into ``environ`` where not already set; return their names.
+
+    boto3 reads its region, endpoints and credentials from the environment, never from ``.env``: this
+    lets a ``.env`` hold them for the product's processes as docker compose's ``env_file`` does.
+    """
+    if env_file is None or not Path(env_file).is_file():
+        return []
+    from dotenv import dotenv_values
+
+    exported = []
+    for name, value in dotenv_values(env_file).items():
+        if name.upper().startswith(AWS_PREFIX) and value is not None and name not in environ:
+            environ[name] = value
+            exported.append(name)
+    return exported
+
+
 def load_settings(env_file: str | Path | None = ".env") -> Settings:
-    """Build the settings from the environment and ``env_file``, failing with one clear line."""
+    """Build the settings from the environment and ``env_file``, failing with one clear line.
+
+    ``AWS_*`` variables of ``env_file`` are exported for boto3 (see :func:`export_aws_variables`).
+    """
     _reject_unknown_variables(os.environ)
+    export_aws_variables(env_file, os.environ)
     try:
         return Settings(_env_file=env_file)
     except ValidationError as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import time
 from typing import Any, NoReturn
 
 import redis
@@ -30,12 +31,15 @@ from spreports.cooldowns import start_cooldown
 from spreports.documents import DocumentClaim, RetrievalOptions, RetrievalResult, retrieve_document
 from spreports.documents.claim import claim_owner
 from spreports.documents.inflight import InFlight
-from spreports.errors import ServiceUnavailable, TransientError
+from spreports.errors import QuotaWait, ServiceUnavailable, TransientError
 from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
+from spreports.metrics import WorkerMetrics
 from spreports.spapi.ratelimit import prepaid
 from spreports.tasks.context import TaskContext, context
+from spreports.tasks.progress import DownloadProgress
 from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry
+from spreports.tasks.telemetry import fleet_metrics
 
 log = logging.getLogger(__name__)
 
@@ -68,28 +72,56 @@ def retrieve_report_document(
         notification_id=notification_id,
     )
     ctx = context()
+    metrics = fleet_metrics()
     try:
         with prepaid(reserved_bucket(self)):
             summary = _find_or_retrieve(self, args, ctx)
     except Retry:  # a wait for another run's claim, scheduled
         raise
     except TransientError as exc:
+        _count_transient(metrics, exc)
         try:
             retry_later(self, exc)
         except Retry:
+            if not isinstance(exc, QuotaWait):
+                metrics.count("document_retries")
             raise
         except Exception as final:  # the budget is spent: recorded, then the task fails
             _record_failure(ctx, args, final)
             raise
     except Exception as exc:
+        metrics.count("document_failures", type(exc).__name__)
         _record_failure(ctx, args, exc)
         raise
     if args.processing_status == "FATAL":
         summary = _record_fatal(ctx, args, summary)
-    log.info("stored document %s of seller %s at %s", args.report_document_id, args.seller_id, summary["location"])
+    _count_stored(metrics, summary)
+    log.info(
+        "stored document %s of seller %s at %s (report %s, %s; %s bytes in, %s out, %s s; task %s)",
+        args.report_document_id, args.seller_id, summary["location"], args.report_id or "?",
+        summary.get("report_type") or args.report_type or "type unknown", summary["bytes_in"], summary["bytes_out"],
+        summary["seconds"], self.request.id,
+    )  # fmt: skip
     with contextlib.suppress(redis.RedisError, OSError):
         FailureLedger(ctx.redis).resolve(args.seller_id, args.report_document_id)
     return summary
+
+
+def _count_transient(metrics: WorkerMetrics, exc: TransientError) -> None:
+    # A quota wait is a wait, not a failure (it has its own counter).
+    if isinstance(exc, QuotaWait):
+        metrics.count("rate_limit_waits")
+    else:
+        metrics.count("document_failures", type(exc).__name__)
+
+
+def _count_stored(metrics: WorkerMetrics, summary: dict[str, Any]) -> None:
+    if summary.get("already_stored"):
+        metrics.count("documents", "already_stored")
+        return
+    metrics.count("documents", "stored")
+    if summary.get("seconds") is not None:
+        metrics.observe_seconds(float(summary["seconds"]))
 
 
 # --- FATAL reports: the reason, the counter, the cooldown (issue 11) ------------------------------------
@@ -115,6 +147,7 @@ def _record_fatal(ctx: TaskContext, args: DocumentRequest, summary: dict[str, An
 
 def _record_failure(ctx: TaskContext, args: DocumentRequest, error: BaseException) -> None:
     """Put a document that failed for good in the ledger, where a person and the sweep can re-drive it."""
+    WorkerMetrics(ctx.redis).count("documents", "failed")
     try:
         entry = FailureLedger(ctx.redis).record(args, error)
     except (redis.RedisError, OSError) as exc:
@@ -149,7 +182,7 @@ def _find_or_retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> di
         except (redis.RedisError, OSError) as exc:
             raise ServiceUnavailable(f"Redis failed while listing the download ({type(exc).__name__})") from None
         try:
-            summary = _retrieve(args, ctx).summary()
+            summary = _retrieve(task, args, ctx).summary()
         except SystemExit:
             # The worker is stopping (its pool process was told to end; the download is abandoned and its
             # partial file removed). The broker hands the message back; should the worker be killed
@@ -194,6 +227,7 @@ def requeue_orphaned_documents() -> int:
 def _wait_for_claim(task: Task, args: DocumentRequest, claim: DocumentClaim) -> NoReturn:  # type: ignore[type-arg]
     # Look again when the claim would lapse (its holder died), or sooner (its holder finishes).
     countdown = max(MIN_CLAIM_RETRY_SECONDS, min(claim.remaining(), CLAIM_RETRY_SECONDS))
+    fleet_metrics().count("document_claim_waits")
     log.info(
         "document %s of seller %s is being retrieved by another task; looking again in %.0f s",
         args.report_document_id, args.seller_id, countdown,
@@ -201,7 +235,7 @@ def _wait_for_claim(task: Task, args: DocumentRequest, claim: DocumentClaim) -> 
     wait_then_retry(task, countdown + random.uniform(0, countdown / 4))
 
 
-def _retrieve(args: DocumentRequest, ctx: TaskContext) -> RetrievalResult:
+def _retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> RetrievalResult:  # type: ignore[type-arg]
     client = ctx.client(args.seller_id)
     request, report = args, None
     if args.report_id:
@@ -213,13 +247,34 @@ def _retrieve(args: DocumentRequest, ctx: TaskContext) -> RetrievalResult:
     def locate() -> Any:
         return client.get_report_document(args.report_document_id, report_type=request.report_type)
 
-    return retrieve_document(
-        request,
-        locate=locate,
-        report=report,
-        storage=ctx.storage,
-        options=RetrievalOptions.from_settings(ctx.settings),
-        session=ctx.session,
-        # The claim was just taken, but a task that lost a race with a finishing one re-checks here.
-        skip_existing=True,
-    )
+    docs = ctx.settings.documents
+    progress = DownloadProgress(task, request, every_seconds=docs.progress_seconds, every_bytes=docs.progress_bytes,
+                                metrics=WorkerMetrics(ctx.redis))  # fmt: skip
+    log.info(
+        "retrieving document %s of seller %s (report %s, %s; task %s)",
+        request.report_document_id, request.seller_id, request.report_id or "?",
+        request.report_type or "type unknown", task.request.id,
+    )  # fmt: skip
+    started = time.monotonic()
+    try:
+        result = retrieve_document(
+            request,
+            locate=locate,
+            report=report,
+            storage=ctx.storage,
+            options=RetrievalOptions.from_settings(ctx.settings),
+            session=ctx.session,
+            progress=progress,
+            # The claim was just taken, but a task that lost a race with a finishing one re-checks here.
+            skip_existing=True,
+        )
+    except BaseException as exc:
+        progress.finish()
+        log.info(
+            "document %s of seller %s (report %s, %s; task %s): retrieval ended with %s after %.1f s",
+            request.report_document_id, request.seller_id, request.report_id or "?",
+            request.report_type or "type unknown", task.request.id, type(exc).__name__, time.monotonic() - started,
+        )  # fmt: skip
+        raise
+    progress.finish(result.manifest.bytes_in, result.manifest.bytes_out)
+    return result

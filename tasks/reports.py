@@ -14,6 +14,7 @@ from spreports import names
 from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
 from spreports.cooldowns import check_cooldown
 from spreports.errors import OutcomeUnknown, SpreportsError, TransientError
+from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
 from spreports.report_requests import (
     PENDING_RETRY_SECONDS,
@@ -29,6 +30,7 @@ from spreports.report_requests import (
     resolve_target,
 )
 from spreports.schedules import load_schedules_file
+from spreports.spapi.models import Report
 from spreports.spapi.ratelimit import prepaid
 from spreports.stuck import handle_stuck_reports
 from spreports.sweep import FinishedReport, reports_to_retrieve
@@ -40,6 +42,10 @@ log = logging.getLogger(__name__)
 SWEEP_MARK_PREFIX = "spreports:sweep:queued:"
 # Longer than a sweep period, so a queued document is not queued again while it waits for a worker.
 SWEEP_MARK_TTL_SECONDS = 3600
+# A followed report that ends FATAL: its error document's retrieval is awaited this often, this long apart.
+FATAL_POLLS_PREFIX = "spreports:fatal-polls:"
+FATAL_REASON_POLLS = 6
+FATAL_REASON_WAIT_SECONDS = 5.0
 
 
 @shared_task(name=names.REQUEST_REPORT, bind=True)
@@ -134,11 +140,11 @@ def follow_report(
         retry_later(self, exc)
     try:
         finished = report_outcome(report, args.seller_id)
-    except ReportFatal:
-        if report.report_document_id:
-            # The error document says why; it is kept under _errors like the relay keeps it.
-            _enqueue_document(args.seller_id, report.report_document_id, report.report_id, report.report_type, "FATAL")
-        raise
+    except ReportFatal as fatal:
+        reason = _fatal_reason(self, ctx, args.seller_id, report) if report.report_document_id else None
+        if reason is None:
+            raise
+        raise ReportFatal(f"{fatal}: {reason}") from None
     if finished is None:
         _come_back(self, ctx, args, report.processing_status)
     document = DocumentRequest(
@@ -156,6 +162,26 @@ def follow_report(
     raise self.replace(
         self.app.signature(names.RETRIEVE_REPORT_DOCUMENT, kwargs=document.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
     )
+
+
+def _fatal_reason(task: Task, ctx: TaskContext, seller_id: str, report: Report) -> str | None:  # type: ignore[type-arg]
+    """The reason a FATAL report's error document gives, once its retrieval has read it.
+
+    The first time, the error document is queued for retrieval (kept under ``_errors/``, its reason
+    recorded, as the relay would do); the task then comes back a few times, briefly, for the reason.
+    None when the document gives none, or does not arrive in time.
+    """
+    reason = FatalLedger(ctx.redis).reason_of(seller_id, report.report_id)
+    if reason is not None:
+        return reason
+    polls_key = f"{FATAL_POLLS_PREFIX}{seller_id}:{report.report_id}"
+    polls = ctx.redis.incr(polls_key)
+    ctx.redis.expire(polls_key, SWEEP_MARK_TTL_SECONDS)
+    if polls == 1:
+        _enqueue_document(seller_id, report.report_document_id or "", report.report_id, report.report_type, "FATAL")
+    if polls <= FATAL_REASON_POLLS:
+        wait_then_retry(task, FATAL_REASON_WAIT_SECONDS)
+    return None
 
 
 def _come_back(task: Task, ctx: TaskContext, args: ReportFollow, status: str) -> NoReturn:  # type: ignore[type-arg]

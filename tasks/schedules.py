@@ -3,7 +3,8 @@
 Beat sends :func:`check_report_schedules` when it starts and every 30 s: a cheap look (the file's digest
 and the last sync, in Redis) that queues :func:`sync_report_schedules` only when a sync is due (beat
 started, the file changed, or ``SPREPORTS_SCHEDULES_SYNC_INTERVAL`` passed), and queues
-``spreports.request_report`` for each ``[[requests]]`` entry whose period began and was not requested yet.
+``spreports.request_report`` chained to ``spreports.follow_report`` for each ``[[requests]]`` entry whose
+period began and was not requested yet, so that its document is stored with or without notifications.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from celery import Celery, current_app, shared_task
+from celery import Celery, Signature, current_app, shared_task
 from celery.signals import beat_init
 
 from spreports import names
 from spreports.errors import SettingsError, SpreportsError
 from spreports.schedules import load_schedules_file, sync_schedules
-from spreports.schedules.requests import due_requests, release
+from spreports.schedules.requests import DueRequest, due_requests, release
 from spreports.schedules.runs import SyncState
 from spreports.tasks.context import TaskContext, context
 
@@ -118,18 +119,27 @@ def _request_due(client: redis.Redis, app: Celery, entries: Any, sellers: list[s
     count = 0
     for due in due_requests(client, entries, sellers, now):
         try:
-            app.send_task(
-                names.REQUEST_REPORT,
-                kwargs=due.task_kwargs(),
-                queue=names.CONTROL_QUEUE,
-                task_id=f"request-{due.entry.key}-{due.seller_id}-{int(due.period_start.timestamp())}",
-            )
+            request_chain(app, due).apply_async()
         except Exception:
             release(client, due)  # the period is tried again by the next check
             raise
         log.info("requested %s for seller %s, period from %s", due.entry.label, due.seller_id, due.period_start)
         count += 1
     return count
+
+
+def request_chain(app: Celery, due: DueRequest) -> Signature:
+    """``spreports.request_report`` chained to ``spreports.follow_report``, as ``request_report()`` builds it.
+
+    The request alone only asks Amazon; the follower polls the report and stores its document, so a
+    ``[[requests]]`` entry's document arrives with no notifications at all (with them, the relay's copy
+    and the follower's are the same document, stored once).
+    """
+    period = f"{due.entry.key}-{due.seller_id}-{int(due.period_start.timestamp())}"
+    request = app.signature(names.REQUEST_REPORT, kwargs=due.task_kwargs(), queue=names.CONTROL_QUEUE)
+    follow = app.signature(names.FOLLOW_REPORT, queue=names.CONTROL_QUEUE)
+    chained: Signature = request.set(task_id=f"request-{period}") | follow.set(task_id=f"follow-{period}")
+    return chained
 
 
 @beat_init.connect

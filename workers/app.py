@@ -8,14 +8,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_init, worker_process_init
-from kombu import Queue
+from celery import Celery, Task
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+)
+from kombu import Exchange, Queue
 
-from spreports import names, redaction
+from spreports import logs, names, redaction
 from spreports.beat_schedule import BEAT_SCHEDULE
 from spreports.settings import Settings, load_settings
-from spreports.tasks.context import attach
+from spreports.tasks.context import attach, context
 from spreports.tasks.retrying import HARD_TIME_LIMIT, SOFT_SHUTDOWN_SECONDS, SOFT_TIME_LIMIT, VISIBILITY_TIMEOUT
 from spreports.workers.embedded_redis import broker_url
 
@@ -65,9 +72,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": "UTC",
         "enable_utc": True,
         "task_default_queue": names.CONTROL_QUEUE,
-        "task_queues": [Queue(names.CONTROL_QUEUE), Queue(names.DOCUMENTS_QUEUE)],
+        # Each queue with its own exchange and routing key: a Queue given only a name is bound to the
+        # default exchange and routing key (the control queue's), so a message routed by key alone
+        # would reach the control queue.
+        "task_queues": [_queue(names.CONTROL_QUEUE), _queue(names.DOCUMENTS_QUEUE)],
         "task_routes": {names.RETRIEVE_REPORT_DOCUMENT: {"queue": names.DOCUMENTS_QUEUE}},
     }
+
+
+def _queue(name: str) -> Queue:
+    """A direct queue of its own name: exchange ``name``, routing key ``name``."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
 def create_app(settings: Settings) -> Celery:
@@ -93,15 +108,42 @@ def create_app(settings: Settings) -> Celery:
 def _prepare_process(**_: object) -> None:
     # Per-process set-up for retrieval, when a worker (or a prefork child) starts, never on import.
     from spreports.documents import prepare_process
+    from spreports.tasks.telemetry import watch_spapi_throttling
 
     prepare_process()
+    watch_spapi_throttling()  # every 429 this process receives counts in the fleet's metrics
 
 
 @after_setup_logger.connect
 @after_setup_task_logger.connect
-def _redact_logs(logger: logging.Logger, **_: object) -> None:
-    # Celery configures its own handlers; every one of them gets the redacting filter.
+def _format_logs(logger: logging.Logger, **_: object) -> None:
+    # Celery configures its own handlers (worker, beat); every one of them gets the product's one
+    # format (SPREPORTS_LOG_FORMAT), the work's ids and the redacting filter.
+    from celery import current_app
+
+    try:
+        log_format = context(current_app).settings.log_format
+    except LookupError:  # an app not built by create_app: the format of the settings of this process
+        log_format = load_settings().log_format
+    logs.install(logger, log_format)
     redaction.install(logger)
+
+
+#: Task ids -> the token of the ids bound for their run (prerun and postrun run in the same thread).
+_bound: dict[str, object] = {}
+
+
+@task_prerun.connect
+def _bind_task_ids(task_id: str, task: Task[Any, Any], kwargs: dict[str, Any] | None = None, **_: object) -> None:
+    # Task arguments are ids only (never a URL or token): the known ones go on every record of the run.
+    _bound[task_id] = logs.bind(**(kwargs or {}), task_id=task_id, task_name=task.name)
+
+
+@task_postrun.connect
+def _unbind_task_ids(task_id: str, **_: object) -> None:
+    token = _bound.pop(task_id, None)
+    if token is not None:
+        logs.unbind(token)
 
 
 _app: Celery | None = None

@@ -4,12 +4,18 @@ When ``SPREPORTS_BROKER_URL`` is unset, every process on the machine shares one 
 of the product's own: started by the first process that needs it (under a file lock, so two
 processes never start two), listening on a Unix socket in the data directory, and left running
 for the others. ``spreports redis stop`` (or :meth:`EmbeddedRedis.stop`) ends it.
+
+A one-shot command (``spreports reports download --local``, ``schedules list``...) that had to start
+it stops it again when it ends (:meth:`EmbeddedRedis.release`), and removes the data directory it
+created unless tasks wait in it: a command that ran leaves no server and no folder behind.
+``spreports check`` never starts it (:meth:`EmbeddedRedis.startable`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import shutil
 import subprocess
 import time
@@ -17,6 +23,7 @@ from pathlib import Path
 
 import redis
 
+from spreports import names
 from spreports.connection import connect, ping
 from spreports.errors import RedisUnavailable
 from spreports.settings import Settings
@@ -24,6 +31,9 @@ from spreports.settings import Settings
 STARTUP_TIMEOUT_SECONDS = 10.0
 # Linux caps AF_UNIX socket paths at 107 bytes.
 MAX_SOCKET_PATH = 107
+# Keys that hold work for a worker (kombu's queues, with their priority variants, and its unacked
+# messages): a data directory holding any of them is kept when a one-shot command stops the server.
+QUEUED_KEY_PATTERNS = (f"{names.CONTROL_QUEUE}*", f"{names.DOCUMENTS_QUEUE}*", "unacked*")
 
 
 def broker_url(settings: Settings) -> str:
@@ -40,6 +50,9 @@ class EmbeddedRedis:
         self.data_dir = data_dir.resolve()
         self.socket_path = self.data_dir / "redis.sock"
         self.url = f"redis+socket://{self.socket_path}"
+        #: Whether this object started the server, and created the data directory for it.
+        self.started = False
+        self.created_dir = False
 
     def is_running(self) -> bool:
         """True when the server answers on its socket."""
@@ -59,15 +72,63 @@ class EmbeddedRedis:
             raise RedisUnavailable(
                 f"SPREPORTS_DATA_DIR: path too long for a Unix socket ({self.socket_path}); choose a shorter one"
             )
+        existed = self.data_dir.is_dir()
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RedisUnavailable(f"SPREPORTS_DATA_DIR: cannot create {self.data_dir}: {exc.strerror}") from None
+        self.created_dir = self.created_dir or not existed
         with open(self.data_dir / "redis.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not self.is_running():
                 self._start()
+                self.started = True
         return self.url
+
+    def startable(self) -> str | None:
+        """Why the server could not be started here, or None; changes nothing (starts and creates nothing)."""
+        if len(str(self.socket_path)) > MAX_SOCKET_PATH:
+            return f"SPREPORTS_DATA_DIR: path too long for a Unix socket ({self.socket_path}); choose a shorter one"
+        # The nearest existing directory on the way must let us create the rest.
+        existing = self.data_dir
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"SPREPORTS_DATA_DIR: cannot create {self.data_dir}: {existing} is not a directory"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"SPREPORTS_DATA_DIR: cannot create {self.data_dir}: {existing} is not writable"
+        try:
+            _redis_server_executable()
+        except RedisUnavailable as exc:
+            return str(exc)
+        return None
+
+    def release(self) -> None:
+        """Undo what :meth:`ensure_running` did: stop the server it started, remove the directory it created.
+
+        The directory stays when tasks wait in it (a worker started later runs them), and when this
+        object started nothing. Errors are swallowed: this runs as a command ends.
+        """
+        if not self.started:
+            return
+        self.started = False
+        with contextlib.suppress(redis.RedisError, OSError):
+            keep = self.created_dir and self._holds_queued_work()
+            self.stop()
+            self._wait_stopped()
+            if self.created_dir and not keep:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def _holds_queued_work(self) -> bool:
+        client = connect(self.url, socket_connect_timeout=2, socket_timeout=5)
+        return any(next(client.scan_iter(match=pattern, count=100), None) for pattern in QUEUED_KEY_PATTERNS)
+
+    def _wait_stopped(self) -> None:
+        # SHUTDOWN returns before the process is gone; its pid file goes last.
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        pidfile = self.data_dir / "redis.pid"
+        while pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def _start(self) -> None:
         self.socket_path.unlink(missing_ok=True)

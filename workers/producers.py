@@ -4,29 +4,41 @@ and ``backfill_reports``.
 A producer process holds one Celery app (and so one broker connection pool) per broker, built on its
 first call and reused by every later one: a web application that enqueues thousands of downloads
 keeps a constant handful of connections. Without ``settings=``, the settings are loaded once per
-process.
+process. Equal settings share one app whichever object carries them; threads share it too.
+
+A producer fails fast: with Redis down, a call raises :class:`~spreports.errors.RedisUnavailable` (one
+line naming the host, never a password) within a few seconds, instead of Celery's twenty reconnections.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 # report_requests is loaded so that a result's .get() re-raises the request's own errors
 # (ReportCancelled, ReportFatal, ...): Celery rebuilds a task's exception only from a module already imported.
 from spreports import names, report_requests  # noqa: F401
+from spreports.connection import safe_url
 from spreports.contracts import BackfillRequest, DocumentRequest, ReportRequest
-from spreports.errors import InvalidRequest
+from spreports.errors import InvalidRequest, RedisUnavailable
 from spreports.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from celery import Celery
     from celery.result import AsyncResult
 
+#: How a producer's app talks to a Redis that does not answer: a few quick attempts, then an error.
+#: (Celery's result backend otherwise reconnects 20 times a second apart before it gives up.)
+PRODUCER_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+PRODUCER_CONNECT_TIMEOUT = 2.0
+
 _lock = threading.Lock()
 _default_settings: Settings | None = None
-_apps: dict[tuple[str | None, str | None, str], Celery] = {}
+_apps: dict[tuple[str | None, str | None, Path], Celery] = {}
 
 
 def enqueue_document(
@@ -55,9 +67,9 @@ def enqueue_document(
         report_type=report_type,
         processing_status=processing_status,
     )
-    return app_for(settings).send_task(
-        names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE
-    )
+    app = app_for(settings)
+    with _redis_errors(app):
+        return app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
 
 
 def request_report(
@@ -91,7 +103,8 @@ def request_report(
     flow = app.signature(names.REQUEST_REPORT, kwargs=request.task_kwargs(), queue=names.CONTROL_QUEUE) | app.signature(
         names.FOLLOW_REPORT, queue=names.CONTROL_QUEUE
     )
-    return flow.apply_async()
+    with _redis_errors(app):
+        return flow.apply_async()
 
 
 def requested_report(result: AsyncResult, timeout: float | None = None) -> dict[str, str]:  # type: ignore[type-arg]
@@ -102,7 +115,8 @@ def requested_report(result: AsyncResult, timeout: float | None = None) -> dict[
     parent = result.parent
     if not isinstance(parent, type(result)):
         raise InvalidRequest("not the result of spreports.request_report(...)")
-    report: dict[str, str] = parent.get(timeout=timeout)
+    with _redis_errors(result.app):
+        report: dict[str, str] = parent.get(timeout=timeout)
     return report
 
 
@@ -126,9 +140,9 @@ def backfill_reports(
     """
     args = backfill_arguments(report_type, start, end, seller_id=seller_id, marketplace_ids=marketplace_ids,
                               report_options=report_options, parallel=parallel)  # fmt: skip
-    return app_for(settings or _settings()).send_task(
-        names.BACKFILL_REPORTS, kwargs=args.task_kwargs(), queue=names.CONTROL_QUEUE
-    )
+    app = app_for(settings or _settings())
+    with _redis_errors(app):
+        return app.send_task(names.BACKFILL_REPORTS, kwargs=args.task_kwargs(), queue=names.CONTROL_QUEUE)
 
 
 def backfill_arguments(
@@ -164,17 +178,67 @@ def _instant(moment: date | datetime) -> datetime:
 
 
 def app_for(settings: Settings) -> Celery:
-    """The process's Celery app for the broker these settings name (one per broker, built once)."""
-    # Keyed by what the app's connections depend on, so equal settings share one pool.
-    key = (settings.broker_url, settings.result_backend, str(settings.data_dir))
+    """The process's Celery app for the broker these settings name (one per broker, built once, thread-safe).
+
+    Every producer call of the process goes through here, so the process holds one app, and so one
+    broker connection pool and one result subscription, per broker, however many calls it makes.
+    """
+    key = _app_key(settings)
+    app = _apps.get(key)
+    if app is not None:
+        return app
     with _lock:
         app = _apps.get(key)
         if app is None:
-            # Imported here so that producers load Celery only when they first send.
-            from spreports.workers.app import create_app
-
-            app = _apps[key] = create_app(settings)
+            app = _apps[key] = _producer_app(settings)
         return app
+
+
+def _app_key(settings: Settings) -> tuple[str | None, str | None, Path]:
+    # What the app's connections depend on, so that equal settings share one pool. Without a broker URL
+    # the embedded Redis of the data directory is meant: a relative directory is resolved, as the
+    # embedded Redis resolves it.
+    return (settings.broker_url, settings.result_backend, settings.data_dir.resolve())
+
+
+def _producer_app(settings: Settings) -> Celery:
+    """The product's app, tuned for a producer: Redis not answering is an error within seconds."""
+    # Imported here so that producers load Celery only when they first send.
+    from spreports.workers.app import create_app
+
+    app = create_app(settings)
+    # One result store for every thread of the process (Celery's default is one per thread: a web
+    # server's threads would each hold a subscription and a pool); its subscription is locked per call.
+    app.conf.result_backend_thread_safe = True
+    backend_options = dict(app.conf.result_backend_transport_options or {})
+    backend_options["retry_policy"] = PRODUCER_RETRY_POLICY
+    app.conf.result_backend_transport_options = backend_options
+    app.conf.redis_socket_connect_timeout = PRODUCER_CONNECT_TIMEOUT
+    app.conf.broker_connection_timeout = PRODUCER_CONNECT_TIMEOUT
+    app.conf.task_publish_retry_policy = PRODUCER_RETRY_POLICY
+    return app
+
+
+@contextmanager
+def _redis_errors(app: Celery) -> Iterator[None]:
+    """Raise :class:`RedisUnavailable` (one line, no password) when the broker or the result store fails."""
+    import redis
+    from kombu.exceptions import OperationalError
+
+    try:
+        yield
+    except (redis.RedisError, OperationalError, OSError) as exc:
+        raise _unavailable(app, exc) from None
+    except RuntimeError as exc:
+        # Celery's result store gives up on a lost Redis with a RuntimeError raised from redis-py's error.
+        if not isinstance(exc.__cause__, redis.RedisError | OSError):
+            raise
+        raise _unavailable(app, exc.__cause__) from None
+
+
+def _unavailable(app: Celery, exc: BaseException) -> RedisUnavailable:
+    url = str(app.conf.broker_url)
+    return RedisUnavailable(f"Redis at {safe_url(url)} does not answer: {type(exc).__name__}")
 
 
 def _settings() -> Settings:

@@ -98,7 +98,23 @@ class RetrievalResult(BaseModel):
         }
 
 
-Progress = Callable[[int, int | None], None]  # (bytes received so far, Content-Length or None)
+@dataclass(frozen=True)
+class TransferProgress:
+    """How far one download attempt is: what a :data:`Progress` hook is given."""
+
+    bytes_in: int
+    """Bytes received from the document host so far (compressed, as sent)."""
+    bytes_out: int
+    """Bytes written to the storage so far (decompressed, transcoded)."""
+    expected_bytes_in: int | None
+    """The answer's Content-Length, when the host sent one."""
+    attempt: int
+    """The attempt (1-based); a new attempt starts again from zero bytes."""
+
+
+# Called on the retrieving thread (the caller of ``retrieve_document``) after each block, so a hook may
+# use that thread's state (a Celery task's request); a hook that publishes anything throttles itself.
+Progress = Callable[[TransferProgress], None]
 
 
 def retrieve_document(
@@ -129,6 +145,12 @@ def retrieve_document(
         located = run.locate(locate)
         try:
             return RetrievalResult(manifest=run.attempt(located, attempt))
+        except _StoredMeanwhile as stored:
+            log.warning(
+                "document %s of seller %s was stored by another worker while this one downloaded it; kept theirs",
+                request.report_document_id, request.seller_id,
+            )  # fmt: skip
+            return RetrievalResult(manifest=stored.manifest, already_stored=True)
         except _RETRIED_IN_PROCESS as exc:
             if attempt == options.max_attempts:
                 raise
@@ -138,6 +160,14 @@ def retrieve_document(
             )  # fmt: skip
             sleep(min(0.5 * 2**attempt, 8.0))
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+class _StoredMeanwhile(Exception):
+    """Another run stored the document while this one downloaded it (its claim lapsed meanwhile)."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        super().__init__("stored meanwhile")
+        self.manifest = manifest
 
 
 @dataclass
@@ -197,7 +227,7 @@ class _Retrieval:
             day=self.now().date(),
             errors=self.request.processing_status == "FATAL",
         )
-        download = self._download(url, key)
+        download = self._download(url, key, attempt)
         self.timings["download_seconds"] = time.monotonic() - started
         self.timings["total_seconds"] = time.monotonic() - self.started
         _log_stored(self.request, located, download, url)
@@ -205,7 +235,7 @@ class _Retrieval:
         self.storage.write_manifest(key, manifest)
         return manifest
 
-    def _download(self, url: str, key: DocumentKey) -> _Download:
+    def _download(self, url: str, key: DocumentKey, attempt: int) -> _Download:
         options = self.options
         with open_download(
             self.session, url, connect_timeout=options.connect_timeout, read_timeout=options.read_timeout
@@ -218,7 +248,13 @@ class _Retrieval:
             if key.errors:
                 writer = _Capture(writer)  # a FATAL report's error document: its reason goes into the manifest
             try:
-                bytes_in, sha256, bytes_out = _stream(response, writer, gunzip, transcoder, options, self.progress)
+                report = _reporter(self.progress, attempt, _content_length(response))
+                bytes_in, sha256, bytes_out = _stream(response, writer, gunzip, transcoder, options, report)
+                # A worker cut off from Redis may have lost its claim while it downloaded, and another
+                # worker may have stored the document meanwhile: the first copy stays, this one goes.
+                existing = self.storage.find(self.request.seller_id, self.request.report_document_id)
+                if existing is not None:
+                    raise _StoredMeanwhile(existing)
                 location = writer.commit()
             except BaseException:
                 writer.abort()
@@ -283,20 +319,24 @@ def _stream(
     gunzip: Gunzip,
     transcoder: Transcoder | None,
     options: RetrievalOptions,
-    progress: Progress | None,
+    report: Callable[[int, int], None] | None,
 ) -> tuple[int, str, int]:
     # Reading and inflating run on the reader thread (both release the GIL), transcoding on this one
     # (codecs hold the GIL), hashing and writing on the writer thread.
     received = [0]
-    source = _inflated(read_raw(response, options.chunk_size), gunzip, received, progress, _content_length(response))
+    source = _inflated(read_raw(response, options.chunk_size), gunzip, received)
     pump = Pump(source, writer.write)
     try:
         if transcoder is None:
             for block in pump.chunks():
                 pump.write_here(block)
+                if report is not None:
+                    report(received[0], pump.bytes_out)
         else:
             for block in pump.chunks():
                 pump.emit(transcoder.feed(block))
+                if report is not None:
+                    report(received[0], pump.bytes_out)
             pump.emit(transcoder.feed(b"", final=True))
         pump.finish()
     except BaseException:
@@ -307,9 +347,7 @@ def _stream(
     return received[0], pump.sha256.hexdigest(), pump.bytes_out
 
 
-def _inflated(
-    chunks: Iterator[bytes], gunzip: Gunzip, received: list[int], progress: Progress | None, total: int | None
-) -> Iterator[bytes]:
+def _inflated(chunks: Iterator[bytes], gunzip: Gunzip, received: list[int]) -> Iterator[bytes]:
     """The decompressed body, block by block (runs on the reader thread)."""
     blocks: list[bytes] = []
     for chunk in chunks:
@@ -317,10 +355,19 @@ def _inflated(
         gunzip.feed(chunk, blocks.append)
         yield from blocks
         blocks.clear()
-        if progress is not None:
-            progress(received[0], total)
     gunzip.finish(blocks.append)
     yield from blocks
+
+
+def _reporter(progress: Progress | None, attempt: int, expected: int | None) -> Callable[[int, int], None] | None:
+    """``progress`` bound to one attempt: called with (bytes in, bytes out) on the retrieving thread."""
+    if progress is None:
+        return None
+
+    def report(bytes_in: int, bytes_out: int) -> None:
+        progress(TransferProgress(bytes_in, bytes_out, expected, attempt))
+
+    return report
 
 
 def _content_length(response: requests.Response) -> int | None:

@@ -78,6 +78,8 @@ def create_report(call: Call) -> Reply:
     """POST /reports/2021-06-30/reports -> 202 CreateReportResponse."""
     body = call.json_body()
     report_type = _report_type(body.get("reportType"))
+    if report_type in call.core.config.unrequestable_report_types:
+        raise invalid("reportType;", f"Report type {report_type} cannot be requested; Amazon creates it by itself")
     marketplaces = _marketplaces(body.get("marketplaceIds"))
     _options(body.get("reportOptions"))
     now = call.core.clock.now()

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from spreports.simulator import api_auth, api_notifications, api_reports, control, downloads, sandbox
+from spreports.simulator import api_auth, api_notifications, api_reports, bodies, control, downloads, sandbox
 from spreports.simulator.http import ApiError, Call, Core, Reply, denied
 from spreports.simulator.world import Grant
 
@@ -72,6 +72,7 @@ class SimulatorApp:
                 core.sleep(core.faults.slow_seconds)
             grant = self._authenticate(request, operation)
             seller = grant.seller_id
+            bodies.check_body(core.config, request, operation)
             self._inject(operation)
             if not core.limiter.allow(seller or "application", operation):
                 raise ApiError(

@@ -17,6 +17,14 @@ from typing import Any
 from spreports.settings import Settings
 
 DEFAULT_MARKETPLACE = "ATVPDKIKX0DER"  # amazon.com
+#: Settlement reports "cannot be requested or scheduled. They are automatically scheduled by Amazon."
+SETTLEMENT_REPORT_TYPES = frozenset(
+    {
+        "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE",
+        "GET_V2_SETTLEMENT_REPORT_DATA_XML",
+        "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2",
+    }
+)
 _TAKE_LOCK = threading.Lock()
 
 
@@ -154,9 +162,13 @@ class SimulatorConfig:
     - ``fatal_error_documents``: a FATAL report gets an error document (JSON with ``errorDetails``).
     - ``app_limits``: application-wide request limits per report type, across all sellers
       (type -> (requests, per simulated seconds)); a request beyond one answers 429 ``QuotaExceeded``.
-    - ``max_body_bytes``: request bodies larger than this answer 413 (payload too large).
+    - ``max_body_bytes``: request bodies larger than this answer 413 (payload too large) on the operations
+      whose model declares 413 (the Notifications API); 0 switches the check off.
+    - ``json_content_type``: a body (or a Content-Type) other than ``application/json`` answers 415.
     - ``unschedulable_report_types``: report types createReportSchedule refuses with a 400 (Amazon's
       "Creation of report schedule type N is not allowed at this time"); they can only be requested.
+    - ``unrequestable_report_types``: report types createReport refuses with a 400 ``InvalidInput``
+      (settlement reports: Amazon makes them by itself; its exact wording is not documented).
     """
 
     client_id: str = "amzn1.application-oa2-client.simulator"
@@ -180,7 +192,9 @@ class SimulatorConfig:
         default_factory=lambda: {"GET_SALES_AND_TRAFFIC_REPORT": (1, 900.0)}
     )
     max_body_bytes: int = 64 * 1024
-    unschedulable_report_types: frozenset[str] = frozenset({"GET_SALES_AND_TRAFFIC_REPORT"})
+    json_content_type: bool = True
+    unschedulable_report_types: frozenset[str] = frozenset({"GET_SALES_AND_TRAFFIC_REPORT", *SETTLEMENT_REPORT_TYPES})
+    unrequestable_report_types: frozenset[str] = SETTLEMENT_REPORT_TYPES
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -189,6 +203,8 @@ class SimulatorConfig:
             raise ValueError("at least one seller is needed")
         if self.token_lifetime <= 0 or self.url_lifetime <= 0:
             raise ValueError("token_lifetime and url_lifetime must be positive")
+        if self.max_body_bytes < 0:
+            raise ValueError("max_body_bytes must be 0 (no limit) or positive")
 
     def seller_by_refresh_token(self, refresh_token: str) -> SellerAccount | None:
         """The seller a refresh token stands for, if any."""

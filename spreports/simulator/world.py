@@ -317,6 +317,9 @@ class World:
                     and started is not None
                     and now >= started + timing.processing_seconds
                 ):
+                    # Taken out of the active set while still locked: a tick running at the same time (the
+                    # ticker thread and every API call tick) must not finish it a second time.
+                    self.active.discard(key)
                     finished.append(report)
         for report in finished:
             self.finish(report, self._outcome())

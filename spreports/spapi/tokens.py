@@ -4,7 +4,7 @@ A :class:`SharedTokenCache` holds one token (an LWA access token, a Restricted D
 go to the in-process copy first, then to Redis; only when both are stale does a process take the
 key's Redis lock, look again (another process may just have refreshed) and fetch a new token. So
 however many workers ask at once, each credential is refreshed once. Tokens count as stale
-``margin`` seconds (60) before they expire. Redis keeps the entry with a TTL of the usable lifetime,
+``margin`` seconds (60) before they expire, or a tenth of their lifetime before when that is shorter. Redis keeps the entry with a TTL of the usable lifetime,
 so Redis's clock, not each machine's, decides when a token is stale.
 
 Token values are secrets: they live in memory and, sealed (:mod:`spreports.spapi.sealing`), in
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 #: Treat a token as expired this many seconds early (Amazon's SDKs use 60 s).
 REFRESH_MARGIN_SECONDS = 60.0
+#: ... but never more than this share of its lifetime: a short-lived token (a simulator's accelerated
+#: clock turns Amazon's hour into a minute) is still reused for most of its life, not fetched per call.
+REFRESH_MARGIN_SHARE = 0.1
 #: How long a refresher may hold the lock, and how long others wait for it.
 LOCK_TIMEOUT_SECONDS = 30.0
 KEY_PREFIX = "spreports:token"
@@ -102,6 +105,14 @@ def fingerprint(*parts: str) -> str:
     """A short, one-way name for a credential, fit for a Redis key (never the secret itself)."""
     digest = hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
     return digest[:16]
+
+
+def refresh_margin(expires_in: float, margin: float = REFRESH_MARGIN_SECONDS) -> float:
+    """How long before its expiry a token of ``expires_in`` seconds counts as stale.
+
+    ``margin`` for ordinary tokens (3600 s: 60 s early); a tenth of the lifetime for short ones.
+    """
+    return min(margin, max(expires_in, 0.0) * REFRESH_MARGIN_SHARE)
 
 
 class SharedTokenCache:
@@ -189,7 +200,7 @@ class SharedTokenCache:
 
     def _fetch_and_store(self) -> str:
         fetched = self._fetch()
-        usable = fetched.expires_in - self._margin
+        usable = fetched.expires_in - refresh_margin(fetched.expires_in, self._margin)
         if usable > 0:
             self._redis.set(self.key, self._sealer.seal(fetched.value), px=int(usable * 1000))
             self._local.put(self.key, fetched.value, self._clock() + usable)

@@ -51,6 +51,11 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Answers that say Amazon did not act on the request, so even a non-idempotent one may be repeated.
 UNPROCESSED_STATUSES = frozenset({429, 503})
 _POOL_SIZE = 32
+#: What a refused body means, said plainly: a repeat of the same body is refused again (permanent).
+REFUSED_BODY_HINTS = {
+    413: "the request body is larger than Amazon accepts; the same request will be refused again",
+    415: "Amazon accepts only JSON bodies (Content-Type application/json); the same request will be refused again",
+}
 
 _session_lock = threading.Lock()
 _session: tuple[int, requests.Session] | None = None
@@ -242,6 +247,8 @@ def error_from_response(operation: Operation, context: CallContext, response: re
     details = _error_details(response)
     summary = "; ".join(_describe(d) for d in details) or (response.reason or "no error body")
     message = f"{operation.name} for seller {context.seller} failed: HTTP {status} {summary}"
+    if status in REFUSED_BODY_HINTS:
+        message += f" - {REFUSED_BODY_HINTS[status]}"
     if request_id:
         message += f" (request id {request_id})"
     error: SpreportsError

@@ -177,6 +177,9 @@ class LocalWriter:
         if self._temp is None:
             raise StorageError(f"{self._display} was aborted; nothing to commit")
         try:
+            # The temporary file is created 0600 (mkstemp); the stored one gets the mode any new file
+            # of this process gets (0666 less the umask), so readers of the reports can open it.
+            os.fchmod(self._fd, file_mode())
             os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
@@ -202,6 +205,23 @@ class LocalWriter:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._temp)
             self._temp = None
+
+
+def file_mode() -> int:
+    """The mode of a stored file: 0666 less the process's umask (as ``open()`` would create it)."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Linux shows the umask in /proc without changing it; os.umask() can only be read by setting it,
+    # which for a moment changes it for every thread of the process.
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    current = os.umask(0o077)
+    os.umask(current)
+    return current
 
 
 def _remove_stale(directory: Path, prefix: str, stale_after: float) -> None:

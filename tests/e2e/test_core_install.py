@@ -34,11 +34,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 import requests
 import yaml
+from dotenv import dotenv_values
 
 from tests.processes import wait_for
-from tests.servers import free_port, unavailable
+from tests.servers import free_port, redis_server_binary, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 #: docker compose's default when a service sets no stop_grace_period.
@@ -57,13 +59,44 @@ NO_NETWORK = re.compile(
 class Image:
     """What the Dockerfile does, in the order it says it."""
 
+    args: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     copies: list[tuple[list[str], str]] = field(default_factory=list)
     pip_installs: list[list[str]] = field(default_factory=list)
     entrypoint: list[str] = field(default_factory=list)
+    #: The USER the processes run as; the users ``useradd`` creates; the directories ``mkdir`` creates
+    #: and who owns each after ``chown -R``.
+    user: str = "root"
+    users: list[str] = field(default_factory=list)
+    directories: list[str] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)
+
+    def owner_of(self, path: str) -> str:
+        """Who owns ``path`` in the image: the nearest ``chown -R`` on it or a parent, else root."""
+        holders = [p for p in self.owners if path == p or path.startswith(p.rstrip("/") + "/")]
+        return self.owners[max(holders, key=len)].split(":")[0] if holders else "root"
 
 
-def read_dockerfile(path: Path) -> Image:
+def _substitute(text: str, args: dict[str, str]) -> str:
+    """Docker's ``${NAME}`` / ``$NAME`` for build arguments."""
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], ""), text)
+
+
+def _run_step(image: Image, step: list[str]) -> None:
+    if step[:2] == ["pip", "install"]:
+        image.pip_installs.append(step[2:])
+    elif step and step[0] == "mkdir":
+        image.directories += [arg for arg in step[1:] if not arg.startswith("-")]
+    elif step and step[0] == "chown":
+        owner, *paths = [arg for arg in step[1:] if not arg.startswith("-")]
+        image.owners.update(dict.fromkeys(paths, owner))
+    elif step and step[0] == "useradd":
+        image.users.append(step[-1])
+    else:
+        raise AssertionError(f"the Dockerfile runs {step}, which this test does not reproduce yet")
+
+
+def read_dockerfile(path: Path, build_args: dict[str, str] | None = None) -> Image:
     """Parse the instructions this project's Dockerfile uses; an unknown one fails (teach the test about it)."""
     image = Image()
     text = re.sub(r"\\\n", " ", path.read_text())
@@ -73,18 +106,24 @@ def read_dockerfile(path: Path) -> Image:
             continue
         instruction, _, rest = line.partition(" ")
         instruction = instruction.upper()
+        if instruction == "ARG":
+            name, _, default = rest.partition("=")
+            image.args[name] = (build_args or {}).get(name, shlex.split(default)[0] if default.strip('"') else "")
+            continue
+        rest = _substitute(rest, image.args)
         if instruction == "ENV":
             image.env.update(part.split("=", 1) for part in shlex.split(rest))  # type: ignore[misc]
         elif instruction == "COPY":
             *sources, destination = shlex.split(rest)
             image.copies.append((sources, destination))
         elif instruction == "RUN":
-            # useradd, mkdir /data, chown: the container's own set-up; the install is what runs here.
-            steps = [shlex.split(step) for step in rest.split("&&")]
-            image.pip_installs += [step[2:] for step in steps if step[:2] == ["pip", "install"]]
+            for step in rest.split("&&"):
+                _run_step(image, shlex.split(step))
+        elif instruction == "USER":
+            image.user = rest.strip()
         elif instruction == "ENTRYPOINT":
             image.entrypoint = json.loads(rest)
-        elif instruction not in ("FROM", "WORKDIR", "USER"):
+        elif instruction not in ("FROM", "WORKDIR"):
             raise AssertionError(f"the Dockerfile uses {instruction}, which this test does not reproduce yet")
     assert image.pip_installs, "the Dockerfile installs nothing with pip"
     assert image.entrypoint, "the Dockerfile has no ENTRYPOINT"
@@ -144,11 +183,9 @@ class CoreVenv:
         )
 
 
-@pytest.fixture(scope="session")
-def core_venv(tmp_path_factory: pytest.TempPathFactory) -> CoreVenv:
-    """A fresh venv holding exactly what the image installs (built once per session)."""
-    image = read_dockerfile(ROOT / "Dockerfile")
-    base = tmp_path_factory.mktemp("core-install")
+def build_venv(base: Path, build_args: dict[str, str] | None = None) -> CoreVenv:
+    """A fresh venv holding exactly what the image installs with ``build_args``."""
+    image = read_dockerfile(ROOT / "Dockerfile", build_args)
     context = base / "app"
     build_context(image, context)
     venv = CoreVenv(base / "venv", image)
@@ -168,6 +205,19 @@ def core_venv(tmp_path_factory: pytest.TempPathFactory) -> CoreVenv:
                 unavailable(f"pip cannot reach a package index: {output.strip().splitlines()[-1]}")
             pytest.fail(f"pip install {' '.join(arguments)} failed:\n{output[-4000:]}")
     return venv
+
+
+@pytest.fixture(scope="session")
+def core_venv(tmp_path_factory: pytest.TempPathFactory) -> CoreVenv:
+    """A fresh venv holding exactly what the image installs (built once per session)."""
+    return build_venv(tmp_path_factory.mktemp("core-install"))
+
+
+@pytest.fixture(scope="session")
+def local_venv(tmp_path_factory: pytest.TempPathFactory) -> CoreVenv:
+    """A fresh venv holding what the demo profile's image installs (its build arguments from the compose file)."""
+    args = {str(k): str(v) for k, v in compose()["x-spreports-local"]["build"]["args"].items()}
+    return build_venv(tmp_path_factory.mktemp("local-install"), args)
 
 
 # --- the install itself -----------------------------------------------------------------------------
@@ -228,9 +278,29 @@ def compose() -> dict[str, Any]:
     return data
 
 
-def interpolate(value: str) -> str:
-    """Compose's ``${NAME:-default}`` with nothing set (no .env here): the default."""
-    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}", r"\1", value)
+#: What the deployment's .env gives compose's ``${...}`` (the secrets it refuses to start without).
+COMPOSE_VARIABLES = {
+    "REDIS_PASSWORD": "test-" + os.urandom(8).hex(),
+    "FLOWER_BASIC_AUTH": "operator:" + os.urandom(8).hex(),
+}
+_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+def interpolate(value: str, variables: dict[str, str] = COMPOSE_VARIABLES) -> str:
+    """Compose's interpolation: ``$$``, ``${NAME}``, ``${NAME:-default}``, ``${NAME:?error}`` (fails when unset)."""
+
+    def one(match: re.Match[str]) -> str:
+        if match[0] == "$$":
+            return "$"
+        name, op, arg = match["name"], match["op"], match["arg"]
+        value = variables.get(name)
+        if value is None or (value == "" and op and op.startswith(":")):
+            if op and op.endswith("?"):
+                raise AssertionError(f"compose refuses to start: {arg}")
+            return arg if op else ""
+        return value
+
+    return _VARIABLE.sub(one, value)
 
 
 def seconds(duration: str | None) -> float:
@@ -245,7 +315,7 @@ def seconds(duration: str | None) -> float:
 
 @dataclass
 class Service:
-    """One product service of docker-compose.yml as this test runs it."""
+    """One service of docker-compose.yml as this test runs it."""
 
     name: str
     spec: dict[str, Any]
@@ -255,10 +325,12 @@ class Service:
     log: Path
     port: int | None = None
     process: subprocess.Popen[bytes] | None = None
+    #: Compose's fixed strings -> this machine's (paths of volumes, names and ports of services).
+    rewrite: dict[str, str] = field(default_factory=dict)
 
     @property
     def command(self) -> str:
-        return str(self.spec["command"][0])
+        return str(self.spec.get("entrypoint", self.spec["command"])[0])
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -275,41 +347,72 @@ def node_name(argv: list[str]) -> str:
     return name.replace("%h", socket.gethostname())
 
 
-def product_services(venv: CoreVenv, redis_url: str, extra_env: dict[str, str], root: Path) -> list[Service]:
-    """Every service built from the Dockerfile, its paths and ports mapped onto this machine."""
-    entry = [str(venv.bin / venv.image.entrypoint[0]), *venv.image.entrypoint[1:]]
-    services = []
+def profile_services(profile: str | None) -> dict[str, dict[str, Any]]:
+    """The services ``docker compose [--profile P] up`` starts beyond the default ones (None: the default ones)."""
+    return {
+        name: spec
+        for name, spec in compose()["services"].items()
+        if (profile in spec.get("profiles", []) if profile else not spec.get("profiles"))
+    }
+
+
+def listen_port(spec: dict[str, Any]) -> int | None:
+    """The port a service's command listens on (``--port=N``, ``--port N``, ``-p N``)."""
+    args = [str(arg) for arg in spec.get("command", [])]
+    for index, arg in enumerate(args):
+        if arg.startswith("--port="):
+            return int(arg.partition("=")[2])
+        if arg in ("--port", "-p"):
+            return int(args[index + 1])
+    return None
+
+
+def machine_addresses(redis_port: int, root: Path) -> dict[str, str]:
+    """Compose's ``service:port`` names -> a free loopback port each (what the compose network gives)."""
+    addresses = {"redis:6379": f"127.0.0.1:{redis_port}"}
     for name, spec in compose()["services"].items():
+        port = listen_port(spec)
+        if port is not None:
+            addresses[f"{name}:{port}"] = f"127.0.0.1:{free_port()}"
+    return addresses
+
+
+def rewrite(value: str, table: dict[str, str]) -> str:
+    """``value`` with each key of ``table`` replaced where it stands as a whole (longest first)."""
+    for old in sorted(table, key=len, reverse=True):
+        value = re.sub(re.escape(old) + r"(?![\w.-])", lambda _, new=table[old]: new, value)
+    return value
+
+
+def compose_services(
+    venv: CoreVenv, profile: str | None, addresses: dict[str, str], extra_env: dict[str, str], root: Path
+) -> list[Service]:
+    """The services built from the Dockerfile (of ``profile``), their paths and ports mapped onto this machine."""
+    services = []
+    for name, spec in profile_services(profile).items():
         if "build" not in spec:
-            continue  # redis: the machine's Redis stands in for it
+            continue  # redis: started by the test itself (compose_redis)
+        table = dict(addresses)
         volumes = {}
         for volume in spec.get("volumes", []):
             source, target = volume.split(":")[:2]
             volumes[target] = root / "volumes" / source
             volumes[target].mkdir(parents=True, exist_ok=True)
-
-        def mapped(value: str, volumes: dict[str, Path] = volumes) -> str:
-            for target in sorted(volumes, key=len, reverse=True):
-                if value == target or value.startswith(target + "/"):
-                    return str(volumes[target]) + value[len(target) :]
-            return value
-
-        env = {key: mapped(interpolate(str(value))) for key, value in spec.get("environment", {}).items()}
-        broker = urlsplit(env["SPREPORTS_BROKER_URL"])
-        assert broker.hostname in compose()["services"], f"{name}: the broker is not the compose Redis: {broker}"
-        env["SPREPORTS_BROKER_URL"] = redis_url
-        env.update(extra_env)
-        argv = [*entry, *(mapped(str(arg)) for arg in spec["command"])]
-        port = None
-        if any(arg.startswith("--port") for arg in argv):
-            # A free port instead of compose's fixed one, and on loopback only (compose publishes it there).
-            assert any(arg.startswith("--port=") for arg in argv), f"{name}: write --port=N (this test maps it)"
-            port = free_port()
-            argv = [f"--port={port}" if arg.startswith("--port=") else arg for arg in argv]
-            argv.append("--address=127.0.0.1")
+            table[target] = str(volumes[target])
+        port = listen_port(spec)
+        if port is not None:
+            # Its own port and address: a free loopback port instead of the container's.
+            mine = addresses[f"{name}:{port}"]
+            table.update({"0.0.0.0": "127.0.0.1", f"127.0.0.1:{port}": mine, str(port): mine.rpartition(":")[2]})
+        env = {key: rewrite(interpolate(str(value)), table) for key, value in spec.get("environment", {}).items()}
+        env.update({key: rewrite(value, table) for key, value in extra_env.items()})
+        entry = [str(arg) for arg in spec.get("entrypoint", venv.image.entrypoint)]
+        command = [rewrite(interpolate(str(arg)), table) for arg in spec["command"]]
+        argv = [str(venv.bin / entry[0]), *entry[1:], *command]
         workdir = root / name
         workdir.mkdir(parents=True, exist_ok=True)
-        services.append(Service(name, spec, argv, env, volumes, workdir / "output.log", port))
+        mapped_port = int(addresses[f"{name}:{port}"].rpartition(":")[2]) if port is not None else None
+        services.append(Service(name, spec, argv, env, volumes, workdir / "output.log", mapped_port, rewrite=table))
     return services
 
 
@@ -318,10 +421,11 @@ def health_check(service: Service) -> list[str] | None:
     test = service.spec.get("healthcheck", {}).get("test")
     if test is None:
         return None
+    test = [rewrite(interpolate(str(part)), service.rewrite) for part in test]
     if test[0] == "CMD":
         return list(test[1:])
     assert test[0] == "CMD-SHELL", test
-    return ["sh", "-c", test[1].replace("$$", "$")]
+    return ["sh", "-c", test[1]]
 
 
 def run_check(venv: CoreVenv, service: Service, argv: list[str]) -> bool:
@@ -339,9 +443,10 @@ def serving(venv: CoreVenv, service: Service) -> bool:
     elif service.command == "beat":
         schedule = Path(service.argv[service.argv.index("-s") + 1])
         ready = "beat: Starting..." in service.output() and any(schedule.parent.glob(schedule.name + "*"))
-    elif service.command == "flower":
+    elif service.command in ("flower", "simulator", "moto_server"):
         try:
-            ready = requests.get(f"http://127.0.0.1:{service.port}/healthcheck", timeout=2).text == "OK"
+            requests.get(f"http://127.0.0.1:{service.port}/", timeout=2)
+            ready = True
         except requests.ConnectionError:
             ready = False
     elif service.command == "relay":
@@ -350,6 +455,51 @@ def serving(venv: CoreVenv, service: Service) -> bool:
         raise AssertionError(f"{service.name}: this test does not know how to see `{service.command}` serve")
     check = health_check(service)
     return ready and (check is None or run_check(venv, service, check))
+
+
+def wait_serving(venv: CoreVenv, service: Service, timeout: float = 60) -> None:
+    """Wait until ``service`` serves; fail naming it, with its output and its health check's answer."""
+    try:
+        wait_for(lambda: serving(venv, service), timeout=timeout, interval=0.5)
+    except AssertionError as exc:
+        check = health_check(service)
+        answer = (
+            venv.run(*check, env={**service.env, "HOSTNAME": socket.gethostname()}, cwd=service.log.parent)
+            if check
+            else None
+        )
+        said = f"\nits health check {check} said: {answer.stdout[-1500:]}{answer.stderr[-1500:]}" if answer else ""
+        raise AssertionError(f"{service.name} does not serve ({exc}):\n{service.output()[-3000:]}{said}") from None
+
+
+@contextmanager
+def compose_redis(root: Path) -> Iterator[tuple[int, str]]:
+    """The ``redis`` service's own command on this machine's redis-server (a free port); yields (port, password)."""
+    binary = redis_server_binary()
+    if binary is None:
+        unavailable("no redis-server binary")
+    spec = compose()["services"]["redis"]
+    assert spec["command"][0] == "redis-server", spec["command"]
+    port = free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    argv = [str(binary), *(interpolate(str(arg)) for arg in spec["command"][1:])]
+    argv += ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(root), "--save", ""]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    password = COMPOSE_VARIABLES["REDIS_PASSWORD"]
+    try:
+        client = redis.Redis(port=port, password=password)
+        wait_for(lambda: _answers(client), timeout=30)
+        yield port, password
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
 
 
 @contextmanager
@@ -412,41 +562,196 @@ print(json.dumps(ran))
 """
 
 
+def test_the_compose_file_runs_the_fleet_safely() -> None:
+    image = read_dockerfile(ROOT / "Dockerfile")
+    services = compose()["services"]
+    assert image.user != "root" and image.user in image.users, f"the image runs as {image.user}"
+    for name, spec in services.items():
+        assert "healthcheck" in spec, f"{name} has no health check"
+        for port in spec.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond the host's loopback"
+        if "build" not in spec:
+            continue
+        assert "user" not in spec, f"{name} overrides the image's user"
+        for volume in spec.get("volumes", []):
+            target = volume.split(":")[1]
+            # Docker fills an empty named volume from the image's directory, owner included; a path the
+            # image lacks is created root-owned, and the non-root processes cannot write it.
+            assert target in image.directories, f"{name}: the image does not create {target}"
+            assert image.owner_of(target) == image.user, f"{name}: {target} is not {image.user}'s in the image"
+        for value in spec.get("environment", {}).values():
+            assert "${" not in interpolate(str(value)), value
+    # Redis asks for a password, compose refuses to start without one, and every product URL carries it.
+    command = services["redis"]["command"]
+    secret = str(command[command.index("--requirepass") + 1])
+    assert interpolate(secret) == COMPOSE_VARIABLES["REDIS_PASSWORD"]
+    with pytest.raises(AssertionError, match="compose refuses to start"):
+        interpolate(secret, {})
+    # Flower asks for a login, which compose refuses to start without.
+    with pytest.raises(AssertionError, match="compose refuses to start"):
+        interpolate(str(services["flower"]["environment"]["FLOWER_BASIC_AUTH"]), {})
+    # Beat writes its schedule on its volume (its health check watches that file).
+    beat = services["beat"]
+    assert beat["command"][beat["command"].index("-s") + 1].startswith(beat["volumes"][0].split(":")[1] + "/")
+    # The image installs the versions constraints.txt pins, and only those.
+    assert all("--constraint" in arguments for arguments in image.pip_installs), image.pip_installs
+    assert any("constraints.txt" in sources for sources, _ in image.copies)
+    for line in pinned_lines():
+        assert re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.+!-]+", line), f"constraints.txt: {line!r} is no exact pin"
+
+
+def pinned_lines() -> list[str]:
+    text = (ROOT / "constraints.txt").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+INSTALLED = """
+import importlib.metadata, json
+print(json.dumps({d.metadata["Name"]: d.version for d in importlib.metadata.distributions()}))
+"""
+
+
+@pytest.mark.parametrize("variant", ["core_venv", "local_venv"])
+def test_every_installed_package_is_pinned(variant: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    venv: CoreVenv = request.getfixturevalue(variant)
+    result = venv.run(venv.python, "-c", INSTALLED, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    pins = dict(line.split("==") for line in pinned_lines())
+    pins = {_normalized(name): version for name, version in pins.items()}
+    installed = {_normalized(name): version for name, version in json.loads(result.stdout).items()}
+    installed.pop("spreports")
+    unpinned = {name: v for name, v in installed.items() if pins.get(name) != v}
+    assert unpinned == {}, f"installed beyond constraints.txt (run scripts/pin): {unpinned}"
+
+
+def check_flower_asks_for_its_login(flower: Service) -> None:
+    """Every page, /api/* and /metrics ask for FLOWER_BASIC_AUTH's login; only /healthcheck answers without."""
+    base = f"http://127.0.0.1:{flower.port}"
+    login = tuple(flower.env["FLOWER_BASIC_AUTH"].split(":", 1))
+    assert requests.get(f"{base}/healthcheck", timeout=10).text == "OK"
+    for path in ("/", "/api/workers", "/api/tasks", "/metrics"):
+        assert requests.get(base + path, timeout=10).status_code == 401, f"{path} answers without a login"
+        assert requests.get(base + path, timeout=10, auth=("operator", "wrong")).status_code == 401, path
+        answer = requests.get(base + path, timeout=30, auth=login)  # type: ignore[arg-type]
+        assert answer.status_code == 200, f"{path} with the login: {answer.status_code}"
+    assert "flower_events_total" in requests.get(f"{base}/metrics", timeout=10, auth=login).text  # type: ignore[arg-type]
+
+
+def check_beat_health_check_sees_a_stopped_loop(venv: CoreVenv, beat: Service) -> None:
+    """The beat health check fails once the schedule file has not been written for 10 minutes."""
+    check = health_check(beat)
+    assert check is not None
+    files = list(beat.volumes[next(iter(beat.volumes))].glob("celerybeat-schedule*"))
+    assert files and run_check(venv, beat, check)
+    stamps = {path: path.stat().st_mtime for path in files}
+    stale = time.time() - 11 * 60
+    for path in files:
+        os.utime(path, (stale, stale))
+    try:
+        assert not run_check(venv, beat, check), "the beat health check passes with a schedule file 11 minutes old"
+    finally:
+        for path, stamp in stamps.items():
+            os.utime(path, (stamp, stamp))
+
+
+def check_redis_health_check_needs_the_password(port: int) -> None:
+    """Redis refuses a client without the password; its health check passes with REDISCLI_AUTH only."""
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=port).ping()
+    spec = compose()["services"]["redis"]
+    test = [interpolate(str(part)) for part in spec["healthcheck"]["test"]]
+    assert test[0] == "CMD-SHELL"
+    env = {key: interpolate(str(value)) for key, value in spec.get("environment", {}).items()}
+    shell = test[1].replace("redis-cli", f"redis-cli -p {port}")
+    base = {"PATH": os.environ["PATH"]}
+    assert subprocess.run(["sh", "-c", shell], env={**base, **env}, check=False, timeout=30).returncode == 0
+    assert subprocess.run(["sh", "-c", shell], env=base, check=False, timeout=30).returncode != 0
+
+
 @pytest.mark.timeout(600)
 def test_every_compose_service_serves_then_stops_within_its_grace_period(
-    core_venv: CoreVenv, redis_url: str, aws_endpoint: str, sqs_queue_url: str, tmp_path: Path
+    core_venv: CoreVenv, aws_endpoint: str, sqs_queue_url: str, tmp_path: Path
 ) -> None:
     aws = {
         "AWS_ENDPOINT_URL_SQS": aws_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         # What the deployment's .env gives the relay.
         "SPREPORTS_SQS__QUEUE_URL": sqs_queue_url,
     }
-    services = product_services(core_venv, redis_url, aws, tmp_path)
-    assert services, "docker-compose.yml builds no service from the Dockerfile"
-    with running(core_venv, services):
+    with compose_redis(tmp_path / "redis") as (redis_port, password):
+        check_redis_health_check_needs_the_password(redis_port)
+        services = compose_services(core_venv, None, machine_addresses(redis_port, tmp_path), aws, tmp_path)
+        assert services, "docker-compose.yml builds no service from the Dockerfile"
         for service in services:
-            wait_for(lambda service=service: serving(core_venv, service), timeout=180, interval=0.5)  # type: ignore[misc]
-        # The relay's other name answers as its health check does.
+            # The compose Redis's password is in every URL (else the fleet could not talk to it).
+            assert urlsplit(service.env["SPREPORTS_BROKER_URL"]).password == password, service.name
         relay = next(service for service in services if service.command == "relay")
-        check = core_venv.run(core_venv.python, "-m", "spreports.workers.relay", "--check", env=relay.env, cwd=tmp_path)
-        assert check.returncode == 0, check.stderr
-        assert "relay(s) alive" in check.stdout
-        # Each worker consumes the queues its command names: a task sent to each runs on it.
-        queues = {
-            queue: node_name(service.argv)
-            for service in services
-            if service.command == "worker"
-            for queue in service.argv[service.argv.index("-Q") + 1].split(",")
-        }
-        ran = core_venv.run(core_venv.python, "-c", ROUTE, *queues, env=relay.env, cwd=tmp_path)
-        assert ran.returncode == 0, ran.stderr
-        assert json.loads(ran.stdout) == queues
-        took = stop_like_compose(services)
+        metrics_port = free_port()
+        relay.env["SPREPORTS_SQS__METRICS_PORT"] = str(metrics_port)
+        with running(core_venv, services):
+            for service in services:
+                wait_serving(core_venv, service)
+            # The relay's other name answers as its health check does.
+            check = core_venv.run(
+                core_venv.python, "-m", "spreports.workers.relay", "--check", env=relay.env, cwd=tmp_path
+            )
+            assert check.returncode == 0, check.stderr
+            assert "relay(s) alive" in check.stdout
+            assert (
+                "spreports_relay_received_total"
+                in requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+            )
+            # Each worker consumes the queues its command names: a task sent to each runs on it.
+            queues = {
+                queue: node_name(service.argv)
+                for service in services
+                if service.command == "worker"
+                for queue in service.argv[service.argv.index("-Q") + 1].split(",")
+            }
+            ran = core_venv.run(core_venv.python, "-c", ROUTE, *queues, env=relay.env, cwd=tmp_path)
+            assert ran.returncode == 0, ran.stderr
+            assert json.loads(ran.stdout) == queues
+            check_flower_asks_for_its_login(next(s for s in services if s.command == "flower"))
+            check_beat_health_check_sees_a_stopped_loop(core_venv, next(s for s in services if s.command == "beat"))
+            took = stop_like_compose(services)
     print("seconds from SIGTERM to exit:", took)
+
+
+@pytest.mark.timeout(600)
+def test_the_demo_profile_serves_the_simulator_and_a_local_sqs(local_venv: CoreVenv, tmp_path: Path) -> None:
+    demo = profile_services("demo")
+    assert {"simulator", "sqs"} <= set(demo), "docker compose --profile demo has no simulator or no local SQS"
+    # The names the README and .env.demo use are the demo services' own.
+    assert listen_port(demo["simulator"]) == 8000
+    env = {k: v for k, v in dotenv_values(ROOT / ".env.demo").items() if v is not None and k not in COMPOSE_VARIABLES}
+    assert env["SPREPORTS_SPAPI__ENDPOINT"] == "http://simulator:8000"
+    addresses = machine_addresses(free_port(), tmp_path)
+    services = compose_services(local_venv, "demo", addresses, env, tmp_path)
+    by_name = {service.name: service for service in services}
+    # compose starts the simulator once the local SQS is healthy (its health check creates the queue).
+    with running(local_venv, [by_name["sqs"]]):
+        wait_serving(local_venv, by_name["sqs"], timeout=120)
+        with running(local_venv, [by_name["simulator"]]):
+            simulator = by_name["simulator"]
+            wait_serving(local_venv, simulator, timeout=120)
+            wait_for(lambda: "Notifications: REPORT_PROCESSING_FINISHED ->" in simulator.output(), timeout=30)
+            token = requests.post(
+                f"http://127.0.0.1:{simulator.port}/auth/o2/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": env["SPREPORTS_LWA__REFRESH_TOKEN"],
+                    "client_id": env["SPREPORTS_LWA__CLIENT_ID"],
+                    "client_secret": env["SPREPORTS_LWA__CLIENT_SECRET"],
+                },
+                timeout=10,
+            )
+            assert token.status_code == 200, "the simulator refuses .env.demo's credentials"
 
 
 USER_MODULE = "raise RuntimeError(\"the user's own {name}.py was imported instead of spreports' module\")\n"

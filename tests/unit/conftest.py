@@ -23,6 +23,10 @@ from typing import Any, NoReturn
 
 import pytest
 
+# urllib3 probes for IPv6 support with a socket when it is first imported: an import, not a test's I/O.
+# Imported here, before any guard, so no unit test fails or passes by which file ran first.
+import urllib3  # noqa: F401
+
 
 def _in_finalizer() -> bool:
     """Whether a ``__del__`` is running: an earlier test's garbage, collected now (a Celery result

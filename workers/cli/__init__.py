@@ -20,12 +20,13 @@ from spreports.workers.cli.common import handle_errors
 #: name -> (module:attribute, the one-line help shown by ``spreports --help`` without loading it).
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("core:config", "Print the effective settings, secrets masked."),
-    "check": ("core:check", "Check the settings, Redis and the storage; exit 0 when all is well."),
+    "check": ("core:check", "Check what a deployment needs, changing nothing; exit 0 when all is well."),
     "redis": ("core:redis", "The embedded Redis used when SPREPORTS_BROKER_URL is unset."),
     "worker": ("processes:worker", "Run a Celery worker (`celery worker` options pass through)."),
     "beat": ("processes:beat", "Run Celery beat (exactly one per deployment)."),
     "flower": ("processes:flower", "Run Flower, the live view of every task."),
     "relay": ("processes:relay", "Relay REPORT_PROCESSING_FINISHED notifications from SQS into Celery."),
+    "metrics": ("metrics:metrics", "Serve the fleet's Prometheus metrics (from Redis) on one port."),
     "reports": ("reports:reports", "Reports and their documents."),
     "schedules": ("schedules:schedules", "Report schedules: the desired ones and Amazon's."),
     "notifications": ("notifications:notifications", "Amazon's notifications to your SQS queue."),

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from spreports.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
+#: The commands that run until stopped: an embedded Redis they start stays for the fleet's other processes.
+#: Every other command is one-shot, and stops the embedded Redis it had to start when it ends.
+LONG_RUNNING_COMMANDS = frozenset({"worker", "beat", "flower", "relay", "metrics", "redis", "demo", "simulator"})
 
 
 class UserError(click.ClickException):
@@ -99,13 +102,30 @@ def command_settings() -> Settings:
 
 
 def check_redis(settings: Settings) -> str:
-    """Return the broker URL once Redis answers (starting the embedded one when none is configured)."""
-    from spreports.connection import ping
-    from spreports.workers.embedded_redis import broker_url
+    """Return the broker URL once Redis answers (starting the embedded one when none is configured).
 
-    url = broker_url(settings)
-    ping(url)
+    A one-shot command that had to start the embedded Redis stops it (and removes the data directory
+    it created, unless tasks wait there) when the command ends.
+    """
+    from spreports.connection import ping
+    from spreports.workers.embedded_redis import EmbeddedRedis
+
+    if settings.broker_url:
+        ping(settings.broker_url)
+        return settings.broker_url
+    embedded = EmbeddedRedis(settings.data_dir)
+    url = embedded.ensure_running()
+    context = click.get_current_context(silent=True)
+    if embedded.started and context is not None and _top_command(context) not in LONG_RUNNING_COMMANDS:
+        context.call_on_close(embedded.release)
     return url
+
+
+def _top_command(context: click.Context) -> str | None:
+    """The name of the ``spreports`` command running (``reports`` for ``spreports reports download``)."""
+    while context.parent is not None and context.parent.parent is not None:
+        context = context.parent
+    return context.info_name if context.parent is not None else None
 
 
 def check_storage(settings: Settings) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from spreports.settings import masked
-from spreports.workers.cli.common import check_redis, check_storage, command_settings
+from spreports.workers.cli.common import UserError, command_settings
 from spreports.workers.embedded_redis import EmbeddedRedis
+
+if TYPE_CHECKING:
+    from spreports.settings import Settings
 
 
 @click.command()
@@ -36,15 +40,43 @@ def _flatten(data: dict[str, object], prefix: str = "SPREPORTS_") -> list[tuple[
 
 @click.command()
 def check() -> None:
-    """Check the settings, Redis and the storage; exit 0 when all is well."""
+    """Check what a deployment needs, changing nothing; exit 0 when all is well.
+
+    One line per check, ``ok`` or ``FAIL`` with the reason: the broker answers, the storage takes writes,
+    LWA gives each seller a token, the SQS queue answers, the schedules file is valid.
+    """
+    from spreports.workers.cli import checks
+
+    settings = command_settings()
+    found, url = checks.run_broker(settings)
+    outcomes = [found]
+    click.echo(found.line())
+    # Each line as soon as its check is done: a token call or an unreachable queue may take seconds.
+    for name, call in [
+        ("storage", lambda: checks.storage(settings)),
+        *checks.credential_checks(settings),
+        ("queue", lambda: checks.queue(settings)),
+        ("schedules", lambda: checks.schedules(settings)),
+    ]:
+        outcomes.append(checks.run(name, call))
+        click.echo(outcomes[-1].line())
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    if failed:
+        # The first failure is the error line; warnings wait until every check passes.
+        more = f" (and {len(failed) - 1} more failed check(s) above)" if len(failed) > 1 else ""
+        raise UserError(f"{failed[0].detail}{more}")
+    _warnings(settings, url)
+
+
+def _warnings(settings: Settings, url: str | None) -> None:
+    """What works but will hurt: a Redis that forgets, a sweep with nothing to sweep, failed documents.
+
+    ``url``: the Redis that answered the broker check (None: none to ask).
+    """
     from spreports.connection import connect, persistence_warning
     from spreports.ledger import FailureLedger
 
-    settings = command_settings()
-    url = check_redis(settings)
-    check_storage(settings)
-    click.echo(f"settings ok; Redis answers; storage {settings.storage.url} is writable")
-    warning = persistence_warning(url)
+    warning = None if url is None else persistence_warning(url)
     if warning is not None:
         click.echo(f"spreports: warning: {warning}", err=True)
     if not settings.sqs.report_types and settings.schedules_file is None:
@@ -53,7 +85,7 @@ def check() -> None:
             "document is never caught up: set SPREPORTS_SQS__REPORT_TYPES or SPREPORTS_SCHEDULES_FILE",
             err=True,
         )
-    failed = FailureLedger(connect(url)).count()
+    failed = 0 if url is None else FailureLedger(connect(url)).count()
     if failed:
         click.echo(
             f"spreports: warning: {failed} document(s) failed for good: see `spreports reports failed`, "

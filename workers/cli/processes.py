@@ -69,8 +69,16 @@ def _beat_schedule_file(args: Sequence[str]) -> Path:
 @click.command(context_settings=CELERY_PASSTHROUGH, short_help="Run Flower, the live view of every task.")
 @click.pass_context
 def flower(ctx: click.Context) -> None:
-    """Run Flower, the live view of every task (`celery flower` options pass through)."""
-    _run_celery(["flower", *ctx.args])
+    """Run Flower, the live view of every task (`celery flower` options pass through).
+
+    It listens on 127.0.0.1 unless given --address; any other address needs a login
+    (FLOWER_BASIC_AUTH=user:password or --basic-auth), which /api/* and /metrics ask for too.
+    """
+    from spreports.workers.flower_security import flower_arguments, protect_metrics
+
+    arguments = flower_arguments(ctx.args, os.environ)
+    protect_metrics()
+    _run_celery(["flower", *arguments])
 
 
 @click.command(short_help="Relay REPORT_PROCESSING_FINISHED notifications from SQS into Celery.")

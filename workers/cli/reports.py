@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -79,18 +80,29 @@ def _client(settings: Settings, seller: str) -> Any:
 def _run_on_worker(settings: Settings, request: DocumentRequest, timeout: float) -> dict[str, Any]:
     from celery.exceptions import TimeoutError as CeleryTimeout
 
+    from spreports.tasks.progress import PROGRESS_STATE
     from spreports.workers.producers import app_for
 
     result = app_for(settings).send_task(
         names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE
     )
     click.echo(f"queued task {result.id}; waiting for a worker (Ctrl-C stops waiting, not the task)", err=True)
-    try:
-        summary: dict[str, Any] = result.get(timeout=timeout)
-    except CeleryTimeout:
-        raise ServiceUnavailable(
-            f"no result within {timeout:.0f} s; the task {result.id} is still queued or running"
-        ) from None
+    deadline = time.monotonic() + timeout
+    with _progress() as show:
+        # The worker publishes the download's progress as the task's state (spreports.tasks.progress).
+        while show is not None and not result.ready() and time.monotonic() < deadline:
+            info = result.info if result.state == PROGRESS_STATE else None
+            if isinstance(info, dict):
+                show(int(info.get("bytes_in") or 0), info.get("expected_bytes_in"))
+            time.sleep(0.5)
+        try:
+            summary: dict[str, Any] = result.get(timeout=max(deadline - time.monotonic(), 0.1))
+        except CeleryTimeout:
+            raise ServiceUnavailable(
+                f"no result within {timeout:.0f} s; the task {result.id} is still queued or running"
+            ) from None
+        if show is not None:
+            show(int(summary.get("bytes_in") or 0), int(summary.get("bytes_in") or 0))
     return summary
 
 
@@ -104,27 +116,31 @@ def _run_local(settings: Settings, request: DocumentRequest, report: dict[str, A
     def locate() -> Any:
         return client.get_report_document(request.report_document_id, report_type=request.report_type)
 
-    with _progress() as progress:
+    with _progress() as show:
         result = retrieve_document(
             request,
             locate=locate,
             report=report,
             storage=open_storage(settings),
             options=RetrievalOptions.from_settings(settings),
-            progress=progress,
+            progress=None if show is None else lambda p: show(p.bytes_in, p.expected_bytes_in),
         )
     return result.summary()
 
 
 @contextmanager
-def _progress() -> Iterator[Any]:
-    """A rich progress bar of the bytes received when stdout is a terminal; else nothing."""
-    if not sys.stdout.isatty():
+def _progress() -> Iterator[Callable[[int, int | None], None] | None]:
+    """A rich progress bar of the bytes received (and the Content-Length when known) when stderr is a
+    terminal; else None (the output stays one line and the summary)."""
+    if not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn()) as bar:
+    with Progress(
+        *Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=Console(stderr=True)
+    ) as bar:
         task = bar.add_task("downloading", total=None)
 
         def update(received: int, total: int | None) -> None:

@@ -29,6 +29,14 @@ def _desired(settings: Settings) -> SchedulesFile:
     return load_schedules_file(settings.schedules_file)
 
 
+def _require_sellers(settings: Settings) -> None:
+    # Without a seller there is nothing to compare: say so, rather than print nothing and exit 0.
+    if not settings.sellers():
+        raise UserError(
+            "no seller credentials: set SPREPORTS_SELLER_ID and SPREPORTS_LWA__REFRESH_TOKEN, or SPREPORTS_SELLERS_FILE"
+        )
+
+
 def _redis(settings: Settings) -> redis.Redis:
     from spreports.connection import connect
 
@@ -78,6 +86,7 @@ def sync(dry_run: bool) -> None:
 
     settings = command_settings()
     desired = _desired(settings)
+    _require_sellers(settings)
     store = _redis(settings)
     clients = _clients(settings, store)
     if dry_run:
@@ -106,6 +115,7 @@ def list_schedules() -> None:
 
     settings = command_settings()
     desired = _desired(settings)
+    _require_sellers(settings)
     for seller_id, client in _clients(settings, _redis(settings)).items():
         for step in plan_schedules(client, seller_id, desired).steps:
             click.echo(

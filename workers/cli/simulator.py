@@ -83,6 +83,9 @@ def _subscribe(sim: Simulator, queue_url: str | None) -> None:
         for seller in sim.config.sellers:
             sim.subscribe_queue(queue_url, seller.seller_id)
     except Exception as exc:  # boto3/botocore: the queue is unreachable or unknown
-        click.echo(f"Notifications: cannot use queue {queue_url}: {type(exc).__name__}", err=True)
+        reason = type(exc).__name__
+        if reason == "NoRegionError":
+            reason = "boto3 has no AWS region: set AWS_DEFAULT_REGION (boto3 does not read AWS_REGION)"
+        click.echo(f"Notifications: cannot use queue {queue_url}: {reason}", err=True)
         return
     click.echo(f"Notifications: REPORT_PROCESSING_FINISHED -> {queue_url}")

@@ -18,6 +18,8 @@ from typing import Any
 import redis
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
+from spreports.errors import SettingsError
+
 HEARTBEAT_PREFIX = "spreports:relay:heartbeat:"
 
 COUNTERS: dict[str, str] = {
@@ -59,8 +61,17 @@ class RelayCounters:
 
 
 def serve_metrics(counters: RelayCounters, port: int, addr: str = "0.0.0.0") -> tuple[Any, threading.Thread]:
-    """Serve ``/metrics`` for Prometheus on ``port``; returns prometheus-client's (server, thread)."""
-    server, thread = start_http_server(port, addr=addr, registry=counters.registry)
+    """Serve ``/metrics`` for Prometheus on ``port``; returns prometheus-client's (server, thread).
+
+    A port that cannot be had (another relay of this host has it) is a :class:`SettingsError`.
+    """
+    try:
+        server, thread = start_http_server(port, addr=addr, registry=counters.registry)
+    except OSError as exc:
+        raise SettingsError(
+            f"SPREPORTS_SQS__METRICS_PORT: cannot serve metrics on {addr}:{port} ({exc.strerror or exc}); "
+            "another process (a second relay on this host?) has it: give each relay its own port"
+        ) from None
     return server, thread
 
 

@@ -23,7 +23,7 @@ import redis
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from spreports import names
+from spreports import logs, names
 from spreports.connection import connect
 from spreports.contracts import DocumentRequest
 from spreports.errors import ServiceUnavailable
@@ -193,6 +193,8 @@ def main(settings: Settings, *, check_only: bool = False) -> int:
         ok, message = check(settings)
         print(message, file=sys.stdout if ok else sys.stderr)
         return 0 if ok else 1
+    # The workers' format (SPREPORTS_LOG_FORMAT), the ids of each notification, the redaction.
+    logs.configure(settings.log_level, settings.log_format)
     stop = threading.Event()
     install_signal_handlers(stop)
     run_relay(settings, stop)

@@ -260,7 +260,9 @@ class Relay:
             copies = actionable[notification_id]
             self.counters.add("duplicates", len(copies) - 1)
             deletable.extend(message for message, _ in copies)
-            log.info("relayed notification %s (report %s)", notification_id, copies[0][1].report_id)
+            request = copies[0][1]
+            ids = {**request.task_kwargs(), "task_id": request.task_id}
+            log.info("relayed notification %s (report %s)", notification_id, request.report_id, extra=ids)
         return deletable, failure
 
     def _claim(self, keys: list[str]) -> dict[str, str]:

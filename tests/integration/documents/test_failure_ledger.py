@@ -53,9 +53,9 @@ def fail_for_good(sim: Simulator, settings: Settings) -> str:
     return document_id
 
 
-def cli(settings: Settings, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def cli(settings: Settings, *args: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     env = product_env(
-        {"SPREPORTS_BROKER_URL": str(settings.broker_url), "SPREPORTS_STORAGE__URL": settings.storage.url}
+        {"SPREPORTS_BROKER_URL": str(settings.broker_url), "SPREPORTS_STORAGE__URL": settings.storage.url, **extra}
     )
     return subprocess.run(
         [sys.executable, "-m", "spreports.workers.cli", *args],
@@ -84,14 +84,18 @@ def test_the_ledger_is_listed_counted_and_retried_from_the_command_line(
     redis_client: redis.Redis,
     disk: Any,
     tmp_path: Path,
+    sqs_queue_url: str,
 ) -> None:
     document_id = fail_for_good(sim, settings)
+    # check warns once every check passes: a complete deployment (LWA, a queue).
+    deployment = {**sim.env(), "SPREPORTS_SQS__QUEUE_URL": sqs_queue_url}
     listed = cli(settings, "reports", "failed", cwd=tmp_path)
     assert listed.returncode == 0
     [line] = listed.stdout.strip().splitlines()
     assert f"\t{sim.seller_id}\t{document_id}\t" in line and "StorageUnavailable" in line
     assert (
-        "1 document(s) failed for good: see `spreports reports failed`" in cli(settings, "check", cwd=tmp_path).stderr
+        "1 document(s) failed for good: see `spreports reports failed`"
+        in cli(settings, "check", cwd=tmp_path, **deployment).stderr
     )
 
     disk.read_only = False
@@ -99,4 +103,4 @@ def test_the_ledger_is_listed_counted_and_retried_from_the_command_line(
     assert retried.stdout.strip() == "queued 1 document(s) of the failure ledger again"
     wait_for(lambda: FailureLedger(redis_client).count() == 0, timeout=60)
     assert open_storage(settings).find(sim.seller_id, document_id) is not None
-    assert "failed for good" not in cli(settings, "check", cwd=tmp_path).stderr
+    assert "failed for good" not in cli(settings, "check", cwd=tmp_path, **deployment).stderr

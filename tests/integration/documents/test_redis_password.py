@@ -34,7 +34,7 @@ def _with_password(server: RedisServer) -> str:
 
 
 def test_a_worker_on_a_password_protected_redis_stores_documents_and_never_shows_the_password(
-    sim: Simulator, settings: Settings, guarded_redis: str, tmp_path: Path
+    sim: Simulator, settings: Settings, guarded_redis: str, tmp_path: Path, sqs_queue_url: str
 ) -> None:
     settings = settings.model_copy(update={"broker_url": guarded_redis})
     env = {
@@ -44,6 +44,7 @@ def test_a_worker_on_a_password_protected_redis_stores_documents_and_never_shows
         "SPREPORTS_STORAGE__URL": settings.storage.url,
         "SPREPORTS_DOCUMENTS__ALLOWED_HOSTS": f'["{sim.url}"]',
         "SPREPORTS_DATA_DIR": str(tmp_path / "data"),
+        "SPREPORTS_SQS__QUEUE_URL": sqs_queue_url,  # check needs a queue that answers
     }
     document_id = sim.add_document(DocumentSpec(gzip=True, charset="Cp1252"), notify=False)
     log = tmp_path / "worker.log"

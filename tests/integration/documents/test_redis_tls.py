@@ -64,7 +64,7 @@ def tls_redis(tmp_path: Path) -> Iterator[str]:
 
 
 def test_a_worker_on_a_tls_redis_stores_documents(
-    sim: Simulator, settings: Settings, tls_redis: str, tmp_path: Path
+    sim: Simulator, settings: Settings, tls_redis: str, tmp_path: Path, sqs_queue_url: str
 ) -> None:
     port = int(tls_redis.split("@127.0.0.1:")[1].split("/")[0])
     with pytest.raises(redis.ConnectionError):  # no plain-text way in
@@ -77,6 +77,7 @@ def test_a_worker_on_a_tls_redis_stores_documents(
         "SPREPORTS_STORAGE__URL": settings.storage.url,
         "SPREPORTS_DOCUMENTS__ALLOWED_HOSTS": f'["{sim.url}"]',
         "SPREPORTS_DATA_DIR": str(tmp_path / "data"),
+        "SPREPORTS_SQS__QUEUE_URL": sqs_queue_url,  # check needs a queue that answers
     }
     document_id = sim.add_document(DocumentSpec(gzip=True, charset="Cp1252"), notify=False)
     log = tmp_path / "worker.log"

@@ -190,7 +190,9 @@ def test_competing_relays_publish_each_notification_once(
         running(relay)
     wait_until(lambda: queue_counts(sqs, sqs_queue_url) == (0, 0), what="an empty queue", timeout=120)
     assert Counter(recorder.ids()) == Counter(ids)
-    assert sum(r.counters.snapshot()["duplicates"] for r in relays) == 40
+    # Every second copy was recognised. SQS delivers at least once: under load a copy may come a third
+    # time (moto hands a message to two concurrent receivers now and then), and is counted too.
+    assert sum(r.counters.snapshot()["duplicates"] for r in relays) >= 40
 
 
 def test_logs_and_dead_letter_reasons_never_carry_the_body(

@@ -18,6 +18,7 @@ from spreports import request_report
 from spreports.report_requests import KEY_PREFIX, ReportCancelled, ReportFatal
 from spreports.settings import Settings
 from spreports.simulator import Outcomes, Simulator, start_simulator
+from spreports.simulator.world import FATAL_REASONS
 from spreports.storage import open_storage
 from tests.processes import wait_for
 from tests.sim import quick_config, simulator_settings
@@ -111,8 +112,10 @@ def test_a_cancelled_report_is_a_clear_error(celery_worker: Any, settings: Setti
 def test_a_fatal_report_is_a_clear_error(celery_worker: Any, settings: Settings, sim: Simulator) -> None:
     result = request_report(LISTINGS, marketplace_ids=US, settings=settings)
     report_id = result.parent.get(timeout=60)["report_id"]
-    with pytest.raises(ReportFatal, match=rf"report {report_id} of seller {sim.seller_id} ended FATAL"):
+    with pytest.raises(ReportFatal, match=rf"report {report_id} of seller {sim.seller_id} ended FATAL") as failed:
         result.get(timeout=60)
+    # Amazon's reason, read from the error document, is in the error the caller gets.
+    assert any(str(failed.value).endswith(f": {reason}") for reason in FATAL_REASONS), str(failed.value)
     # Its error document is kept (under _errors/), as the relay would have kept it.
     error_document = sim.report(report_id)["reportDocumentId"]
     manifest = wait_for(lambda: open_storage(settings).find(sim.seller_id, error_document), timeout=60)

@@ -117,4 +117,5 @@ def test_a_request_entry_fires_once_per_period_even_after_a_restart(  # type: ig
     assert check(TaskContext(settings), celery_app, sim.clock.now())["requests"] == 1
     wait_for(lambda: len(created()) == 2, timeout=30)
     assert "requests" not in check(TaskContext(settings), celery_app, sim.clock.now())
-    assert len(sim.requests("createReport")) == 2
+    # Reports created (a call refused because the day's jump expired the cached token does not count).
+    assert [r.status for r in sim.requests("createReport") if r.status != 403] == [202, 202]

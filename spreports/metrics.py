@@ -1,0 +1,290 @@
+"""What the fleet's workers did and what waits, as Prometheus metrics kept in Redis.
+
+Workers run on many hosts, each with several (prefork) processes that start and end on their own, so
+counters kept in a process would be lost with it and would need one scrape target per process. The
+workers instead add to a few Redis hashes (one pipelined round trip per event, a handful per document):
+
+- ``spreports:metrics:counters``: one field per counter and label value (``documents:stored``,
+  ``failures:ServiceUnavailable``, ``bytes_in``...), with ``HINCRBY``;
+- ``spreports:metrics:document_seconds``: a histogram, one cumulative field per bucket bound
+  (``le:60``), ``sum`` and ``count``.
+
+One exporter (``spreports metrics``, anywhere that reaches the broker's Redis) turns them into the
+fleet's totals at each scrape (:class:`FleetCollector`), with gauges read from Redis at the same
+moment: the depth of each queue (the broker's Redis lists), the messages workers hold unacknowledged,
+the documents in flight, the failure ledger's size and the FATAL counters per report type. Totals
+survive worker restarts; they reset only with the Redis data (Prometheus' ``rate()`` absorbs a reset).
+
+Recording never fails a task: a Redis error while counting is logged at debug level and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import requests
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from spreports.documents.inflight import INFLIGHT_KEY
+from spreports.fatal import KEY_PREFIX as FATAL_PREFIX
+from spreports.fatal import REPORT_PREFIX as FATAL_REPORT_PREFIX
+from spreports.ledger import LEDGER_KEY
+
+log = logging.getLogger(__name__)
+
+COUNTERS_KEY = "spreports:metrics:counters"
+SECONDS_KEY = "spreports:metrics:document_seconds"
+#: Upper bounds (seconds) of the retrieval-time histogram: from small documents to the 40-minute limit.
+SECONDS_BUCKETS: tuple[float, ...] = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 2400, math.inf)
+#: Where kombu's Redis transport keeps a queue's messages: the queue's name for priority 0, then one
+#: list per priority step (``<queue>\x06\x16<step>``, steps 3, 6, 9 by default).
+PRIORITY_SEPARATOR = "\x06\x16"
+PRIORITY_STEPS = (0, 3, 6, 9)
+UNACKED_KEY = "unacked"
+PREFIX = "spreports_"
+
+
+@dataclass(frozen=True)
+class CounterSpec:
+    """One exported counter: its name (without ``spreports_`` and ``_total``), help, and label if any."""
+
+    name: str
+    help: str
+    label: str | None = None
+    #: Label values shown (at 0) before anything was counted under them.
+    initial: tuple[str, ...] = ()
+
+
+COUNTERS: dict[str, CounterSpec] = {
+    spec.name: spec
+    for spec in (
+        CounterSpec(
+            "documents",
+            "Retrievals that ended, by outcome (stored, already_stored, failed)",
+            "outcome",
+            ("stored", "already_stored", "failed"),
+        ),
+        CounterSpec("document_bytes_in", "Bytes received from document hosts (compressed, as sent)"),
+        CounterSpec("document_bytes_out", "Bytes written to the storage (decompressed, transcoded)"),
+        CounterSpec("document_failures", "Failed retrieval runs, retried or not, by error class", "kind"),
+        CounterSpec("document_retries", "Retrievals scheduled again after a failure (waits excluded)"),
+        CounterSpec("document_claim_waits", "Retrievals that found their document claimed by another run and wait"),
+        CounterSpec("rate_limit_waits", "Tasks that found the fleet's SP-API quota in use and wait for their turn"),
+        CounterSpec("spapi_throttled", "HTTP 429 answers from SP-API and LWA to the workers"),
+    )
+}
+#: Every metric name :class:`FleetCollector` exports (as Prometheus shows them), for dashboards' tests.
+GAUGES: dict[str, str] = {
+    "queue_depth": "Messages waiting in a queue of the broker",
+    "broker_unacked": "Messages delivered to workers and not acknowledged yet (running, or waiting for a countdown)",
+    "documents_in_flight": "Documents being retrieved now (holding a claim)",
+    "failed_documents": "Documents in the failure ledger (failed for good, not stored yet)",
+    "redis_up": "1 when the exporter could read the broker's Redis, else 0",
+}
+FATAL_COUNTER = "fatal_reports"
+SECONDS_HISTOGRAM = "document_seconds"
+
+
+def exported_names() -> set[str]:
+    """The names of every series family the exporter produces (counters with ``_total``)."""
+    names = {f"{PREFIX}{name}_total" for name in COUNTERS}
+    names |= {f"{PREFIX}{name}" for name in GAUGES}
+    names.add(f"{PREFIX}{FATAL_COUNTER}_total")
+    seconds = f"{PREFIX}{SECONDS_HISTOGRAM}"
+    names |= {seconds, f"{seconds}_bucket", f"{seconds}_sum", f"{seconds}_count"}
+    return names
+
+
+class WorkerMetrics:
+    """Adds to the fleet's counters in Redis (see the module docstring)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def count(self, name: str, label: str | None = None, amount: int = 1) -> None:
+        """Add ``amount`` to counter ``name`` (one of :data:`COUNTERS`), under ``label`` if it has one."""
+        if amount <= 0:
+            return
+        field = _field(name, label)
+        self._write(lambda pipe: pipe.hincrby(COUNTERS_KEY, field, amount))
+
+    def add_bytes(self, bytes_in: int, bytes_out: int) -> None:
+        """Count bytes received and written (called as a download goes, so rates show during it)."""
+        if bytes_in <= 0 and bytes_out <= 0:
+            return
+
+        def add(pipe: Any) -> None:
+            if bytes_in > 0:
+                pipe.hincrby(COUNTERS_KEY, "document_bytes_in", bytes_in)
+            if bytes_out > 0:
+                pipe.hincrby(COUNTERS_KEY, "document_bytes_out", bytes_out)
+
+        self._write(add)
+
+    def observe_seconds(self, seconds: float) -> None:
+        """Record how long one stored document took, in the histogram."""
+        value = max(seconds, 0.0)
+
+        def observe(pipe: Any) -> None:
+            for bound in SECONDS_BUCKETS:
+                if value <= bound:
+                    pipe.hincrby(SECONDS_KEY, _bound(bound), 1)
+            pipe.hincrbyfloat(SECONDS_KEY, "sum", value)
+            pipe.hincrby(SECONDS_KEY, "count", 1)
+
+        self._write(observe)
+
+    def _write(self, fill: Callable[[Any], object]) -> None:
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                fill(pipe)
+                pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            # Metrics are not worth a failed document; the counters miss this event.
+            log.debug("metrics not recorded: Redis failed (%s)", type(exc).__name__)
+
+
+THROTTLED_STATUS = 429
+
+
+def watch_throttling(session: requests.Session, record: Callable[[], None]) -> None:
+    """Call ``record()`` for every HTTP 429 that ``session`` receives (once per session, however often called).
+
+    The SP-API transport retries a 429 by itself, so the task never sees most of them: a response hook
+    on the process's SP-API session counts each one.
+    """
+    hooks = session.hooks.setdefault("response", [])
+    if any(getattr(hook, "_spreports_throttling", False) for hook in hooks):
+        return
+
+    def on_response(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.status_code == THROTTLED_STATUS:
+            record()
+
+    on_response._spreports_throttling = True  # type: ignore[attr-defined]
+    hooks.append(on_response)
+
+
+def _field(name: str, label: str | None) -> str:
+    spec = COUNTERS[name]
+    if spec.label is None:
+        return name
+    return f"{name}:{label or 'unknown'}"
+
+
+def _bound(bound: float) -> str:
+    return f"le:{floatToGoString(bound)}"  # type: ignore[no-untyped-call]  # "le:1.0" ... "le:+Inf"
+
+
+class FleetCollector(Collector):
+    """A prometheus-client collector that reads the fleet's metrics from Redis at each scrape."""
+
+    def __init__(self, client: redis.Redis, queues: Sequence[str]) -> None:
+        self._redis = client
+        self._queues = tuple(queues)
+
+    def collect(self) -> Iterator[Metric]:
+        """The counters, the histogram and the gauges as they are in Redis now."""
+        try:
+            snapshot = self._snapshot()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("metrics: the broker's Redis does not answer (%s)", type(exc).__name__)
+            yield _gauge("redis_up", [((), 0.0)])
+            return
+        counters, seconds, depths, unacked, inflight, failed, fatal = snapshot
+        yield from _counters(counters)
+        yield _histogram(seconds)
+        yield _fatal(fatal)
+        yield _gauge("queue_depth", [((queue,), float(depth)) for queue, depth in depths.items()], "queue")
+        yield _gauge("broker_unacked", [((), float(unacked))])
+        yield _gauge("documents_in_flight", [((), float(inflight))])
+        yield _gauge("failed_documents", [((), float(failed))])
+        yield _gauge("redis_up", [((), 1.0)])
+
+    def _snapshot(self) -> tuple[dict[str, str], dict[str, str], dict[str, int], int, int, int, dict[str, int]]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(COUNTERS_KEY)
+        pipe.hgetall(SECONDS_KEY)
+        for queue in self._queues:
+            for key in queue_keys(queue):
+                pipe.llen(key)
+        pipe.hlen(UNACKED_KEY)
+        pipe.hlen(INFLIGHT_KEY)
+        pipe.hlen(LEDGER_KEY)
+        found = pipe.execute()
+        counters, seconds = _text_map(found[0]), _text_map(found[1])
+        steps = len(PRIORITY_STEPS)
+        lengths = found[2 : 2 + steps * len(self._queues)]
+        depths = {queue: sum(lengths[i * steps : (i + 1) * steps]) for i, queue in enumerate(self._queues)}
+        unacked, inflight, failed = found[2 + steps * len(self._queues) :]
+        return counters, seconds, depths, int(unacked), int(inflight), int(failed), self._fatal_counts()
+
+    def _fatal_counts(self) -> dict[str, int]:
+        # One hash per report type (spreports.fatal); the per-report reason keys share the prefix.
+        counts: dict[str, int] = {}
+        for raw in self._redis.scan_iter(match=f"{FATAL_PREFIX}*", count=1000, _type="hash"):
+            key = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if key.startswith(FATAL_REPORT_PREFIX):
+                continue
+            value = self._redis.hget(key, "count")
+            counts[key.removeprefix(FATAL_PREFIX)] = int(value or 0)
+        return counts
+
+
+def queue_keys(queue: str) -> list[str]:
+    """The Redis lists that hold ``queue``'s messages (one per priority step)."""
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
+
+
+def _text_map(raw: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _counters(values: Mapping[str, str]) -> Iterator[Metric]:
+    for spec in COUNTERS.values():
+        family = CounterMetricFamily(f"{PREFIX}{spec.name}", spec.help, labels=[spec.label] if spec.label else [])
+        if spec.label is None:
+            family.add_metric([], float(values.get(spec.name, 0)))
+        else:
+            found = {
+                field.partition(":")[2]: value for field, value in values.items() if field.startswith(f"{spec.name}:")
+            }
+            for label in sorted({*spec.initial, *found}):
+                family.add_metric([label], float(found.get(label, 0)))
+        yield family
+
+
+def _histogram(values: Mapping[str, str]) -> Metric:
+    buckets = [(_bound(b).removeprefix("le:"), float(values.get(_bound(b), 0))) for b in SECONDS_BUCKETS]
+    family = HistogramMetricFamily(
+        f"{PREFIX}{SECONDS_HISTOGRAM}", "Seconds a stored document's retrieval took (locate, download, store)"
+    )
+    family.add_metric([], buckets, sum_value=float(values.get("sum", 0.0)))
+    return family
+
+
+def _fatal(counts: Mapping[str, int]) -> Metric:
+    family = CounterMetricFamily(
+        f"{PREFIX}{FATAL_COUNTER}", "FATAL reports seen, per report type (spreports.fatal)", labels=["report_type"]
+    )
+    for report_type, count in sorted(counts.items()):
+        family.add_metric([report_type], float(count))
+    return family
+
+
+def _gauge(name: str, samples: Iterable[tuple[tuple[str, ...], float]], *labels: str) -> Metric:
+    family = GaugeMetricFamily(f"{PREFIX}{name}", GAUGES[name], labels=list(labels))
+    for values, value in samples:
+        family.add_metric(list(values), value)
+    return family

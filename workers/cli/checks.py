@@ -1,0 +1,233 @@
+"""What ``spreports check`` verifies: each thing a deployment needs, tried for real, with nothing changed.
+
+Each check returns one line of what it found or raises an error of the product's tree saying why it
+failed. The broker is only asked (an embedded Redis that is not running is not started), the storage
+is probed without creating its folder or leaving a file, LWA is asked for a token that is cached
+nowhere, the SQS queue is read (its attributes), the schedules file parsed.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spreports.settings import Settings
+
+# A check waits this long for an answer at most, whatever the settings allow a worker.
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One check's verdict: ``detail`` says what was found, or why it failed."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        """``ok    name: detail`` or ``FAIL  name: detail``."""
+        return f"{'ok' if self.ok else 'FAIL':<5} {self.name}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class BrokerFound:
+    """The broker check's verdict, and the URL of a Redis that answered (None: none was asked)."""
+
+    detail: str
+    url: str | None
+
+
+def run(name: str, check: Callable[[], str]) -> Outcome:
+    """Run one check; an error of the product's tree is a failure with its message as the reason."""
+    from spreports.errors import SpreportsError
+
+    try:
+        return Outcome(name, True, check())
+    except SpreportsError as exc:
+        return Outcome(name, False, str(exc))
+
+
+def run_broker(settings: Settings) -> tuple[Outcome, str | None]:
+    """The broker check, and the URL of the Redis that answered (None: failed, or none running to ask)."""
+    found: list[BrokerFound] = []
+
+    def check() -> str:
+        found.append(broker(settings))
+        return found[0].detail
+
+    outcome = run("broker", check)
+    return outcome, found[0].url if found else None
+
+
+def broker(settings: Settings) -> BrokerFound:
+    """The configured Redis (and result store) answer; the embedded one answers or could be started."""
+    from spreports.connection import ping, safe_url
+    from spreports.workers.embedded_redis import EmbeddedRedis
+
+    if settings.broker_url:
+        ping(settings.broker_url)
+        detail = f"Redis at {safe_url(settings.broker_url)} answers"
+        if settings.result_backend and settings.result_backend != settings.broker_url:
+            ping(settings.result_backend)
+            detail += f"; the result store at {safe_url(settings.result_backend)} answers"
+        return BrokerFound(detail, settings.broker_url)
+    embedded = EmbeddedRedis(settings.data_dir)
+    if embedded.is_running():
+        return BrokerFound(f"the embedded Redis in {embedded.data_dir} answers", embedded.url)
+    from spreports.errors import RedisUnavailable
+
+    reason = embedded.startable()
+    if reason is not None:
+        raise RedisUnavailable(reason)
+    return BrokerFound(
+        f"no SPREPORTS_BROKER_URL: the embedded Redis is not running; the first process that needs it "
+        f"starts it in {embedded.data_dir}",
+        None,
+    )
+
+
+def storage(settings: Settings) -> str:
+    """The storage accepts writes: a probe written and removed, or the folder a worker would create."""
+    from spreports.storage import open_storage
+    from spreports.storage.local import LocalStorage
+    from spreports.workers.cli.common import check_storage
+
+    opened = open_storage(settings)
+    if not isinstance(opened, LocalStorage) or opened.root.is_dir():
+        check_storage(settings)  # writes a probe and removes it
+        return f"{settings.storage.url} is writable"
+    return _creatable(opened.root)
+
+
+def _creatable(root: Path) -> str:
+    """A storage folder that does not exist yet: its nearest existing parent must take a new entry."""
+    from spreports.errors import StorageError
+
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError
+        # Created and removed at once: proves the right to create the folder without creating it.
+        with tempfile.TemporaryDirectory(dir=existing, prefix=".spreports-check-"):
+            pass
+    except OSError:
+        raise StorageError(f"SPREPORTS_STORAGE__URL: {root} is not a writable directory") from None
+    return f"{root} does not exist yet; {existing} is writable, so the first document creates it"
+
+
+def credential_checks(settings: Settings) -> list[tuple[str, Callable[[], str]]]:
+    """One check per configured seller: LWA gives an access token for its refresh token."""
+    from spreports.errors import AuthenticationError, SettingsError
+
+    lwa = settings.lwa
+    if not lwa.client_id or lwa.client_secret is None or not lwa.client_secret.get_secret_value():
+        return [("credentials", _fail(AuthenticationError("no LWA client: set SPREPORTS_LWA__CLIENT_ID and "
+                                                           "SPREPORTS_LWA__CLIENT_SECRET")))]  # fmt: skip
+    try:
+        sellers = settings.sellers()
+    except SettingsError as exc:
+        return [("credentials", _fail(exc))]
+    if not sellers:
+        return [("credentials", _fail(AuthenticationError(
+            "no seller: set SPREPORTS_SELLER_ID and SPREPORTS_LWA__REFRESH_TOKEN, or SPREPORTS_SELLERS_FILE")))]  # fmt: skip
+    return [(f"credentials {seller_id}", _token_call(settings, seller_id)) for seller_id in sellers]
+
+
+def _token_call(settings: Settings, seller_id: str) -> Callable[[], str]:
+    def check() -> str:
+        import requests
+
+        from spreports.spapi.lwa import LwaClient, LwaCredentials
+
+        lwa = settings.lwa
+        assert lwa.client_id is not None and lwa.client_secret is not None  # checked by credential_checks
+        credentials = LwaCredentials(client_id=lwa.client_id, client_secret=lwa.client_secret, token_url=lwa.token_url)
+        timeout = (
+            min(settings.spapi.connect_timeout, CONNECT_TIMEOUT_SECONDS),
+            min(settings.spapi.read_timeout, READ_TIMEOUT_SECONDS),
+        )
+        # The token is not kept: a check changes nothing, not even the token cache. A refusal is this
+        # check's FAIL line, not also a log line.
+        with requests.Session() as session, _quiet("spreports.spapi.lwa"):
+            LwaClient(credentials, session, timeout).refresh_token_grant(
+                settings.sellers()[seller_id].refresh_token, who=f"seller {seller_id}"
+            )
+        return f"LWA gave an access token for seller {seller_id}"
+
+    return check
+
+
+def queue(settings: Settings) -> str:
+    """The notifications queue (and the dead-letter queue, when set) answer to the relay's credentials."""
+    from spreports.workers.relay.process import sqs_client
+    from spreports.workers.relay.receiver import RelayOptions
+
+    options = RelayOptions.from_settings(settings)
+    sqs = sqs_client(options, 1)
+    waiting = _queue_depth(sqs, options.queue_url, "SPREPORTS_SQS__QUEUE_URL")
+    detail = f"SQS queue {_queue_name(options.queue_url)} answers ({waiting} messages waiting)"
+    if options.dead_letter_queue_url:
+        dead = _queue_depth(sqs, options.dead_letter_queue_url, "SPREPORTS_SQS__DEAD_LETTER_QUEUE_URL")
+        detail += f"; dead-letter queue {_queue_name(options.dead_letter_queue_url)} answers ({dead} messages)"
+    return detail
+
+
+def _queue_depth(sqs: object, url: str, variable: str) -> str:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from spreports.errors import ServiceUnavailable
+
+    try:
+        answer = sqs.get_queue_attributes(  # type: ignore[attr-defined]
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise ServiceUnavailable(f"{variable}: SQS refused to read the queue ({code})") from None
+    except BotoCoreError as exc:
+        raise ServiceUnavailable(f"{variable}: the queue cannot be reached ({type(exc).__name__})") from None
+    return str(answer.get("Attributes", {}).get("ApproximateNumberOfMessages", "?"))
+
+
+def _queue_name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def schedules(settings: Settings) -> str:
+    """The schedules file, when set, reads and holds valid entries."""
+    from spreports.schedules import load_schedules_file
+
+    path = settings.schedules_file
+    if path is None:
+        return "no SPREPORTS_SCHEDULES_FILE: no schedules or periodic requests are kept (optional)"
+    loaded = load_schedules_file(path)
+    return f"{path}: {len(loaded.schedules)} schedule(s), {len(loaded.requests)} periodic request(s)"
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """The logger ``name`` says only errors while the block runs."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _fail(error: Exception) -> Callable[[], str]:
+    def check() -> str:
+        raise error
+
+    return check

@@ -1,0 +1,61 @@
+"""``spreports metrics``: the fleet's Prometheus metrics, served from one place (see :mod:`spreports.metrics`).
+
+Workers keep their counters in the broker's Redis, so one exporter anywhere that reaches it serves the
+totals of every worker on every host, with the queue depths read at the same moment. Run exactly one
+per deployment (a second one is harmless, but Prometheus would then scrape the same totals twice).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from spreports.workers.cli.common import UserError, check_redis, command_settings
+
+DEFAULT_PORT = 9808
+
+
+@click.command("metrics")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port of the /metrics endpoint.")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--once", is_flag=True, help="Print the metrics once (Prometheus text format) and exit.")
+def metrics(port: int, host: str, once: bool) -> None:
+    """Serve the fleet's Prometheus metrics (from Redis) on one port.
+
+    Documents by outcome, bytes, seconds, failures by kind, retries, waits, 429s, queue depths, the
+    failure ledger and the FATAL counters of every worker on every host.
+    """
+    from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+
+    from spreports import names
+    from spreports.connection import connect
+    from spreports.metrics import FleetCollector
+
+    settings = command_settings()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(connect(check_redis(settings)), [names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE]))
+    if once:
+        click.echo(generate_latest(registry).decode(), nl=False)
+        return
+    try:
+        server, _ = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port} for metrics: {exc.strerror or exc}") from None
+    click.echo(f"serving the fleet's metrics on http://{host}:{server.server_port}/metrics", err=True)
+    _wait_for_signal()  # the server's thread is a daemon: it ends with the process
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop.wait(1.0):
+        pass
