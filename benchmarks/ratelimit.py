@@ -13,6 +13,16 @@ Two modes: ``reserve`` (the product's mode: a wait <= max_wait is reserved in th
 slept) and ``poll`` (max_wait = 0: a refused caller sleeps the advised wait and asks again).
 
     .venv/bin/python benchmarks/ratelimit.py --processes 8 --rate 50 --burst 10 --seconds 5
+
+``--simulator``: the same question against Amazon's documented buckets, end to end. For each of
+``--operations`` a simulator enforces its usage plan (createReport 0.0167/s burst 15, getReportDocument
+0.0167/s burst 15, getReports 0.0222/s burst 10, getReport 2/s burst 15) on a clock sped up so that
+the plan allows ``--real-rate`` calls per real second; N processes call the operation through the
+product's ``SpapiClient`` (its fleet-wide limiter in Redis) as fast as it lets them, a refused caller
+coming back when told, as a task does. Reported: the calls Amazon accepted against the plan's bound
+``burst + rate x simulated span`` (goal >= 90 %) and the 429s it answered (goal 0).
+
+    .venv/bin/python benchmarks/ratelimit.py --simulator --processes 1 4 --seconds 20
 """
 
 from __future__ import annotations
@@ -25,6 +35,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -136,6 +148,86 @@ def run(
     }
 
 
+# --- against the simulator's documented buckets -----------------------------------------------------
+
+SIM_OPERATIONS = {"createReport": (0.0167, 15), "getReportDocument": (0.0167, 15), "getReports": (0.0222, 10),
+                  "getReport": (2.0, 15)}  # fmt: skip
+
+
+def _caller(settings: dict[str, Any], seller: str, operation: str, ids: list[str], start: float, until: float) -> int:
+    """Call ``operation`` through the product's client until ``until``; a quota wait sleeps as told."""
+    from spreports.errors import QuotaWait
+    from spreports.settings import Settings
+    from spreports.spapi import SpapiClient
+
+    client = SpapiClient.for_seller(Settings(**settings), seller, redis=redis.Redis.from_url(settings["broker_url"]))
+    calls: dict[str, Callable[[int], object]] = {
+        "createReport": lambda i: client.create_report("GET_MERCHANT_LISTINGS_ALL_DATA", ["ATVPDKIKX0DER"]),
+        "getReportDocument": lambda i: client.get_report_document(ids[i % len(ids)]),
+        "getReports": lambda i: client.get_reports_page(["GET_MERCHANT_LISTINGS_ALL_DATA"], page_size=10),
+        "getReport": lambda i: client.get_report(ids[i % len(ids)]),
+    }
+    call, made = calls[operation], 0
+    time.sleep(max(0.0, start - time.time()))
+    while time.time() < until:
+        try:
+            call(made)
+            made += 1
+        except QuotaWait as wait:  # a task would come back after the wait, with nothing taken
+            time.sleep(min(wait.retry_after or 0.1, max(0.0, until - time.time())))
+    return made
+
+
+def run_simulator(operation: str, processes: int, seconds: float, real_rate: float) -> dict[str, object]:
+    """One operation's plan, enforced by a simulator; N processes through the product's client."""
+    from spreports.simulator import DocumentSpec, SimulatorConfig, start_simulator
+    from spreports.simulator.clock import parse_iso
+    from spreports.simulator.config import generated_credentials
+
+    rate, burst = SIM_OPERATIONS[operation]
+    speed = real_rate / rate
+    client_id, client_secret = generated_credentials()
+    server, url = _start_redis()
+    sim = start_simulator(SimulatorConfig(
+        client_id=client_id, client_secret=client_secret, rate_limits=True, speed=speed,
+        token_lifetime=3600 * speed, url_lifetime=300 * speed, document_bytes=1000,
+    ))  # fmt: skip
+    try:
+        sim.set_rate_limits(False)  # the documents and reports the callers need, made outside the plans
+        if operation == "getReport":
+            ids = [sim.report_of_document(sim.add_document(DocumentSpec(size=1000)))["reportId"] for _ in range(50)]
+        else:
+            ids = [sim.add_document(DocumentSpec(size=1000)) for _ in range(50)]
+        sim.set_rate_limits(True)
+        env = sim.env()
+        settings = {
+            "broker_url": url, "seller_id": sim.seller_id, "spapi": {"endpoint": sim.url},
+            "lwa": {"client_id": client_id, "client_secret": client_secret, "token_url": sim.token_url,
+                    "refresh_token": env["SPREPORTS_LWA__REFRESH_TOKEN"]},
+        }  # fmt: skip
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            pool.map(time.sleep, [0.0] * processes)
+            start = time.time() + 1.0
+            made = pool.starmap(
+                _caller, [(settings, sim.seller_id, operation, ids, start, start + seconds)] * processes
+            )
+        records = [r for r in sim.requests(operation) if r.seller_id == sim.seller_id]
+    finally:
+        sim.stop()
+        server.terminate()
+        server.wait(timeout=10)
+    accepted = [sim.clock.seconds_of(parse_iso(r.time)) for r in records if r.status < 400]
+    throttled = sum(1 for r in records if r.status == 429)
+    span = max(accepted) - min(accepted) if accepted else 0.0
+    bound = burst + rate * span
+    return {
+        "operation": operation, "plan": f"{rate}/s burst {burst}", "speed": round(speed, 1),
+        "processes": processes, "seconds": seconds, "accepted": len(accepted), "bound": round(bound, 1),
+        "used": round(len(accepted) / bound, 3) if bound else 0.0, "http_429": throttled,
+        "per_process_min_max": [min(made), max(made)],
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 4, 8, 16])
@@ -145,7 +237,16 @@ def main() -> None:
     parser.add_argument("--max-wait", type=float, default=5.0)
     parser.add_argument("--modes", nargs="+", default=["reserve", "poll"], choices=["reserve", "poll"])
     parser.add_argument("--redis-url", help="use this Redis instead of a private redis-server")
+    parser.add_argument("--simulator", action="store_true", help="Amazon's documented buckets, in the simulator")
+    parser.add_argument("--operations", nargs="+", default=list(SIM_OPERATIONS), choices=list(SIM_OPERATIONS))
+    parser.add_argument("--real-rate", type=float, default=2.0, help="--simulator: calls per real second allowed")
     args = parser.parse_args()
+    if args.simulator:
+        for operation in args.operations:
+            for processes in args.processes:
+                result = run_simulator(operation, processes, args.seconds, args.real_rate)
+                print(json.dumps(result), flush=True)
+        return
     server, url = (None, args.redis_url) if args.redis_url else _start_redis()
     try:
         for mode in args.modes:

@@ -16,6 +16,16 @@ document's cost) and around the whole pipeline for the shell commands.
     .venv/bin/python benchmarks/retrieval.py                 # 256 MiB, 3 rounds
     .venv/bin/python benchmarks/retrieval.py --rounds 5 --big  # plus a 2 GiB RSS check of our pipeline
     .venv/bin/python benchmarks/retrieval.py --size-mib 2048 --rounds 1 --ours-only
+
+``--processes`` adds whole processes against the simulator (getReportDocument, then the download from
+its pre-signed URL, a Cp1252 document of each ``--process-sizes-mib``): a real worker
+(``spreports worker -c 1``; seconds from queueing the task to its result; peak = the pool process's
+VmHWM, reset before each document) and ``spreports reports download --local`` (seconds from start to
+exit; peak = its VmHWM), each as is and transcoded to UTF-8, beside ``curl | igzip -dc`` and
+``curl | igzip -dc | uconv`` of a pre-signed URL of the same document. ``--processes-only`` skips the
+static-server table.
+
+    .venv/bin/python benchmarks/retrieval.py --processes-only --process-sizes-mib 256 1024 --rounds 3
 """
 
 from __future__ import annotations
@@ -226,6 +236,207 @@ def bench(
     }
 
 
+# --- whole processes against the simulator: a worker task, `spreports reports download --local` --------
+
+
+class PeakWatch:
+    """The largest VmHWM of any process of a process tree while it runs (sampled every 50 ms).
+
+    ``ru_maxrss`` from ``wait4`` cannot serve here: a child forked from this process, which holds the
+    simulator, starts from this process's own high-water mark; VmHWM begins afresh at ``exec``.
+    """
+
+    def __init__(self, pgid: int) -> None:
+        import threading
+
+        self.pgid, self.peak_kib = pgid, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        # Only the tree under the root is read (a few files a sweep): this thread shares the GIL with the
+        # simulator serving the download.
+        while not self._done.wait(0.05):
+            pending = [self.pgid]
+            while pending:
+                pid = pending.pop()
+                try:
+                    pending += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    hwm = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+                    self.peak_kib = max(self.peak_kib, int(hwm.split()[1]))
+                except (OSError, StopIteration, ValueError):
+                    pass  # the process ended meanwhile
+
+    def stop(self) -> float:
+        """Stop watching; the peak in MiB."""
+        self._done.set()
+        self._thread.join()
+        return self.peak_kib / 1024
+
+
+def measure_whole(command: list[str], env: dict[str, str], shell_output: Path | None = None) -> dict[str, float]:
+    """Wall seconds of a whole process or pipeline (start-up included), its output bytes, its peak VmHWM."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT, env=env, start_new_session=True
+        )
+        watch = PeakWatch(process.pid)
+        assert process.stdout is not None
+        output = process.stdout.read()
+        process.wait()
+        seconds = time.perf_counter() - started
+        peak = watch.stop()
+        if process.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"{command[:4]} failed with {process.returncode}: {errors.read().decode()[-800:]}")
+    if shell_output is not None:
+        return {"seconds": seconds, "bytes": shell_output.stat().st_size, "rss_mib": peak}
+    summary = json.loads(output.decode().split("\n", 1)[1])  # "stored at ...", then the summary
+    return {"seconds": seconds, "bytes": summary["bytes_out"], "rss_mib": peak}
+
+
+class TaskWorker:
+    """A real ``spreports worker -c 1`` consuming one queue, with transcoding on or off; it stays up all run."""
+
+    def __init__(self, queue: str, env: dict[str, str], work: Path) -> None:
+        self.queue = queue
+        log = (work / f"{queue}.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "spreports.workers.cli", "worker", "-Q", queue, "-c", "1", "-n", f"{queue}@%h",
+             "--without-gossip", "--without-mingle", "-l", "WARNING"],
+            env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def child(self) -> int:
+        """The pool process that runs the tasks."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+            if children:
+                return int(children[0])
+            time.sleep(0.1)
+        raise SystemExit(f"worker {self.queue} started no pool process")
+
+    def run(self, app: Any, seller: str, document_id: str) -> dict[str, float]:
+        """One document as a task: seconds from queueing to the result, the pool process's peak RSS."""
+        from spreports import names
+
+        child = self.child()
+        Path(f"/proc/{child}/clear_refs").write_text("5")  # reset VmHWM: this document's peak only
+        started = time.perf_counter()
+        result = app.send_task(
+            names.RETRIEVE_REPORT_DOCUMENT, kwargs={"seller_id": seller, "report_document_id": document_id},
+            queue=self.queue,
+        ).get(timeout=3600)  # fmt: skip
+        seconds = time.perf_counter() - started
+        status = Path(f"/proc/{child}/status").read_text()
+        hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+        return {"seconds": seconds, "bytes": result["bytes_out"], "rss_mib": hwm / 1024}
+
+    def stop(self) -> None:
+        """SIGTERM the worker's process group."""
+        import signal
+
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
+def bench_processes(size: int, rounds: int, work: Path) -> dict[str, dict[str, float]]:
+    """The simulator serves a Cp1252 document of ``size``; the shell pipelines fetch the same document."""
+    import secrets
+
+    import requests
+    from burst import _private_redis  # the sibling benchmark's redis-server starter
+
+    from spreports.settings import Settings
+    from spreports.simulator import DocumentSpec, SellerAccount, SimulatorConfig, start_simulator
+    from spreports.simulator.config import generated_credentials
+    from spreports.workers.producers import app_for
+
+    speed = 60.0  # our limiter keeps getReportDocument's burst 15 then one a minute: at 60x, one a second
+    client_id, client_secret = generated_credentials()
+    seller = SellerAccount(f"A1RETR{secrets.token_hex(4).upper()}", f"Atzr|{secrets.token_urlsafe(32)}")
+    sim = start_simulator(SimulatorConfig(
+        client_id=client_id, client_secret=client_secret, sellers=(seller,), rate_limits=False, speed=speed,
+        token_lifetime=3600 * speed, url_lifetime=300 * speed,
+    ))  # fmt: skip
+    url, server = _private_redis(work)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPREPORTS_")} | sim.env()
+    env |= {"SPREPORTS_BROKER_URL": url, "SPREPORTS_DATA_DIR": str(work / "state"), "SPREPORTS_LOG_LEVEL": "WARNING",
+            "SPREPORTS_STORAGE__URL": str(work / "out" / "stored")}  # fmt: skip
+    as_is, utf8 = env | {"SPREPORTS_DOCUMENTS__TRANSCODE": "false"}, env | {"SPREPORTS_DOCUMENTS__TRANSCODE": "true"}
+    workers = {"raw": TaskWorker("retrieval-raw", as_is, work), "utf8": TaskWorker("retrieval-utf8", utf8, work)}
+    app = app_for(Settings(broker_url=url))
+    spec = DocumentSpec(size=size, charset="Cp1252", gzip=True)
+    spreports = str(Path(sys.executable).parent / "spreports")
+
+    def presigned() -> str:  # getReportDocument outside the timing, as curl is handed a URL
+        answer = requests.get(f"{sim.url}/reports/2021-06-30/documents/{sim.add_document(spec)}",
+                              headers={"x-amz-access-token": sim.access_token()}, timeout=10)  # fmt: skip
+        answer.raise_for_status()
+        return str(answer.json()["url"])
+
+    out = work / "out"
+    curl = "curl -s --fail"
+    table: dict[str, Any] = {
+        "`reports download --local` (as is)": lambda: measure_whole(
+            [spreports, "reports", "download", "--document", sim.add_document(spec), "--local"], as_is),
+        "`reports download --local` (UTF-8)": lambda: measure_whole(
+            [spreports, "reports", "download", "--document", sim.add_document(spec), "--local"], utf8),
+        "worker task (as is)": lambda: workers["raw"].run(app, seller.seller_id, sim.add_document(spec)),
+        "worker task (UTF-8)": lambda: workers["utf8"].run(app, seller.seller_id, sim.add_document(spec)),
+        "curl | igzip -dc": lambda: measure_whole(
+            ["bash", "-c", f"set -o pipefail; {curl} '{presigned()}' | igzip -dc > {out}/igzip.txt"], env,
+            shell_output=out / "igzip.txt"),
+        "curl | igzip -dc | uconv": lambda: measure_whole(
+            ["bash", "-c", f"set -o pipefail; {curl} '{presigned()}' | igzip -dc | uconv -f cp1252 -t UTF-8 "
+             f"> {out}/uconv.txt"], env, shell_output=out / "uconv.txt"),
+    }  # fmt: skip
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in table}
+    try:
+        for round_number in range(rounds + 1):  # round 0 warms up (Redis, LWA token, imports), not counted
+            for name, run in table.items():
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir(parents=True)
+                os.sync()
+                result = run()
+                if round_number:
+                    runs[name].append(result)
+                print(f"round {round_number} {name:36s} {result['bytes'] / result['seconds'] / 1e6:8.0f} MB/s "
+                      f"{result['rss_mib']:6.0f} MiB", file=sys.stderr)  # fmt: skip
+    finally:
+        for worker in workers.values():
+            worker.stop()
+        sim.stop()
+        server.kill()
+        server.wait()
+        shutil.rmtree(out, ignore_errors=True)
+    return {
+        name: {
+            "mb_per_s": statistics.median(r["bytes"] / r["seconds"] / 1e6 for r in results),
+            "rss_mib": statistics.median(r["rss_mib"] for r in results),
+            "bytes": results[0]["bytes"],
+        }
+        for name, results in runs.items()
+    }
+
+
+def report_processes(size: int, medians: dict[str, dict[str, float]], rounds: int) -> None:
+    """Print the whole-process table and its ratios."""
+    print(f"\n{size / 2**20:.0f} MiB Cp1252 document from the simulator, medians of {rounds} interleaved rounds")
+    print("| approach | MB/s out | peak RSS |\n|---|---:|---:|")
+    for name, row in medians.items():
+        print(f"| {name} | {row['mb_per_s']:.0f} | {row['rss_mib']:.0f} MiB |")
+    igzip, uconv = medians["curl | igzip -dc"]["mb_per_s"], medians["curl | igzip -dc | uconv"]["mb_per_s"]
+    for name, row in medians.items():
+        if not name.startswith("curl"):
+            base, label = (uconv, "curl|igzip|uconv") if "UTF-8" in name else (igzip, "curl|igzip")
+            print(f"{name}: {row['mb_per_s'] / base:.2f}x {label}")
+
+
 def report(size: int, medians: dict[str, dict[str, float]], rounds: int) -> None:
     """Print the table and the goals."""
     print(f"\n{size / 2**20:.0f} MiB Cp1252 TSV, medians of {rounds} interleaved rounds")
@@ -252,6 +463,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--big", action="store_true", help="also check our RSS on a 2 GiB document")
     parser.add_argument("--ours-only", action="store_true", help="measure only our pipeline (RSS checks)")
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="also: a worker task and `spreports reports download --local` against the simulator",
+    )
+    parser.add_argument("--processes-only", action="store_true", help="only the --processes tables")
+    parser.add_argument(
+        "--process-sizes-mib", type=int, nargs="+", default=[256, 1024], help="document sizes of the --processes tables"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="where data and output go (default: a temp dir)")
     args = parser.parse_args()
     for tool in ("curl", "igzip", "uconv"):
@@ -260,8 +480,12 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="spreports-bench-"))
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     size = args.size_mib * 2**20
-    medians = bench(size, args.rounds, work, in_memory=not args.ours_only, only_ours=args.ours_only)
-    report(size, medians, args.rounds)
+    if not args.processes_only:
+        medians = bench(size, args.rounds, work, in_memory=not args.ours_only, only_ours=args.ours_only)
+        report(size, medians, args.rounds)
+    if args.processes or args.processes_only:
+        for mib in args.process_sizes_mib:
+            report_processes(mib * 2**20, bench_processes(mib * 2**20, args.rounds, work), args.rounds)
     if args.big:
         big = 2 * 2**30
         report(big, bench(big, 1, work, in_memory=False, only_ours=True), 1)

@@ -78,6 +78,21 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ExpectedFailureFilter(logging.Filter):
+    """Drops Celery's own record of a task's expected failure (one of the task's ``throws``).
+
+    Such a task tells its failure itself, in one line; Celery's ``raised expected: ...`` would repeat it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        data = record.__dict__.get("data")
+        return not (
+            record.name == "celery.app.trace"
+            and isinstance(data, dict)
+            and data.get("description") == "raised expected"
+        )
+
+
 def _context_of(record: logging.LogRecord) -> dict[str, str]:
     found = record.__dict__.get("spreports_context")
     return found if isinstance(found, dict) else record_context(record)
@@ -129,6 +144,8 @@ def install(logger: logging.Logger | None, log_format: LogFormat) -> None:
         handler.setFormatter(formatter(log_format))
         if not any(isinstance(f, ContextFilter) for f in handler.filters):
             handler.addFilter(ContextFilter())
+        if not any(isinstance(f, ExpectedFailureFilter) for f in handler.filters):
+            handler.addFilter(ExpectedFailureFilter())
     redaction.install(target)
 
 

@@ -186,9 +186,14 @@ def _bound(bound: float) -> str:
 class FleetCollector(Collector):
     """A prometheus-client collector that reads the fleet's metrics from Redis at each scrape."""
 
-    def __init__(self, client: redis.Redis, queues: Sequence[str]) -> None:
+    def __init__(
+        self, client: redis.Redis, queues: Sequence[str], queue_depths: Callable[[], Mapping[str, int]] | None = None
+    ) -> None:
+        """``queue_depths``: how to read the depths when the broker is not this Redis (RabbitMQ)."""
         self._redis = client
-        self._queues = tuple(queues)
+        self._queue_depths = queue_depths
+        # With a broker of its own, Redis holds none of the queues.
+        self._queues = () if queue_depths is not None else tuple(queues)
 
     def collect(self) -> Iterator[Metric]:
         """The counters, the histogram and the gauges as they are in Redis now."""
@@ -199,6 +204,8 @@ class FleetCollector(Collector):
             yield _gauge("redis_up", [((), 0.0)])
             return
         counters, seconds, depths, unacked, inflight, failed, fatal = snapshot
+        if self._queue_depths is not None:
+            depths = self._broker_depths()
         yield from _counters(counters)
         yield _histogram(seconds)
         yield _fatal(fatal)
@@ -225,6 +232,14 @@ class FleetCollector(Collector):
         depths = {queue: sum(lengths[i * steps : (i + 1) * steps]) for i, queue in enumerate(self._queues)}
         unacked, inflight, failed = found[2 + steps * len(self._queues) :]
         return counters, seconds, depths, int(unacked), int(inflight), int(failed), self._fatal_counts()
+
+    def _broker_depths(self) -> dict[str, int]:
+        assert self._queue_depths is not None
+        try:
+            return dict(self._queue_depths())
+        except Exception as exc:  # a broker that does not answer leaves the depths out
+            log.warning("metrics: the broker does not answer (%s)", type(exc).__name__)
+            return {}
 
     def _fatal_counts(self) -> dict[str, int]:
         # One hash per report type (spreports.fatal); the per-report reason keys share the prefix.

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
@@ -38,6 +38,8 @@ DEFAULT_ALLOWED_HOSTS = ["*.amazonaws.com", "*.cloudfront.net"]
 REGIONS = ("na", "eu", "fe")
 DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 2**30
 Region = Literal["na", "eu", "fe"]
+REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "unix")
+AMQP_SCHEMES = ("amqp", "amqps")
 
 
 class _Section(BaseModel):
@@ -154,12 +156,19 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
+    #: The Celery broker: a Redis URL, or an AMQP one (RabbitMQ). Unset: the state Redis.
     broker_url: str | None = None
+    #: The Redis of the product's own state (claims, limits, tokens, dedupe, ledger, metrics). Unset: the
+    #: broker when it is a Redis (required with an AMQP broker), else the embedded Redis.
+    redis_url: str | None = None
     result_backend: str | None = None
     data_dir: Path = Path(".spreports")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: ``text`` (one line a record, ``key=value`` context at the end) or ``json`` (one object a line).
     log_format: Literal["text", "json"] = "text"
+    #: A stopping worker (SIGTERM) lets running tasks finish this long, then hands the rest back to the
+    #: queue (README, "Stopping a worker"); an orchestrator's grace period must be longer.
+    worker_soft_shutdown_seconds: float = Field(default=10.0, ge=0, le=3600)
     seller_id: str | None = None
     sellers_file: Path | None = None
     #: Keys sealing the cached tokens in Redis (Fernet keys; the first seals, all open); none: derived
@@ -175,22 +184,47 @@ class Settings(BaseSettings):
     documents: DocumentsSettings = Field(default_factory=DocumentsSettings)
     requests: RequestsSettings = Field(default_factory=RequestsSettings)
 
-    @field_validator("broker_url", "result_backend")
+    @field_validator("redis_url", "result_backend")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
+        return None if value is None else _require_redis_url(value)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
         parts = urlsplit(value)
-        if parts.scheme not in ("redis", "rediss", "redis+socket", "unix"):
-            raise ValueError("must be a Redis URL such as redis://host:6379/0")
-        if parts.scheme in ("redis", "rediss"):
-            try:
-                parts.port  # noqa: B018 - raises ValueError for a malformed port
-            except ValueError:
-                raise ValueError("has a malformed port") from None
-            if not parts.hostname:
-                raise ValueError("needs a host, e.g. redis://localhost:6379/0")
+        if parts.scheme not in AMQP_SCHEMES:
+            return _require_redis_url(value, also="or an AMQP URL such as amqp://host:5672//")
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a malformed port
+        except ValueError:
+            raise ValueError("has a malformed port") from None
+        if not parts.hostname:
+            raise ValueError("needs a host, e.g. amqp://user:password@rabbitmq:5672//")
         return value
+
+    @model_validator(mode="after")
+    def _state_redis_with_amqp(self) -> Settings:
+        # RabbitMQ carries the tasks only: claims, limits, tokens and results need a Redis of their own.
+        if self.broker_is_amqp and self.redis_url is None:
+            raise ValueError(
+                f"{ENV_PREFIX}REDIS_URL: required with an AMQP broker (the Redis of claims, limits, tokens and results)"
+            )
+        return self
+
+    @property
+    def broker_is_amqp(self) -> bool:
+        """Whether the Celery broker is RabbitMQ (an ``amqp://`` or ``amqps://`` URL) rather than Redis."""
+        return self.broker_url is not None and urlsplit(self.broker_url).scheme in AMQP_SCHEMES
+
+    @property
+    def state_redis_url(self) -> str | None:
+        """The configured Redis of the product's state; None: the embedded Redis."""
+        if self.redis_url is not None:
+            return self.redis_url
+        return None if self.broker_is_amqp else self.broker_url
 
     @classmethod
     def settings_customise_sources(
@@ -386,9 +420,25 @@ def _describe_first(exc: ValidationError, prefix: str) -> str:
     loc = [str(part) for part in error["loc"]]
     name = (prefix + NESTED_DELIMITER.join(loc)).upper() if prefix else ".".join(loc)
     message = error["msg"].removeprefix("Value error, ")
+    if not loc:  # a rule across settings: its message names the variable itself
+        return message
     if error["type"] == "extra_forbidden":
         message = "unknown setting (see the settings table in the README)"
     return f"{name}: {message}"
+
+
+def _require_redis_url(value: str, also: str = "") -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ValueError(f"must be a Redis URL such as redis://host:6379/0{' ' + also if also else ''}")
+    if parts.scheme in ("redis", "rediss"):
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a malformed port
+        except ValueError:
+            raise ValueError("has a malformed port") from None
+        if not parts.hostname:
+            raise ValueError("needs a host, e.g. redis://localhost:6379/0")
+    return value
 
 
 def _require_http_url(value: str) -> str:

@@ -20,7 +20,7 @@ from spreports.errors import SettingsError
 from spreports.settings import Settings
 from spreports.spapi import SpapiClient
 from spreports.storage import Storage, open_storage
-from spreports.tasks.retrying import QUOTA_RESERVE_HORIZON
+from spreports.tasks.retrying import IN_SLOT_WAIT_SECONDS, QUOTA_RESERVE_HORIZON
 
 _ATTRIBUTE = "spreports_context"
 
@@ -29,17 +29,19 @@ class TaskContext:
     """One process's settings and the connections built from them."""
 
     def __init__(self, settings: Settings) -> None:
-        if not settings.broker_url:
-            raise SettingsError("SPREPORTS_BROKER_URL: tasks need a resolved Redis URL")
+        redis_url = settings.state_redis_url
+        if not redis_url:
+            raise SettingsError("SPREPORTS_REDIS_URL: tasks need a resolved Redis URL")
         self.settings = settings
-        self.broker_url: str = settings.broker_url
+        #: The Redis of the product's state (the broker itself when it is a Redis; never RabbitMQ).
+        self.redis_url: str = redis_url
         self.pid = os.getpid()
         self._clients: dict[str, SpapiClient] = {}
 
     @cached_property
     def redis(self) -> redis.Redis:
         """The process's Redis connection pool."""
-        return connect(self.broker_url)
+        return connect(self.redis_url)
 
     @cached_property
     def storage(self) -> Storage:
@@ -57,12 +59,15 @@ class TaskContext:
         if client is None:
             client = self._clients[seller_id] = SpapiClient.for_seller(self.settings, seller_id, redis=self.redis)
             # A task can come back later: beyond a short sleep, it reserves its turn of the fleet's quota.
+            # The sleep is kept short: a task sleeping for a token holds a worker slot, and many tasks of
+            # one seller's backlog sleeping on its bucket would hold the whole fleet.
+            client.transport.max_wait = IN_SLOT_WAIT_SECONDS
             client.transport.reserve_horizon = QUOTA_RESERVE_HORIZON
         return client
 
 
 def attach(app: Celery, settings: Settings) -> None:
-    """Give ``app`` the settings its tasks run with (the settings' ``broker_url`` must be set)."""
+    """Give ``app`` the settings its tasks run with (their state Redis must be resolved)."""
     setattr(app, _ATTRIBUTE, TaskContext(settings))
 
 

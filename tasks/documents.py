@@ -31,7 +31,7 @@ from spreports.cooldowns import start_cooldown
 from spreports.documents import DocumentClaim, RetrievalOptions, RetrievalResult, retrieve_document
 from spreports.documents.claim import claim_owner
 from spreports.documents.inflight import InFlight
-from spreports.errors import QuotaWait, ServiceUnavailable, TransientError
+from spreports.errors import QuotaWait, ServiceUnavailable, SpreportsError, TransientError
 from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
 from spreports.metrics import WorkerMetrics
@@ -50,8 +50,10 @@ CLAIM_RETRY_SECONDS = 15.0
 MIN_CLAIM_RETRY_SECONDS = 5.0
 
 
-# Routed to the documents queue by the app's task_routes.
-@shared_task(name=names.RETRIEVE_REPORT_DOCUMENT, bind=True)
+# Routed to the documents queue by the app's task_routes. The product's errors are expected failures
+# (``throws``): each is told in one line by _record_failure, so Celery logs no traceback for them;
+# anything else is a bug and keeps its traceback.
+@shared_task(name=names.RETRIEVE_REPORT_DOCUMENT, bind=True, throws=(SpreportsError,))
 def retrieve_report_document(
     self: Task,  # type: ignore[type-arg]
     *,
@@ -156,9 +158,11 @@ def _record_failure(ctx: TaskContext, args: DocumentRequest, error: BaseExceptio
             args.report_document_id, args.seller_id, type(error).__name__, type(exc).__name__,
         )  # fmt: skip
         return
+    # One line, no traceback: what failed, whether it can pass, Amazon's words (with its request id), what next.
     log.error(
-        "document %s of seller %s failed for good: %s (in the failure ledger; `spreports reports retry-failed`)",
-        args.report_document_id, args.seller_id, entry.reason,
+        "document %s of seller %s not stored (%s, %s): %s; in the failure ledger (`spreports reports failed`)",
+        args.report_document_id, args.seller_id, type(error).__name__,
+        "may pass: the sweep retries it" if entry.may_pass else "permanent: retrying will not help", entry.reason,
     )  # fmt: skip
 
 

@@ -27,9 +27,6 @@ MAX_RETRY_COUNTDOWN = 10 * 60
 # A message is acknowledged at the latest a countdown plus a run after its delivery; five minutes spare.
 # A dead worker's document does not wait for it: its claim lapses and the requeue task queues it again.
 VISIBILITY_TIMEOUT = MAX_RETRY_COUNTDOWN + HARD_TIME_LIMIT + 5 * 60
-# A stopping worker (SIGTERM) lets running tasks finish this long, then hands back the rest (see the
-# README's "Stopping a worker"); an orchestrator's grace period must be longer (compose: 30 s).
-SOFT_SHUTDOWN_SECONDS = 10.0
 
 MAX_RETRIES = 8
 MAX_WAITS = 1000
@@ -39,6 +36,10 @@ STORAGE_BACKOFF_BASE_SECONDS = 30.0
 # Come back this much after the reserved token's moment (worker clocks and Redis TIME differ a little).
 RESERVATION_MARGIN_SECONDS = 0.25
 QUOTA_RESERVE_HORIZON = MAX_RETRY_COUNTDOWN - 30
+# A task sleeps in its worker slot for the fleet's quota at most this long; a longer wait is a reserved
+# turn and a countdown. So at most rate x this + 1 tasks sleep on one bucket (getReport, 2/s: 3), and one
+# seller's backlog cannot fill every slot of the fleet.
+IN_SLOT_WAIT_SECONDS = 1.0
 
 WAITS_HEADER = "spreports_waits"
 PREPAID_HEADER = "spreports_prepaid_bucket"

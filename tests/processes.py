@@ -18,6 +18,9 @@ T = TypeVar("T")
 def product_env(extra: Mapping[str, str]) -> dict[str, str]:
     """The test process's environment without SPREPORTS_* leftovers, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPREPORTS_")}
+    # A stopped worker's soft shutdown sleeps its whole length whenever a task is still listed as running,
+    # even one that has just ended; tests stop workers often. The tests of stopping itself set it.
+    env["SPREPORTS_WORKER_SOFT_SHUTDOWN_SECONDS"] = "1"
     env.update(extra)
     return env
 

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
+import redis
 from celery import Celery, Task
 from celery.signals import (
     after_setup_logger,
@@ -17,14 +19,17 @@ from celery.signals import (
     worker_init,
     worker_process_init,
 )
-from kombu import Exchange, Queue
 
 from spreports import logs, names, redaction
 from spreports.beat_schedule import BEAT_SCHEDULE
 from spreports.settings import Settings, load_settings
 from spreports.tasks.context import attach, context
-from spreports.tasks.retrying import HARD_TIME_LIMIT, SOFT_SHUTDOWN_SECONDS, SOFT_TIME_LIMIT, VISIBILITY_TIMEOUT
-from spreports.workers.embedded_redis import broker_url
+from spreports.tasks.retrying import HARD_TIME_LIMIT, SOFT_TIME_LIMIT, VISIBILITY_TIMEOUT
+from spreports.workers.brokers import broker_config, drop_stale_redis_bindings, is_amqp, task_queues
+from spreports.workers.embedded_redis import broker_url, resolved, state_url
+
+if TYPE_CHECKING:
+    from celery.worker import WorkController
 
 TASK_MODULES = [
     "spreports.tasks.health",
@@ -38,20 +43,13 @@ TASK_MODULES = [
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery configuration derived from the settings: late acks, no lost task, JSON only."""
     url = broker_url(settings)
-    transport_options = {
-        "visibility_timeout": VISIBILITY_TIMEOUT,
-        # Producers raise instead of hanging when Redis is down.
-        "max_retries": 3,
-        "interval_start": 0,
-        "interval_step": 0.5,
-        "interval_max": 3,
-    }
+    amqp = is_amqp(url)
     return {
         "broker_url": url,
-        "result_backend": settings.result_backend or url,
-        "broker_transport_options": transport_options,
+        # Results live in the state Redis, whichever the broker.
+        "result_backend": settings.result_backend or state_url(settings),
         "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
-        "visibility_timeout": VISIBILITY_TIMEOUT,
+        **broker_config(amqp),
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",
         "result_serializer": "json",
@@ -63,7 +61,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": SOFT_TIME_LIMIT,
         "task_time_limit": HARD_TIME_LIMIT,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "worker_soft_shutdown_timeout": SOFT_SHUTDOWN_SECONDS,
+        "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_seconds,
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "task_track_started": True,
@@ -72,17 +70,32 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": "UTC",
         "enable_utc": True,
         "task_default_queue": names.CONTROL_QUEUE,
-        # Each queue with its own exchange and routing key: a Queue given only a name is bound to the
-        # default exchange and routing key (the control queue's), so a message routed by key alone
-        # would reach the control queue.
-        "task_queues": [_queue(names.CONTROL_QUEUE), _queue(names.DOCUMENTS_QUEUE)],
+        "task_queues": task_queues(amqp),
         "task_routes": {names.RETRIEVE_REPORT_DOCUMENT: {"queue": names.DOCUMENTS_QUEUE}},
     }
 
 
-def _queue(name: str) -> Queue:
-    """A direct queue of its own name: exchange ``name``, routing key ``name``."""
-    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+class ProductCelery(Celery):
+    """Celery, with countdowns sent to an AMQP broker in whole seconds, rounded up.
+
+    On RabbitMQ a countdown travels through Celery's native delayed delivery, which truncates it to whole
+    seconds: under one second it fails (``countdown must be a positive number``), and any other comes
+    back early (a task waiting for its reserved quota turn would find it not yet there).
+    """
+
+    def send_task(
+        self,
+        name: str,
+        args: Any = None,
+        kwargs: Any = None,
+        countdown: float | None = None,
+        *rest: Any,
+        **options: Any,
+    ) -> Any:
+        """:meth:`Celery.send_task`, the countdown rounded up for an AMQP broker."""
+        if countdown is not None and countdown > 0 and is_amqp(str(self.conf.broker_url)):
+            countdown = math.ceil(countdown)
+        return super().send_task(name, args, kwargs, countdown, *rest, **options)
 
 
 def create_app(settings: Settings) -> Celery:
@@ -92,10 +105,9 @@ def create_app(settings: Settings) -> Celery:
     dump (``celery inspect conf``, Flower's Config tab) censors only the keys it knows, and the settings
     carry the broker password and the LWA secrets.
     """
-    if not settings.broker_url:
-        # Resolved once here (starting the embedded Redis if need be): everything below sees one URL.
-        settings = settings.model_copy(update={"broker_url": broker_url(settings)})
-    celery_app = Celery("spreports", include=TASK_MODULES)
+    # Resolved once here (starting the embedded Redis if need be): everything below sees the same URLs.
+    settings = resolved(settings)
+    celery_app = ProductCelery("spreports", include=TASK_MODULES)
     celery_app.config_from_object(celery_config(settings))
     # After config_from_object, which would reset it.
     celery_app.conf.beat_schedule = BEAT_SCHEDULE
@@ -112,6 +124,20 @@ def _prepare_process(**_: object) -> None:
 
     prepare_process()
     watch_spapi_throttling()  # every 429 this process receives counts in the fleet's metrics
+
+
+@worker_init.connect
+def _drop_stale_bindings(sender: WorkController, **_: object) -> None:
+    # A Redis broker may still hold a binding an older version declared; a worker removes it as it starts.
+    url = str(sender.app.conf.broker_url)
+    if is_amqp(url):
+        return
+    from spreports.connection import connect
+
+    try:
+        drop_stale_redis_bindings(connect(url))
+    except redis.RedisError as exc:  # the worker's own connection reports an unreachable broker
+        logging.getLogger(__name__).warning("stale bindings not checked: %s", type(exc).__name__)
 
 
 @after_setup_logger.connect

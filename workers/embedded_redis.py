@@ -1,9 +1,9 @@
 """The embedded Redis: the product's own server, started on demand when no Redis is configured.
 
-When ``SPREPORTS_BROKER_URL`` is unset, every process on the machine shares one real Redis server
-of the product's own: started by the first process that needs it (under a file lock, so two
-processes never start two), listening on a Unix socket in the data directory, and left running
-for the others. ``spreports redis stop`` (or :meth:`EmbeddedRedis.stop`) ends it.
+When neither ``SPREPORTS_BROKER_URL`` nor ``SPREPORTS_REDIS_URL`` is set, every process on the
+machine shares one real Redis server of the product's own: started by the first process that needs it
+(under a file lock, so two processes never start two), listening on a Unix socket in the data
+directory, and left running for the others. ``spreports redis stop`` (or :meth:`EmbeddedRedis.stop`) ends it.
 
 A one-shot command (``spreports reports download --local``, ``schedules list``...) that had to start
 it stops it again when it ends (:meth:`EmbeddedRedis.release`), and removes the data directory it
@@ -36,11 +36,30 @@ MAX_SOCKET_PATH = 107
 QUEUED_KEY_PATTERNS = (f"{names.CONTROL_QUEUE}*", f"{names.DOCUMENTS_QUEUE}*", "unacked*")
 
 
+def state_url(settings: Settings) -> str:
+    """The Redis of the product's state (claims, limits, tokens, results), starting the embedded one if need be."""
+    configured = settings.state_redis_url
+    if configured:
+        return configured
+    return EmbeddedRedis(settings.data_dir).ensure_running()
+
+
 def broker_url(settings: Settings) -> str:
-    """The Redis URL every part of the product uses (starting the embedded server when none is configured)."""
+    """The Celery broker's URL: the configured one (Redis or AMQP), else the state Redis."""
     if settings.broker_url:
         return settings.broker_url
-    return EmbeddedRedis(settings.data_dir).ensure_running()
+    return state_url(settings)
+
+
+def resolved(settings: Settings) -> Settings:
+    """``settings`` with the broker and the state Redis both named (the embedded Redis started if need be).
+
+    Resolved once per process, so that every part of it sees the same two URLs.
+    """
+    if settings.broker_url and settings.state_redis_url:  # both configured: nothing to start
+        return settings
+    redis = state_url(settings)
+    return settings.model_copy(update={"redis_url": redis, "broker_url": settings.broker_url or redis})
 
 
 class EmbeddedRedis:

@@ -60,6 +60,19 @@ def flower_arguments(args: Sequence[str], environ: Mapping[str, str]) -> list[st
     return arguments
 
 
+def leave_logging_to_the_product(args: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+    """Flower's arguments with tornado's own logging set-up off (``--logging=none``) unless asked for.
+
+    The command has set up the fleet's one format (text or JSON) and level on the root logger; tornado's
+    set-up would set the root level to ``--logging`` (INFO, whatever ``SPREPORTS_LOG_LEVEL`` says) and,
+    on a root logger without handlers, add a handler of its own format.
+    """
+    arguments = list(args)
+    if _option(arguments, environ, "logging") is None:
+        arguments.append("--logging=none")
+    return arguments
+
+
 def protect_metrics() -> None:
     """Make Flower's ``/metrics`` ask for the login its other pages ask for (none when Flower has none)."""
     import tornado.web

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from spreports import names, report_requests  # noqa: F401
 from spreports.connection import safe_url
 from spreports.contracts import BackfillRequest, DocumentRequest, ReportRequest
-from spreports.errors import InvalidRequest, RedisUnavailable
+from spreports.errors import InvalidRequest, RedisUnavailable, ServiceUnavailable
 from spreports.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ PRODUCER_CONNECT_TIMEOUT = 2.0
 
 _lock = threading.Lock()
 _default_settings: Settings | None = None
-_apps: dict[tuple[str | None, str | None, Path], Celery] = {}
+_apps: dict[tuple[str | None, str | None, str | None, Path], Celery] = {}
 
 
 def enqueue_document(
@@ -194,11 +194,11 @@ def app_for(settings: Settings) -> Celery:
         return app
 
 
-def _app_key(settings: Settings) -> tuple[str | None, str | None, Path]:
+def _app_key(settings: Settings) -> tuple[str | None, str | None, str | None, Path]:
     # What the app's connections depend on, so that equal settings share one pool. Without a broker URL
     # the embedded Redis of the data directory is meant: a relative directory is resolved, as the
     # embedded Redis resolves it.
-    return (settings.broker_url, settings.result_backend, settings.data_dir.resolve())
+    return (settings.broker_url, settings.redis_url, settings.result_backend, settings.data_dir.resolve())
 
 
 def _producer_app(settings: Settings) -> Celery:
@@ -221,7 +221,8 @@ def _producer_app(settings: Settings) -> Celery:
 
 @contextmanager
 def _redis_errors(app: Celery) -> Iterator[None]:
-    """Raise :class:`RedisUnavailable` (one line, no password) when the broker or the result store fails."""
+    """Raise :class:`RedisUnavailable` (an AMQP broker: :class:`ServiceUnavailable`) when the broker or the
+    result store fails: one line, no password."""
     import redis
     from kombu.exceptions import OperationalError
 
@@ -236,9 +237,21 @@ def _redis_errors(app: Celery) -> Iterator[None]:
         raise _unavailable(app, exc.__cause__) from None
 
 
-def _unavailable(app: Celery, exc: BaseException) -> RedisUnavailable:
+def _unavailable(app: Celery, exc: BaseException) -> ServiceUnavailable:
+    from spreports.workers.brokers import is_amqp
+
     url = str(app.conf.broker_url)
+    if is_amqp(url) and not _is_redis_error(exc):
+        return ServiceUnavailable(f"the broker at {safe_url(url)} does not answer: {type(exc).__name__}")
+    if is_amqp(url):  # the broker answered: the result store (the state Redis) did not
+        url = str(app.conf.result_backend)
     return RedisUnavailable(f"Redis at {safe_url(url)} does not answer: {type(exc).__name__}")
+
+
+def _is_redis_error(exc: BaseException) -> bool:
+    import redis
+
+    return isinstance(exc, redis.RedisError) or isinstance(exc.__cause__, redis.RedisError)
 
 
 def _settings() -> Settings:

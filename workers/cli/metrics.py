@@ -36,7 +36,13 @@ def metrics(port: int, host: str, once: bool) -> None:
 
     settings = command_settings()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(connect(check_redis(settings)), [names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE]))
+    queues = [names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE]
+    depths = None
+    if settings.broker_is_amqp and settings.broker_url:
+        from spreports.workers.brokers import amqp_depth_reader
+
+        depths = amqp_depth_reader(settings.broker_url, queues)  # RabbitMQ holds the queues, not Redis
+    registry.register(FleetCollector(connect(check_redis(settings)), queues, depths))
     if once:
         click.echo(generate_latest(registry).decode(), nl=False)
         return

@@ -74,9 +74,9 @@ def flower(ctx: click.Context) -> None:
     It listens on 127.0.0.1 unless given --address; any other address needs a login
     (FLOWER_BASIC_AUTH=user:password or --basic-auth), which /api/* and /metrics ask for too.
     """
-    from spreports.workers.flower_security import flower_arguments, protect_metrics
+    from spreports.workers.flower_security import flower_arguments, leave_logging_to_the_product, protect_metrics
 
-    arguments = flower_arguments(ctx.args, os.environ)
+    arguments = leave_logging_to_the_product(flower_arguments(ctx.args, os.environ), os.environ)
     protect_metrics()
     _run_celery(["flower", *arguments])
 
@@ -95,8 +95,8 @@ def relay(check: bool) -> None:
     settings = command_settings()
     if not check:
         check_redis(settings)
-    elif settings.broker_url:
+    elif settings.state_redis_url:
         # A Redis that does not answer is an error (exit 2), as for every command; 1 means no fresh heartbeat.
-        # (With no broker configured the check never starts the embedded Redis: it is not running, exit 1.)
-        ping(settings.broker_url)
+        # (With no Redis configured the check never starts the embedded Redis: it is not running, exit 1.)
+        ping(settings.state_redis_url)
     sys.exit(relay_main(settings, check_only=check))

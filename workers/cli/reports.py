@@ -72,9 +72,9 @@ def _request(
 def _client(settings: Settings, seller: str) -> Any:
     from spreports.connection import connect
     from spreports.spapi import SpapiClient
-    from spreports.workers.embedded_redis import broker_url
+    from spreports.workers.embedded_redis import state_url
 
-    return SpapiClient.for_seller(settings, seller, redis=connect(broker_url(settings)))
+    return SpapiClient.for_seller(settings, seller, redis=connect(state_url(settings)))
 
 
 def _run_on_worker(settings: Settings, request: DocumentRequest, timeout: float) -> dict[str, Any]:
@@ -342,12 +342,12 @@ def _backfill_progress(settings: Settings, args: Any) -> Any:
     from spreports.backfill import BackfillPlan, BackfillProgress
     from spreports.connection import connect
     from spreports.report_requests import resolve_target
-    from spreports.workers.embedded_redis import broker_url
+    from spreports.workers.embedded_redis import state_url
 
     seller, marketplaces = resolve_target(settings, args.seller_id, args.marketplace_ids)
     plan = BackfillPlan.of(seller, args.report_type, marketplaces, args.data_start_time, args.data_end_time)
     plan.windows  # noqa: B018 - an empty range fails here, before anything is queued
-    return BackfillProgress(connect(broker_url(settings)), plan)
+    return BackfillProgress(connect(state_url(settings)), plan)
 
 
 def _show_progress(result: Any, progress: Any, timeout: float) -> None:

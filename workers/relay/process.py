@@ -28,7 +28,7 @@ from spreports.connection import connect
 from spreports.contracts import DocumentRequest
 from spreports.errors import ServiceUnavailable
 from spreports.settings import Settings
-from spreports.workers.embedded_redis import EmbeddedRedis, broker_url
+from spreports.workers.embedded_redis import EmbeddedRedis, state_url
 from spreports.workers.relay.metrics import Heartbeat, RelayCounters, fresh_heartbeats, serve_metrics, this_host
 from spreports.workers.relay.receiver import Publish, Relay, RelayOptions
 
@@ -99,7 +99,7 @@ def run_relay(settings: Settings, stop: threading.Event, *, ready: threading.Eve
     from spreports.workers.app import create_app
 
     options = RelayOptions.from_settings(settings)
-    url = broker_url(settings)
+    url = state_url(settings)  # dedupe and heartbeats: the state Redis, whichever the broker
     receivers = settings.sqs.receivers
     sqs = sqs_client(options, receivers)
     check_queue(sqs, options)
@@ -160,7 +160,7 @@ def supervise(
 
 def check(settings: Settings) -> tuple[bool, str]:
     """Whether a relay on this host has a fresh heartbeat (for container health checks)."""
-    url = settings.broker_url
+    url = settings.state_redis_url
     if url is None:
         embedded = EmbeddedRedis(settings.data_dir)
         if not embedded.is_running():

@@ -22,10 +22,11 @@ from spreports import enqueue_document
 from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, Simulator
 from spreports.storage import open_storage
-from spreports.tasks.retrying import SOFT_SHUTDOWN_SECONDS
 from tests.integration.documents.helpers import check_stored, downloads, expected_utf8
 from tests.processes import product_env, wait_for
 from tests.sim import Stall
+
+SOFT_SHUTDOWN_SECONDS: float = Settings.model_fields["worker_soft_shutdown_seconds"].default  # as deployed
 
 
 def test_a_stopped_worker_hands_its_download_back_and_another_stores_it_within_a_minute(
@@ -40,6 +41,7 @@ def test_a_stopped_worker_hands_its_download_back_and_another_stores_it_within_a
         "SPREPORTS_BROKER_URL": redis_url,
         "SPREPORTS_STORAGE__URL": settings.storage.url,
         "SPREPORTS_DATA_DIR": str(tmp_path / "data"),
+        "SPREPORTS_WORKER_SOFT_SHUTDOWN_SECONDS": str(SOFT_SHUTDOWN_SECONDS),
     })  # fmt: skip
     env.pop("REMAP_SIGTERM", None)  # what `spreports worker` does on its own is under test
     storage = Path(settings.storage.url)
