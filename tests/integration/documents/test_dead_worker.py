@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from spreports import enqueue_document
 from spreports.settings import Settings
-from spreports.simulator import DocumentSpec, Simulator
+from spreports.simulator import Simulator
 from spreports.storage import open_storage
 from spreports.tasks.documents import requeue_orphaned_documents
-from tests.integration.documents.helpers import check_stored, downloads, expected_utf8
-from tests.processes import product_env, wait_for
+from tests.integration.documents.helpers import check_stored, downloads, expected_utf8, worker_stalled_mid_download
+from tests.processes import wait_for
 from tests.sim import Stall
 
 CLAIM_TTL = 10  # the least allowed: the test waits for it to lapse
@@ -33,32 +30,11 @@ def test_a_killed_worker_host_loses_nothing_and_its_document_is_back_within_a_mi
     settings = settings.model_copy(
         update={"documents": settings.documents.model_copy(update={"claim_ttl_seconds": CLAIM_TTL})}
     )
-    document_id = sim.add_document(DocumentSpec(gzip=True, charset="Cp1252", size=4 * 2**20))
-    stall.skip = 1  # getReportDocument answers; the download after it stalls until released
-    sim.set_faults(slow_responses=2, slow_seconds=120.0)
-    env = product_env({
-        **sim.env(),
-        "SPREPORTS_LWA__CLIENT_ID": settings.lwa.client_id or "",
-        "SPREPORTS_BROKER_URL": redis_url,
-        "SPREPORTS_STORAGE__URL": settings.storage.url,
-        "SPREPORTS_DOCUMENTS__CLAIM_TTL_SECONDS": str(CLAIM_TTL),
-        "SPREPORTS_DATA_DIR": str(tmp_path / "data"),
-    })  # fmt: skip
-    with (tmp_path / "worker.log").open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "spreports.workers.cli", "worker", "-Q", "documents", "--pool", "prefork", "-c", "1",
-             "--without-gossip", "--without-mingle"],
-            env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        try:
-            enqueue_document(document_id, settings=settings)
-            wait_for(lambda: stall.stalling.is_set() and list(Path(settings.storage.url).rglob("*.part")), timeout=120)
-            os.killpg(worker.pid, signal.SIGKILL)  # the whole host's worker: parent and pool child at once
-            killed = time.monotonic()
-        finally:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+    with worker_stalled_mid_download(
+        sim, settings, redis_url, tmp_path, stall, SPREPORTS_DOCUMENTS__CLAIM_TTL_SECONDS=str(CLAIM_TTL)
+    ) as (worker, document_id):
+        os.killpg(worker.pid, signal.SIGKILL)  # the whole host's worker: parent and pool child at once
+        killed = time.monotonic()
     stall.release()  # the dead run's response ends; the next download is not slowed
 
     # Another worker (this process's) and the requeue task as beat runs it.

@@ -1,14 +1,22 @@
-"""A Redis with a password, end to end: a real worker process stores a document, and the password shows nowhere."""
+"""A guarded Redis, end to end: with a password, and over TLS only (``rediss://``) with a password, a real
+worker process stores a document, and the password shows nowhere."""
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import redis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from spreports import enqueue_document
 from spreports.settings import Settings
@@ -16,26 +24,67 @@ from spreports.simulator import DocumentSpec, Simulator
 from spreports.storage import open_storage
 from tests.integration.documents.helpers import check_stored, expected_utf8
 from tests.processes import product_env, spreports_process
-from tests.servers import RedisServer, redis_server
+from tests.servers import redis_server
 
 PASSWORD = "s3cret-redis-passw0rd"
+
+
+@contextmanager
+def guarded(tls_folder: Path | None = None) -> Iterator[str]:
+    """A private Redis demanding a password (TLS only with ``tls_folder``); yields its URL, password in it."""
+    with redis_server(tls=self_signed_certificate(tls_folder) if tls_folder else None) as server:
+        redis.Redis.from_url(server.url).config_set("requirepass", PASSWORD)
+        scheme = server.url.partition("://")[0]
+        yield server.url.replace(f"{scheme}://", f"{scheme}://:{PASSWORD}@", 1)
 
 
 @pytest.fixture
 def guarded_redis() -> Iterator[str]:
     """A private Redis that demands a password; yields its URL with the password in it."""
-    with redis_server() as server:
-        redis.Redis.from_url(server.url).config_set("requirepass", PASSWORD)
-        yield _with_password(server)
+    with guarded() as url:
+        yield url
 
 
-def _with_password(server: RedisServer) -> str:
-    return f"redis://:{PASSWORD}@127.0.0.1:{server.port}/0"
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, written to ``folder``: (certificate, key)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_file, key_file = folder / "redis.crt", folder / "redis.key"
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return certificate_file, key_file
 
 
-def test_a_worker_on_a_password_protected_redis_stores_documents_and_never_shows_the_password(
+@pytest.mark.parametrize("tls", [False, True], ids=["password", "tls-and-password"])
+def test_a_worker_on_a_guarded_redis_stores_documents_and_never_shows_the_password(
+    sim: Simulator, settings: Settings, tmp_path: Path, sqs_queue_url: str, tls: bool
+) -> None:
+    with guarded(tmp_path if tls else None) as url:
+        _stores_and_never_shows_the_password(sim, settings, url, tmp_path, sqs_queue_url)
+
+
+def _stores_and_never_shows_the_password(
     sim: Simulator, settings: Settings, guarded_redis: str, tmp_path: Path, sqs_queue_url: str
 ) -> None:
+    if guarded_redis.startswith("rediss://"):
+        port = int(guarded_redis.split("@127.0.0.1:")[1].split("/")[0])
+        with pytest.raises(redis.ConnectionError):  # no plain-text way in
+            redis.Redis(port=port, socket_timeout=2).ping()
     settings = settings.model_copy(update={"broker_url": guarded_redis})
     env = {
         **sim.env(),
@@ -53,6 +102,8 @@ def test_a_worker_on_a_password_protected_redis_stores_documents_and_never_shows
     manifest = open_storage(settings).find(sim.seller_id, document_id)
     assert manifest is not None and summary["location"] == manifest.location
     check_stored(manifest, expected_utf8(sim, document_id, "Cp1252"))
+    # The product's own state (claims, tokens, limits) went over the same guarded connection.
+    assert redis.Redis.from_url(guarded_redis).keys("spreports:token:*")
 
     checked = subprocess.run(
         [sys.executable, "-m", "spreports.workers.cli", "check"],
@@ -63,7 +114,7 @@ def test_a_worker_on_a_password_protected_redis_stores_documents_and_never_shows
         [sys.executable, "-m", "spreports.workers.cli", "config"],
         env=product_env(env), cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    assert "SPREPORTS_BROKER_URL=redis://:**********@127.0.0.1:" in shown.stdout
+    assert f"SPREPORTS_BROKER_URL={guarded_redis.partition(':')[0]}://:**********@127.0.0.1:" in shown.stdout
     for output in (log.read_text(), checked.stdout + checked.stderr, shown.stdout + shown.stderr, str(summary)):
         assert PASSWORD not in output
 

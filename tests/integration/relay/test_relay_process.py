@@ -175,7 +175,9 @@ def test_redis_outage_stops_deleting_and_resumes(sqs: Any, sqs_queue_url: str, t
     server.start()
     try:
         client = redis.Redis.from_url(server.url)
-        relay = RelayProcess(relay_env(server.url, sqs_queue_url, tmp_path), tmp_path / "relay.log").start()
+        # The messages in hand when Redis went away come back after the visibility timeout: 10 s, not 30.
+        env = relay_env(server.url, sqs_queue_url, tmp_path, visibility_timeout=10)
+        relay = RelayProcess(env, tmp_path / "relay.log").start()
         relays.append(relay)
         send(sqs, sqs_queue_url, [body(notification(notification_id=f"before-{i}")) for i in range(5)])
         wait_until(lambda: len(relayed_ids(client)) == 5, what="tasks before the outage")
