@@ -8,6 +8,7 @@ or with a clear error for CANCELLED and FATAL.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 import redis
 
 from spreports import request_report
+from spreports.cooldowns import cooldown_until
 from spreports.report_requests import KEY_PREFIX, ReportCancelled, ReportFatal
 from spreports.settings import Settings
 from spreports.simulator import Outcomes, Simulator, start_simulator
@@ -120,6 +122,24 @@ def test_a_fatal_report_is_a_clear_error(celery_worker: Any, settings: Settings,
     error_document = sim.report(report_id)["reportDocumentId"]
     manifest = wait_for(lambda: open_storage(settings).find(sim.seller_id, error_document), timeout=60)
     assert manifest.processing_status == "FATAL"
+
+
+@pytest.mark.parametrize("outcomes", [Outcomes(done=0, fatal=1, queue_seconds=0.05, processing_seconds=0.1)])
+def test_a_request_during_a_fatal_cooldown_is_deferred_without_an_sp_api_call(
+    celery_worker: Any, settings: Settings, sim: Simulator
+) -> None:
+    with pytest.raises(ReportFatal):
+        request_report(LISTINGS, marketplace_ids=US, settings=settings).get(timeout=60)
+    assert created(sim) == 1
+    calls_before = len(sim.requests())
+    # The same kind of report again, within the cooldown the FATAL started: deferred, nothing sent.
+    again = request_report(LISTINGS, marketplace_ids=US, settings=settings)
+    wait_for(lambda: again.parent.state == "RETRY", timeout=30)
+    until = cooldown_until(redis.Redis.from_url(str(settings.broker_url)), sim.seller_id, LISTINGS)
+    assert until is not None and until > datetime.now(UTC)
+    assert created(sim) == 1
+    assert [r.operation for r in sim.requests()[calls_before:]] == []  # not one SP-API call
+    again.parent.revoke()
 
 
 def test_the_shell_requests_and_waits_lists_and_backfills(
