@@ -57,7 +57,12 @@ def bind(**fields: object) -> object:
 
 def unbind(token: object) -> None:
     """Undo the :func:`bind` that returned ``token``."""
-    _context.reset(token)  # type: ignore[arg-type]
+    try:
+        _context.reset(token)  # type: ignore[arg-type]
+    except ValueError:
+        # Bound in another context (a task replaced under the same id runs its prerun elsewhere): the ids
+        # of this one are cleared instead, so no later record of this thread carries them.
+        _context.set(None)
 
 
 def record_context(record: logging.LogRecord) -> dict[str, str]:

@@ -11,7 +11,7 @@ Redis mark keeps it to once per report); an IN_PROGRESS one cannot be cancelled 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 KEY_PREFIX = "spreports:stuck:"
 REQUEUED_PREFIX = f"{KEY_PREFIX}requeued:"
+#: getReports takes at most this many report types a call.
+MAX_TYPES_PER_CALL = 10
 REQUEUED_TTL_SECONDS = 90 * 24 * 3600  # Amazon keeps reports 90 days
 #: Most reports finish within minutes; a report still waiting after this is stuck.
 DEFAULT_THRESHOLD = timedelta(hours=2)
@@ -46,7 +48,7 @@ class ReportsClient(Protocol):
 
     def get_reports(
         self, report_types: Sequence[str] | None = ..., processing_statuses: Sequence[str] | None = ...
-    ) -> object: ...
+    ) -> Iterable[Report]: ...
 
     def cancel_report(self, report_id: str) -> None: ...
 
@@ -81,7 +83,10 @@ def handle_stuck_reports(
 ) -> StuckReports:
     """Find, log and count the seller's stuck reports; cancel the IN_QUEUE ones and request them again once."""
     found = StuckReports()
-    reports: list[Report] = list(client.get_reports(report_types, ["IN_QUEUE", "IN_PROGRESS"]))  # type: ignore[call-overload]
+    reports: list[Report] = []
+    for start in range(0, len(report_types), MAX_TYPES_PER_CALL):  # getReports takes at most 10 types
+        types = list(report_types[start : start + MAX_TYPES_PER_CALL])
+        reports.extend(client.get_reports(types, ["IN_QUEUE", "IN_PROGRESS"]))
     for report in reports:
         age = now - report.created_time
         if age <= threshold_for(report.report_type):
@@ -94,20 +99,25 @@ def handle_stuck_reports(
             found.in_progress.append(report.report_id)  # Amazon cannot cancel it: reported only
             continue
         found.in_queue.append(report.report_id)
-        client.cancel_report(report.report_id)
-        found.cancelled.append(report.report_id)
-        if requeue and store.set(
-            f"{REQUEUED_PREFIX}{seller_id}:{report.report_id}", 1, nx=True, ex=REQUEUED_TTL_SECONDS
-        ):
-            new_id = client.create_report(
-                report.report_type,
-                report.marketplace_ids or [],
-                data_start_time=report.data_start_time,
-                data_end_time=report.data_end_time,
-            )
+        mark = f"{REQUEUED_PREFIX}{seller_id}:{report.report_id}"
+        # The new report first, then the cancel: a failure in between leaves the old one queued (the next
+        # sweep finds it again), never a cancelled report with no successor.
+        if requeue and store.set(mark, 1, nx=True, ex=REQUEUED_TTL_SECONDS):
+            try:
+                new_id = client.create_report(
+                    report.report_type,
+                    report.marketplace_ids or [],
+                    data_start_time=report.data_start_time,
+                    data_end_time=report.data_end_time,
+                )
+            except BaseException:
+                store.delete(mark)
+                raise
             # Once: the new report, if it is stuck too, is cancelled but not requested a third time.
             store.set(f"{REQUEUED_PREFIX}{seller_id}:{new_id}", 1, ex=REQUEUED_TTL_SECONDS)
             store.hincrby(f"{KEY_PREFIX}{report.report_type}", "requeued", 1)
             found.requested_again[report.report_id] = new_id
-            log.info("stuck report %s cancelled and requested again as %s", report.report_id, new_id)
+            log.info("stuck report %s requested again as %s", report.report_id, new_id)
+        client.cancel_report(report.report_id)
+        found.cancelled.append(report.report_id)
     return found

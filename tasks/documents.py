@@ -216,10 +216,12 @@ def requeue_orphaned_documents() -> int:
     inflight = InFlight(ctx.redis)
     requeued = 0
     for request in inflight.orphans():
-        inflight.remove(request)
+        # Off the list only once it is stored or queued again: a failure here leaves it for the next run.
         if ctx.storage.find(request.seller_id, request.report_document_id) is not None:
+            inflight.remove(request)
             continue
         current_app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+        inflight.remove(request)
         log.warning(
             "document %s of seller %s: its worker died mid-retrieval; queued again",
             request.report_document_id, request.seller_id,
