@@ -17,20 +17,13 @@ from celery.signals import task_postrun
 from spreports import names
 from spreports.schedules.runs import SyncState
 from spreports.settings import Settings
-from spreports.simulator import Simulator, start_simulator
+from spreports.simulator import Simulator
 from tests.processes import spreports_process, wait_for
-from tests.sim import quick_config, simulator_settings
+from tests.sim import simulator_settings
 
 LISTINGS = '[[schedules]]\nreport_type = "GET_MERCHANT_LISTINGS_ALL_DATA"\nmarketplace_ids = ["ATVPDKIKX0DER"]\n'
 BROWSE = '[[schedules]]\nreport_type = "GET_XML_BROWSE_TREE_DATA"\nmarketplace_ids = ["ATVPDKIKX0DER"]\n'
 WRITES = ("createReportSchedule", "cancelReportSchedule")
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    simulator = start_simulator(quick_config())
-    yield simulator
-    simulator.stop()
 
 
 @pytest.fixture

@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from spreports.settings import Settings
-from spreports.simulator import Simulator, start_simulator
+from spreports.simulator import Simulator
 from tests.processes import product_env
-from tests.sim import quick_config, simulator_settings
+from tests.sim import simulator_settings
 
 LISTINGS = (
     '[[schedules]]\nreport_type = "GET_MERCHANT_LISTINGS_ALL_DATA"\nmarketplace_ids = ["ATVPDKIKX0DER"]\n'
     'period = "P1D"\n'
 )
 WRITES = ("createReportSchedule", "cancelReportSchedule")
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    simulator = start_simulator(quick_config())
-    yield simulator
-    simulator.stop()
 
 
 @pytest.fixture
