@@ -183,6 +183,8 @@ class _Download:
     bytes_out: int
     sha256: str
     error_reason: str | None = None
+    kept_existing: bool = False
+    """Another run had committed the same bytes under the final name first; theirs were kept."""
 
 
 class _Retrieval:
@@ -255,13 +257,14 @@ class _Retrieval:
                 existing = self.storage.find(self.request.seller_id, self.request.report_document_id)
                 if existing is not None:
                     raise _StoredMeanwhile(existing)
-                location = writer.commit()
+                location = writer.commit(sha256)
             except BaseException:
                 writer.abort()
                 raise
             encoding = response.headers.get("Content-Encoding")
         reason = error_reason(writer.captured) if isinstance(writer, _Capture) else None
-        return _Download(location, content_type, encoding, gunzip, transcoder, bytes_in, bytes_out, sha256, reason)
+        return _Download(location, content_type, encoding, gunzip, transcoder, bytes_in, bytes_out, sha256, reason,
+                         kept_existing=writer.kept_existing)  # fmt: skip
 
     def _manifest(self, key: DocumentKey, located: LocatedDocument, download: _Download, attempt: int) -> Manifest:
         request, content_type, transcoder = self.request, download.content_type, download.transcoder
@@ -306,8 +309,12 @@ class _Capture:
             self.captured += data[: CAPTURE_BYTES - len(self.captured)]
         self._writer.write(data)
 
-    def commit(self) -> str:
-        return self._writer.commit()
+    @property
+    def kept_existing(self) -> bool:
+        return self._writer.kept_existing
+
+    def commit(self, sha256: str | None = None) -> str:
+        return self._writer.commit(sha256)
 
     def abort(self) -> None:
         self._writer.abort()
@@ -391,6 +398,13 @@ def _log_stored(request: DocumentRequest, located: LocatedDocument, download: _D
             "document %s of seller %s: %d undecodable characters replaced by U+FFFD (counted in the manifest)",
             request.report_document_id, request.seller_id, replaced,
         )  # fmt: skip
+    if download.kept_existing:
+        # Another run committed the document and stopped before its manifest (or is writing it now).
+        log.warning(
+            "document %s of seller %s was already stored with the same bytes by another run; kept that file "
+            "and wrote its manifest", request.report_document_id, request.seller_id,
+        )  # fmt: skip
+        return
     log.info(
         "document %s of seller %s downloaded from %s (%s, %d gzip members, inflated with %s)",
         request.report_document_id, request.seller_id, host_of(url), detected, members, INFLATE_BACKEND,

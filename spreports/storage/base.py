@@ -16,8 +16,16 @@ class DocumentWriter(Protocol):
     def write(self, data: bytes) -> None:
         """Append bytes."""
 
-    def commit(self) -> str:
-        """Make the document visible and return its location."""
+    @property
+    def kept_existing(self) -> bool:
+        """After ``commit(sha256)``: the same bytes were already stored there and were kept (not rewritten)."""
+
+    def commit(self, sha256: str | None = None) -> str:
+        """Make the document visible and return its location.
+
+        ``sha256``, the digest of the bytes written, lets a backend keep an identical copy a concurrent
+        run committed first instead of writing it again.
+        """
 
     def abort(self) -> None:
         """Drop everything written; safe to call after a failure or twice."""

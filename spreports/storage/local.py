@@ -148,6 +148,7 @@ class LocalWriter:
         self._temp: Path | None = Path(temp)
         self._written = 0
         self._flushed = 0
+        self.kept_existing = False
 
     def write(self, data: bytes) -> None:
         """Append all of ``data`` (os.write on large buffers; partial writes are continued)."""
@@ -172,8 +173,14 @@ class LocalWriter:
                 os.posix_fadvise(self._fd, 0, self._written, os.POSIX_FADV_DONTNEED)
         self._flushed = self._written
 
-    def commit(self) -> str:
-        """fsync, rename over the final name, fsync the directory; return the path."""
+    def commit(self, sha256: str | None = None) -> str:
+        """fsync, give the file its final name, fsync the directory; return the path.
+
+        With ``sha256`` (the written bytes' digest), a file already under the final name with that
+        digest is kept and this copy dropped (``kept_existing``): another run of the same document
+        committed first, and a reader never sees the file change under it. Otherwise the final name is
+        replaced atomically.
+        """
         if self._temp is None:
             raise StorageError(f"{self._display} was aborted; nothing to commit")
         try:
@@ -183,7 +190,10 @@ class LocalWriter:
             os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
-            os.replace(self._temp, self.path)
+            if sha256 is None:
+                os.replace(self._temp, self.path)
+            else:
+                self.kept_existing = not _publish(self._temp, self.path, sha256)
             self._temp = None
             directory = os.open(self.path.parent, os.O_RDONLY)
             try:
@@ -205,6 +215,42 @@ class LocalWriter:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._temp)
             self._temp = None
+
+
+def _publish(temp: Path, path: Path, sha256: str) -> bool:
+    """Give ``temp`` the name ``path`` unless a file with the digest ``sha256`` is there; whether it did.
+
+    A hard link creates the name only if it is free (rename would replace it silently); ``temp`` is
+    removed either way. File systems without hard links get the rename.
+    """
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        if _digest(path) == sha256:
+            os.unlink(temp)
+            return False
+        os.replace(temp, path)  # a different copy (other settings, say): the newest run's stands
+        return True
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        os.replace(temp, path)
+        return True
+    os.unlink(temp)
+    return True
+
+
+# What link(2) answers on file systems that have no hard links (FAT, some FUSE and network mounts).
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
+
+
+def _digest(path: Path) -> str:
+    """The sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while block := source.read(2**20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def file_mode() -> int:

@@ -146,6 +146,7 @@ class S3Writer:
         self.in_flight = in_flight
         self._blocks: list[bytes] = []
         self._buffered = 0
+        self.kept_existing = False
         self._upload_id: str | None = None
         self._uploads: dict[int, Future[str]] = {}  # part number -> its ETag, once uploaded
         self._slots: threading.Semaphore | None = None
@@ -224,8 +225,12 @@ class S3Writer:
         self._raise_failure()
         return [{"PartNumber": number, "ETag": self._uploads[number].result()} for number in sorted(self._uploads)]
 
-    def commit(self) -> str:
-        """Send the last part, wait for all and complete the upload (a small document is one put_object)."""
+    def commit(self, sha256: str | None = None) -> str:
+        """Send the last part, wait for all and complete the upload (a small document is one put_object).
+
+        An object of a concurrent run under the same key is replaced (``sha256`` is not used): S3's
+        conditional writes are not offered by every S3-compatible store.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
 
         if self._upload_id is None:

@@ -325,3 +325,24 @@ def test_no_url_or_signature_in_logs_errors_or_results(
     for text in texts:
         assert "SECRETSIGNATURE" not in text and "X-Amz" not in text
         assert f"{server.origin}/" not in text
+
+
+def test_a_document_committed_by_a_run_that_stopped_before_its_manifest_is_kept_and_described(
+    server: DocumentServer, storage: LocalStorage, options: RetrievalOptions, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The first run: its file committed, its manifest (the done-marker) never written.
+    first, _ = run(server, storage, options, Route(body=TEXT.encode()), document_id="DOC-K")
+    location = Path(first.manifest.location)
+    for manifest_file in storage.root.rglob("*.manifest.json"):
+        manifest_file.unlink()
+    assert storage.find("A1SELLER", "DOC-K") is None
+    inode = location.stat().st_ino
+    with caplog.at_level(logging.INFO, logger="spreports.documents.pipeline"):
+        second, _ = run(server, storage, options, Route(body=TEXT.encode()), document_id="DOC-K")
+    assert second.manifest.location == str(location) and location.stat().st_ino == inode  # not rewritten
+    assert second.manifest.sha256 == hashlib.sha256(location.read_bytes()).hexdigest()
+    assert storage.find("A1SELLER", "DOC-K") == second.manifest
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("already stored with the same bytes by another run" in m for m in messages), messages
+    assert not any("downloaded from" in m for m in messages), messages
+    assert not [p for p in files_under(storage.root) if p.name.endswith(".part")]

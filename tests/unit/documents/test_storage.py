@@ -6,6 +6,7 @@ S3 (multipart uploads through moto's server): tests/integration/documents/test_s
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import time
 from datetime import date
@@ -163,6 +164,48 @@ def test_concurrent_writers_of_one_document_never_delete_each_others_temp_files(
     assert Path(second.commit()).read_bytes() == b"second writer"
     directory = tmp_path / "root" / "A1SELLER" / "GET_X" / "2026-11-28"
     assert not list(directory.glob("*.part"))
+
+
+def test_a_copy_with_the_same_bytes_committed_first_is_kept_not_rewritten(tmp_path: Path) -> None:
+    # A run stopped between its commit and its manifest; the next run's identical copy leaves the file alone.
+    storage = LocalStorage(tmp_path / "root")
+    first = storage.open_document(key(), "txt")
+    first.write(b"the document")
+    location = Path(first.commit(hashlib.sha256(b"the document").hexdigest()))
+    assert not first.kept_existing
+    inode = location.stat().st_ino
+    second = storage.open_document(key(), "txt")
+    second.write(b"the document")
+    assert Path(second.commit(hashlib.sha256(b"the document").hexdigest())) == location
+    assert second.kept_existing
+    assert location.stat().st_ino == inode and location.read_bytes() == b"the document"
+    assert not list(location.parent.glob(".*.part"))
+
+
+def test_a_different_copy_under_the_final_name_is_replaced_whole(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "root")
+    old = storage.open_document(key(), "txt")
+    old.write(b"stored with other settings")
+    location = Path(old.commit(hashlib.sha256(b"stored with other settings").hexdigest()))
+    new = storage.open_document(key(), "txt")
+    new.write(b"this run's bytes")
+    assert Path(new.commit(hashlib.sha256(b"this run's bytes").hexdigest())) == location
+    assert not new.kept_existing and location.read_bytes() == b"this run's bytes"
+    assert not list(location.parent.glob(".*.part"))
+
+
+def test_a_file_system_without_hard_links_gets_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(source: object, target: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    storage = LocalStorage(tmp_path / "root")
+    for body in (b"first", b"second"):
+        writer = storage.open_document(key(), "txt")
+        writer.write(body)
+        location = Path(writer.commit(hashlib.sha256(body).hexdigest()))
+        assert location.read_bytes() == body and not writer.kept_existing
+    assert not list(location.parent.glob(".*.part"))
 
 
 def test_a_stale_part_is_older_than_any_live_task() -> None:
