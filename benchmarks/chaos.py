@@ -3,9 +3,12 @@
 Each case builds its own small deployment (a :class:`Lab`): a private redis-server, a pair of queues on
 moto's SQS server (one server per run), the SP-API simulator in this process with several sellers
 notifying the queue, and the product's own processes, ``spreports worker -Q documents`` and ``python -m
-spreports.workers.relay``, each logging to a file. Beat's requeue task runs in this process every second
-(beat runs it every 15 s), as the dead-worker test does, and beat's sweep every 10 s (beat: 15 minutes). Documents enter the way Amazon's do: the simulator
-finishes a report and notifies SQS; the relay publishes; the worker retrieves and stores.
+spreports.workers.relay``, each logging to a file. The tasks travel through that Redis or, with
+``--broker rabbitmq``, through a vhost of the case's own on the machine's RabbitMQ (``RABBITMQ_URL``; the
+state stays in the Redis). Beat's requeue task runs in this process every second (beat runs it every
+15 s), as the dead-worker test does, and beat's sweep every 10 s (beat: 15 minutes). Documents enter the
+way Amazon's do: the simulator finishes a report and notifies SQS; the relay publishes; the worker
+retrieves and stores.
 
 While a case runs, a watcher reads the storage tree ten times a second: every document file that becomes
 visible is hashed at once and compared with the simulator's bytes (a partial or wrong file under a final
@@ -22,13 +25,14 @@ deadline passes). Then, per case:
 - fault s: how long the fault lasted; recovery s: from the fault's end to the last document stored (0
   when everything was stored before the fault ended).
 
-Run every case (about 6 minutes on the project's 2-core machine), or some of them::
+Run every case (about 6 minutes per broker on the project's 2-core machine), or some of them::
 
     .venv/bin/python benchmarks/chaos.py
     .venv/bin/python benchmarks/chaos.py --case worker-sigkill --case redis-freeze --keep
+    .venv/bin/python benchmarks/chaos.py --broker redis --broker rabbitmq   # every case on both brokers
 
 The exit status is 1 when any case lost, duplicated or exposed a partial document, 0 otherwise.
-``tests/e2e/test_chaos.py`` runs the cheapest cases through this same code. The full-disk case mounts a
+``tests/e2e/test_chaos.py`` and ``test_chaos_rabbitmq.py`` run the cheapest cases through this same code. The full-disk case mounts a
 2 MiB tmpfs (root is needed); where mounting is not permitted the case is skipped and says so.
 """
 
@@ -71,6 +75,13 @@ from tests.e2e.test_fleet import UNACKED, _task_text  # noqa: E402
 from tests.e2e.test_relay_pipeline import _document_of_ours  # noqa: E402
 from tests.integration.documents.helpers import expected_utf8  # noqa: E402
 from tests.processes import product_env  # noqa: E402
+from tests.rabbitmq import (  # noqa: E402
+    close_connections,
+    private_vhost,
+    rabbitmq_base_url,
+    rabbitmq_problem,
+    vhost_of,
+)
 from tests.servers import free_port, redis_server_binary  # noqa: E402
 from tests.sim import Stall, quick_config  # noqa: E402
 
@@ -235,8 +246,9 @@ class Lab:
 
     def __init__(self, name: str, work: Path, aws: str, *, persistent_redis: bool = False,
                  storage: Path | None = None, lwa_switch: bool = False, pool: str = "prefork",
-                 concurrency: int = 4) -> None:  # fmt: skip
+                 concurrency: int = 4, amqp_url: str | None = None) -> None:  # fmt: skip
         self.name, self.work, self.aws, self.pool, self.concurrency = name, work, aws, pool, concurrency
+        self.amqp_url = amqp_url  # RabbitMQ carries the tasks; None: the private Redis does
         work.mkdir(parents=True, exist_ok=True)
         self.root = storage or work / "reports"
         self.redis = RedisProcess(work / "redis", persistent=persistent_redis)
@@ -266,7 +278,7 @@ class Lab:
         from spreports.settings import Settings
         from spreports.workers.app import create_app
 
-        self.settings = Settings(broker_url=self.redis.url, data_dir=self.work / "data",
+        self.settings = Settings(broker_url=self.broker_url, redis_url=self.redis.url, data_dir=self.work / "data",
                                  storage={"url": str(self.root)}, documents={"claim_ttl_seconds": CLAIM_TTL})  # fmt: skip
         self.app = create_app(self.settings)  # beat's requeue task runs here, on the lab's broker
         self.sweeper = create_app(self._sweep_settings())  # beat's sweep, with the product's full settings
@@ -295,6 +307,41 @@ class Lab:
         self.redis.signal(signal.SIGCONT)
         self.redis.kill()
 
+    @property
+    def broker_url(self) -> str:
+        """Where the tasks travel: RabbitMQ's vhost, or the private Redis that also keeps the state."""
+        return self.amqp_url or self.redis.url
+
+    @property
+    def broker(self) -> str:
+        return "rabbitmq" if self.amqp_url else "redis"
+
+    def queue_depth(self) -> str:
+        """The documents queue: messages waiting, and delivered but not acknowledged."""
+        if self.amqp_url:  # a passive declare (rabbitmqctl takes a second: the fault would come late)
+            from kombu import Connection
+
+            from spreports.workers.brokers import amqp_queue_depths
+
+            with Connection(self.amqp_url, connect_timeout=5) as connection:
+                ready = amqp_queue_depths(connection, [names.DOCUMENTS_QUEUE]).get(names.DOCUMENTS_QUEUE, 0)
+            return f"{ready} queued on RabbitMQ"
+        broker = redis.Redis.from_url(self.redis.url)
+        try:
+            return f"{broker.llen(names.DOCUMENTS_QUEUE)} queued, {broker.hlen(UNACKED)} unacked"
+        finally:
+            broker.close()
+
+    def drop_broker_connections(self) -> int:
+        """Close every client connection to the broker at once; how many were closed."""
+        if self.amqp_url:
+            return close_connections(vhost_of(self.amqp_url))
+        client = redis.Redis.from_url(self.redis.url)
+        try:
+            return int(client.client_kill_filter(_type="normal", skipme=True))
+        finally:
+            client.close()
+
     def env(self) -> dict[str, str]:
         """The product processes' environment."""
         sellers = self.work / "sellers.toml"
@@ -303,7 +350,8 @@ class Lab:
         return product_env({
             **self.sim.env(),
             **({"SPREPORTS_LWA__TOKEN_URL": self.lwa.url} if self.lwa else {}),
-            "SPREPORTS_BROKER_URL": self.redis.url,
+            "SPREPORTS_BROKER_URL": self.broker_url,
+            "SPREPORTS_REDIS_URL": self.redis.url,
             "SPREPORTS_DATA_DIR": str(self.work / "data"),
             "SPREPORTS_STORAGE__URL": str(self.root),
             "SPREPORTS_SELLERS_FILE": str(sellers),
@@ -327,7 +375,7 @@ class Lab:
         """A documents worker (threads pool), its log ``worker.log`` (appended across restarts)."""
         self._start("worker", ["-m", "spreports.workers.cli", "worker", "-Q", "documents", "--pool", self.pool,
                                "-c", str(self.concurrency), "-l", "INFO", "--without-mingle", "--without-gossip",
-                               "-n", f"chaos-{self.name}-{uuid.uuid4().hex[:6]}@%h"])  # fmt: skip
+                               "-n", f"chaos-{self.name}-{self.broker}-{uuid.uuid4().hex[:6]}@%h"])  # fmt: skip
 
     def start_relay(self) -> None:
         """A relay, its log ``relay.log`` (appended across restarts)."""
@@ -519,7 +567,7 @@ class Lab:
         broker = redis.Redis.from_url(self.redis.url, socket_timeout=5)
         try:
             seller = self.expected[document_id][0]
-            places = []
+            places = [] if not self.amqp_url else [f"RabbitMQ's documents queue: {self.queue_depth()}"]
             if any(document_id in _task_text(_raw(entry)) for entry in broker.hvals(UNACKED)):
                 places.append("its task delivered and unacknowledged (back after the broker's visibility timeout)")
             if any(document_id in _task_text(_raw(entry)) for entry in broker.lrange(names.DOCUMENTS_QUEUE, 0, -1)):
@@ -606,13 +654,10 @@ def redis_restart(lab: Lab, row: Row) -> float:
     """appendonly yes (fsync always): Redis SIGKILLed with tasks queued and running, restarted 2 s later."""
     lab.add_many(30)
     until(lambda: lab.stored() >= 5, 60, "a few documents stored")
-    broker = redis.Redis.from_url(lab.redis.url)
-    queued = broker.llen("documents")
-    unacked = broker.hlen("unacked")
-    broker.close()
+    depth = lab.queue_depth()
     lab.redis.kill()
     down = time.monotonic()
-    row.notes.append(f"killed with {lab.stored()} stored, {queued} queued, {unacked} unacked")
+    row.notes.append(f"killed with {lab.stored()} stored, {depth}")
     time.sleep(2.0)  # the outage: the time a supervisor takes to restart it
     lab.redis.start()
     row.fault_seconds = time.monotonic() - down
@@ -631,6 +676,17 @@ def redis_freeze(lab: Lab, row: Row) -> float:
     lab.redis.signal(signal.SIGCONT)
     row.fault_seconds = time.monotonic() - frozen
     row.notes.append(f"{lab.log('relay').count('Redis unavailable')} 'Redis unavailable' relay log line(s)")
+    return time.monotonic()
+
+
+def broker_disconnect(lab: Lab, row: Row) -> float:
+    """Every client connection to the broker closed at once (a failover, a proxy's reset) with 48 documents
+    notified: the worker and the relay reconnect, deliveries left unacknowledged come back."""
+    lab.add_many(48)
+    until(lambda: lab.stored() >= 3, 60, "a few documents stored", interval=0.02)
+    depth, stored = lab.queue_depth(), lab.stored()
+    closed = lab.drop_broker_connections()
+    row.notes.append(f"{closed} connection(s) closed with {stored} stored, {depth}")
     return time.monotonic()
 
 
@@ -733,6 +789,7 @@ CASES = [
         lab={"persistent_redis": True},
     ),
     Case("redis-freeze", "Redis frozen (SIGSTOP) 15 s, past the relay's timeouts", redis_freeze, deadline=120),
+    Case("broker-disconnect", "every broker connection closed at once", broker_disconnect, quick=True),
     Case("throttle-storm", "a 429 storm (36 calls)", throttle_storm),
     Case("lwa-outage", "an LWA outage (503 for 8 s)", lwa_outage, lab={"lwa_switch": True}),
     Case("expired-urls", "expired pre-signed URLs (8)", expired_urls, quick=True),
@@ -759,20 +816,26 @@ def small_filesystem(path: Path, size: str = "2m") -> Iterator[str | None]:
             subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
 
 
-def run_case(case: Case, work: Path, aws: str, pool: str = "prefork") -> Row:
-    """Build the case's lab, inject its fault, settle and tally; the lab is always taken down."""
+def run_case(case: Case, work: Path, aws: str, pool: str = "prefork", broker: str = "redis") -> Row:
+    """Build the case's lab, inject its fault, settle and tally; the lab is always taken down.
+
+    With ``broker="rabbitmq"`` the tasks travel through a vhost of the case's own on the machine's
+    RabbitMQ (``RABBITMQ_URL``), the product's state stays in the case's Redis.
+    """
     row = Row(case.name)
     began = time.monotonic()
     with contextlib.ExitStack() as stack:
-        options = {"pool": pool, **case.lab}
+        options: dict[str, Any] = {"pool": pool, **case.lab}
+        if broker == "rabbitmq":
+            options["amqp_url"] = stack.enter_context(private_vhost(rabbitmq_base_url(), prefix="spreports-chaos"))
         if case.name == "full-disk":
-            disk = work / case.name / "disk"
+            disk = work / f"{case.name}-{broker}" / "disk"
             reason = stack.enter_context(small_filesystem(disk))
             if reason is not None:
                 row.skipped = reason
                 return row
             options["storage"] = disk / "reports"
-        lab = Lab(case.name, work / case.name, aws, **options)
+        lab = Lab(case.name, work / f"{case.name}-{broker}", aws, **options)
         stack.callback(lab.stop)
         lab.start()
         ended = case.run(lab, row)
@@ -811,15 +874,22 @@ def moto_sqs() -> Iterator[str]:
 
 
 def run(
-    chosen_names: Sequence[str], work: Path, *, pool: str = "prefork", echo: Callable[[str], None] = print
+    chosen_names: Sequence[str],
+    work: Path,
+    *,
+    pool: str = "prefork",
+    broker: str = "redis",
+    echo: Callable[[str], None] = print,
 ) -> list[Row]:
-    """Run the named cases one after the other on one moto server, workers of ``pool``; returns their rows."""
+    """Run the named cases one after the other on one moto server, workers of ``pool`` on ``broker``."""
     chosen = [next(c for c in CASES if c.name == name) for name in chosen_names]
     rows = []
+    if broker == "rabbitmq" and (problem := rabbitmq_problem(rabbitmq_base_url())) is not None:
+        raise RuntimeError(problem)
     with moto_sqs() as aws:
         for case in chosen:
-            echo(f"-- {case.name}: {case.title}")
-            row = run_case(case, work, aws, pool)
+            echo(f"-- {case.name} ({broker}): {case.title}")
+            row = run_case(case, work, aws, pool, broker)
             echo(f"   {format_row(row)}")
             rows.append(row)
     return rows
@@ -852,22 +922,28 @@ def main() -> int:
     parser.add_argument("--case", action="append", choices=[c.name for c in CASES], help="run only these (repeat)")
     parser.add_argument("--quick", action="store_true", help="only the cases the test suite runs")
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"], help="the workers' pool")
+    parser.add_argument("--broker", action="append", choices=["redis", "rabbitmq"],
+                        help="the broker the tasks travel through (repeat for both; default redis)")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, stored files)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request lines
     chosen = args.case or (QUICK if args.quick else [c.name for c in CASES])
     work = Path(tempfile.mkdtemp(prefix="spreports-chaos-"))
     began = time.monotonic()
+    tables = []
     try:
-        rows = run(chosen, work, pool=args.pool)
+        for broker in args.broker or ["redis"]:
+            rows = run(chosen, work, pool=args.pool, broker=broker)
+            tables.append((broker, rows))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"workers --pool {args.pool}, load average {os.getloadavg()[0]:.1f}; {time.monotonic() - began:.0f} s; work dir {work}"
-          f"{'' if args.keep else ' (removed)'}\n")  # fmt: skip
-    print(table(rows))
-    return 0 if all(row.ok or row.skipped for row in rows) else 1
+          f"{'' if args.keep else ' (removed)'}")  # fmt: skip
+    for broker, rows in tables:
+        print(f"\nbroker: {broker}\n\n{table(rows)}")
+    return 0 if all(row.ok or row.skipped for _, rows in tables for row in rows) else 1
 
 
 if __name__ == "__main__":

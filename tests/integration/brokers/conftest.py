@@ -11,15 +11,10 @@ process start is the slow part, and each test works on documents of its own.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import socket
-import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
@@ -27,44 +22,22 @@ from spreports.settings import Settings
 from spreports.simulator import Simulator, start_simulator
 from spreports.storage import Manifest, open_storage
 from tests.processes import spreports_process, wait_for
+from tests.rabbitmq import private_vhost, rabbitmq_base_url, rabbitmq_problem
 from tests.servers import RedisServer, unavailable
 from tests.sim import quick_config
 
-DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
-RABBITMQCTL_TIMEOUT = 30
 BROKERS = ("redis", "rabbitmq")
-
-
-def _rabbitmqctl(*args: str) -> bool:
-    """Run ``rabbitmqctl``; False when it is missing or refuses (no right to the node's cookie)."""
-    binary = shutil.which("rabbitmqctl")
-    if binary is None:
-        return False
-    try:
-        done = subprocess.run([binary, *args], capture_output=True, timeout=RABBITMQCTL_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == 0
 
 
 @pytest.fixture(scope="session")
 def rabbitmq_url() -> Iterator[str]:
     """An AMQP URL on a vhost of this test session's own (when ``rabbitmqctl`` can create one)."""
-    base = os.environ.get("RABBITMQ_URL", DEFAULT_RABBITMQ_URL)
-    parts = urlsplit(base)
-    try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), timeout=2).close()
-    except OSError:
-        unavailable(f"RabbitMQ at {parts.hostname}:{parts.port or 5672} does not answer")
-    vhost = f"spreports-test-{uuid.uuid4().hex[:10]}"
-    user = parts.username or "guest"
-    if not (_rabbitmqctl("add_vhost", vhost) and _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")):
-        yield base  # the URL's own vhost: runs on it share the product's queue names
-        return
-    try:
-        yield urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
+    base = rabbitmq_base_url()
+    problem = rabbitmq_problem(base)
+    if problem is not None:
+        unavailable(problem)
+    with private_vhost(base) as url:
+        yield url
 
 
 @dataclass
