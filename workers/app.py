@@ -27,9 +27,12 @@ from spreports.tasks.context import attach, context
 from spreports.tasks.retrying import HARD_TIME_LIMIT, SOFT_TIME_LIMIT, VISIBILITY_TIMEOUT
 from spreports.workers.brokers import broker_config, drop_stale_redis_bindings, is_amqp, task_queues
 from spreports.workers.embedded_redis import broker_url, resolved, state_url
+from spreports.workers.redis_transport import install as install_redis_transport
 
 if TYPE_CHECKING:
     from celery.worker import WorkController
+
+install_redis_transport()  # before any broker connection (see spreports.workers.redis_transport)
 
 TASK_MODULES = [
     "spreports.tasks.health",
