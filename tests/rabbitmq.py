@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -79,3 +80,46 @@ def close_connections(vhost: str) -> int:
                           capture_output=True, text=True, timeout=RABBITMQCTL_TIMEOUT, check=True)  # fmt: skip
     closed = re.search(r"Closed (\d+) connection", done.stdout)
     return int(closed.group(1)) if closed else 0
+
+
+@contextlib.contextmanager
+def forwarded(url: str, listen_host: str) -> Iterator[str]:
+    """``url`` reachable at ``listen_host``: a TCP forwarder to its server; yields the URL through it.
+
+    For hosts that cannot reach the server's address (a RabbitMQ listening on 127.0.0.1, test hosts in
+    network namespaces). The server sees connections from the forwarder, so loopback-only users work.
+    """
+    parts = urlsplit(url)
+    target = (parts.hostname or "127.0.0.1", parts.port or 5672)
+    listener = socket.create_server((listen_host, 0))
+    port = listener.getsockname()[1]
+    stopping = threading.Event()
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for sock in (source, sink):  # one side ended: end both, as a connection through a router would
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                client, _ = listener.accept()
+                server = socket.create_connection(target, timeout=10)
+            except OSError:
+                continue
+            server.settimeout(None)
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=pipe, args=(source, sink), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True, name="amqp-forwarder").start()
+    userinfo = parts.netloc.rpartition("@")[0]
+    try:
+        yield urlunsplit(
+            parts._replace(netloc=f"{userinfo}@{listen_host}:{port}" if userinfo else f"{listen_host}:{port}")
+        )
+    finally:
+        stopping.set()
+        listener.close()
