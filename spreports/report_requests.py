@@ -51,9 +51,10 @@ Reuse = Literal["new", "in-flight", "done"]
 class RequestPending(TransientError):
     """Another run is requesting the identical report right now; its reportId follows shortly."""
 
-    def __init__(self, message: str | None = None, *, retry_after: float = PENDING_RETRY_SECONDS) -> None:
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        # Read when raised, not when the class is defined, so the module's value is the one in force.
+        self.retry_after = PENDING_RETRY_SECONDS if retry_after is None else retry_after
 
 
 class ReportCancelled(PermanentError):

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from spreports.workers.embedded_redis import EmbeddedRedis
+from tests.processes import wait_for
 
 
 @contextmanager
@@ -22,8 +23,14 @@ def short_directory() -> Iterator[Path]:
     try:
         yield directory
     finally:
-        EmbeddedRedis(directory / ".spreports").stop()
+        stop_embedded_redis(directory)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def stop_embedded_redis(directory: Path) -> None:
+    """Shut down the embedded Redis of ``directory`` (if it runs) and wait until its process is gone."""
+    EmbeddedRedis(directory / ".spreports").stop()
+    wait_for(lambda: redis_servers_in(directory) == [], timeout=30, interval=0.02)
 
 
 def redis_servers_in(directory: Path) -> list[int]:

@@ -24,7 +24,7 @@ def test_two_worker_processes_share_the_work(celery_app, settings: Settings, tmp
             "worker", "-Q", "control", "-c", "1", "-n", "two@%h", env=env, cwd=tmp_path, log=tmp_path / "w2.log"
         ),
     ):
-        wait_for(lambda: len(celery_app.control.ping(timeout=1.0)) == 2, timeout=90)
+        wait_for(lambda: len(celery_app.control.ping(timeout=1.0, limit=2)) == 2, timeout=90)  # back once both answer
         results = [celery_app.send_task(names.PING, kwargs={"value": str(n), "delay": 0.2}) for n in range(20)]
         assert [r.get(timeout=60) for r in results] == [str(n) for n in range(20)]
         # result_extended stores which worker ran each task: both took a share of the queue.
@@ -53,7 +53,7 @@ def test_flower_answers_and_exports_metrics(celery_app, settings: Settings, tmp_
                 return False
 
         wait_for(healthy, timeout=90, interval=0.5)
-        wait_for(lambda: celery_app.control.ping(timeout=1.0), timeout=90)
+        wait_for(lambda: celery_app.control.ping(timeout=1.0, limit=1), timeout=90)
 
         def task_counted() -> list[Sample]:
             # Flower only counts events it saw: run tasks until one ran after it started listening.

@@ -56,7 +56,7 @@ def test_a_worker_started_beside_the_users_tasks_and_workers_modules_runs_tasks(
 
         def answered() -> bool:
             assert worker.poll() is None, log.read_text()
-            return bool(celery_app.control.ping(timeout=1.0))
+            return bool(celery_app.control.ping(timeout=1.0, limit=1))  # back at the first reply
 
         wait_for(answered, timeout=90, interval=0.2)
         assert celery_app.send_task(names.PING, kwargs={"value": "beside"}).get(timeout=60) == "beside"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-from spreports import request_report
+from spreports import report_requests, request_report
 from spreports.cooldowns import cooldown_until
 from spreports.report_requests import KEY_PREFIX, ReportCancelled, ReportFatal
 from spreports.settings import Settings
@@ -29,6 +29,22 @@ LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
 US = ["ATVPDKIKX0DER"]
 # Polls every 0.2 s at first, at most every second: the simulator's reports finish in a fraction of one.
 QUICK_FOLLOW = {"follow_first_seconds": 0.2, "follow_max_seconds": 1.0}
+
+
+@pytest.fixture(autouse=True)
+def quick_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fixed waits of the in-process worker's report tasks, shortened (the simulator answers at once).
+
+    A FATAL report's follower comes back for its error document's reason every 0.2 s instead of every
+    5 s, as many times more often (the same 30 s in all); a request that finds an identical one pending
+    looks again after 0.5 s instead of 10 s. The worker is a thread of this process: these are its values.
+    """
+    from spreports.tasks import reports as report_tasks
+
+    budget = report_tasks.FATAL_REASON_POLLS * report_tasks.FATAL_REASON_WAIT_SECONDS  # seconds in all
+    monkeypatch.setattr(report_tasks, "FATAL_REASON_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(report_tasks, "FATAL_REASON_POLLS", int(budget / 0.2))
+    monkeypatch.setattr(report_requests, "PENDING_RETRY_SECONDS", 0.5)
 
 
 @pytest.fixture
