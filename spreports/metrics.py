@@ -130,16 +130,18 @@ class WorkerMetrics:
 
     def observe_seconds(self, seconds: float) -> None:
         """Record how long one stored document took, in the histogram."""
-        value = max(seconds, 0.0)
+        self._write(lambda pipe: _observe(pipe, seconds))
 
-        def observe(pipe: Any) -> None:
-            for bound in SECONDS_BUCKETS:
-                if value <= bound:
-                    pipe.hincrby(SECONDS_KEY, _bound(bound), 1)
-            pipe.hincrbyfloat(SECONDS_KEY, "sum", value)
-            pipe.hincrby(SECONDS_KEY, "count", 1)
+    def count_stored(self, seconds: float | None) -> None:
+        """Count one stored document and, when known, how long it took (one round trip for both)."""
+        field = _field("documents", "stored")
 
-        self._write(observe)
+        def stored(pipe: Any) -> None:
+            pipe.hincrby(COUNTERS_KEY, field, 1)
+            if seconds is not None:
+                _observe(pipe, seconds)
+
+        self._write(stored)
 
     def _write(self, fill: Callable[[Any], object]) -> None:
         try:
@@ -181,6 +183,20 @@ def _field(name: str, label: str | None) -> str:
 
 def _bound(bound: float) -> str:
     return f"le:{floatToGoString(bound)}"  # type: ignore[no-untyped-call]  # "le:1.0" ... "le:+Inf"
+
+
+#: The histogram's bucket fields, formatted once.
+_BOUND_FIELDS = tuple((bound, _bound(bound)) for bound in SECONDS_BUCKETS)
+
+
+def _observe(pipe: Any, seconds: float) -> None:
+    """Queue on ``pipe`` the histogram's additions for one document that took ``seconds``."""
+    value = max(seconds, 0.0)
+    for bound, field in _BOUND_FIELDS:
+        if value <= bound:
+            pipe.hincrby(SECONDS_KEY, field, 1)
+    pipe.hincrbyfloat(SECONDS_KEY, "sum", value)
+    pipe.hincrby(SECONDS_KEY, "count", 1)
 
 
 class FleetCollector(Collector):

@@ -19,6 +19,7 @@ from spreports.connection import connect
 from spreports.errors import SettingsError
 from spreports.settings import Settings
 from spreports.spapi import SpapiClient
+from spreports.spapi.transport import ProcessSession
 from spreports.storage import Storage, open_storage
 from spreports.tasks.retrying import IN_SLOT_WAIT_SECONDS, QUOTA_RESERVE_HORIZON
 
@@ -51,7 +52,7 @@ class TaskContext:
     @cached_property
     def session(self) -> requests.Session:
         """The process's session for document downloads (pooled connections to the document hosts)."""
-        return requests.Session()
+        return ProcessSession()
 
     def client(self, seller_id: str) -> SpapiClient:
         """The process's SP-API client for one seller."""

@@ -121,9 +121,8 @@ def _count_stored(metrics: WorkerMetrics, summary: dict[str, Any]) -> None:
     if summary.get("already_stored"):
         metrics.count("documents", "already_stored")
         return
-    metrics.count("documents", "stored")
-    if summary.get("seconds") is not None:
-        metrics.observe_seconds(float(summary["seconds"]))
+    seconds = summary.get("seconds")
+    metrics.count_stored(None if seconds is None else float(seconds))
 
 
 # --- FATAL reports: the reason, the counter, the cooldown (issue 11) ------------------------------------

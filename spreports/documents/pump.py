@@ -26,6 +26,7 @@ _POLL = 0.2
 # glibc mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 
 
 @functools.cache
@@ -37,6 +38,12 @@ def keep_freed_blocks() -> bool:
     in ``benchmarks/retrieval.py``. Keeping them costs nothing extra: the queues bound how many blocks
     live at once, so the peak (and flat) RSS is unchanged. Process-wide, once; a no-op off glibc.
     Called by :func:`spreports.documents.prepare_process` when a retrieving process starts.
+
+    One malloc arena for the process: every document starts new reader and writer threads, and glibc
+    gives threads arenas of their own (up to eight per core), each keeping its freed blocks, so from one
+    document to the next the stages land on other arenas and the blocks kept add up (15 to 20 MiB more
+    after a few documents). In one arena every stage reuses the same freed blocks; the threads allocate
+    while holding the GIL anyway, so they contend no more than they already do.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -45,7 +52,11 @@ def keep_freed_blocks() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, 64 * 2**20)) and bool(mallopt(_M_TRIM_THRESHOLD, 128 * 2**20))
+    return (
+        bool(mallopt(_M_MMAP_THRESHOLD, 64 * 2**20))
+        and bool(mallopt(_M_TRIM_THRESHOLD, 128 * 2**20))
+        and bool(mallopt(_M_ARENA_MAX, 1))
+    )
 
 
 class Cancelled(Exception):

@@ -23,10 +23,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.sessions import merge_setting
+from requests.utils import get_environ_proxies
 
 from spreports import __version__
 from spreports.errors import (
@@ -59,6 +62,45 @@ REFUSED_BODY_HINTS = {
 
 _session_lock = threading.Lock()
 _session: tuple[int, requests.Session] | None = None
+#: Origins whose proxy answer a :class:`ProcessSession` keeps (a few: SP-API, LWA, the document hosts).
+_MAX_ORIGINS = 64
+
+
+class ProcessSession(requests.Session):
+    """A session that consults the environment (proxies, ``no_proxy``, CA bundle) once per origin.
+
+    With ``trust_env`` (the default) requests reads the proxy variables again for every request, walking
+    the whole environment two or three times: a measurable part of the CPU a worker spends on a small
+    document. A process's environment does not change while it runs (its settings are read once too),
+    so the answer for each origin is kept; what requests does with it is unchanged.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environ_proxies: dict[tuple[Any, str | None], dict[str, str]] = {}
+        self._ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        """:meth:`requests.Session.merge_environment_settings`, the environment's part looked up once."""
+        if not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if proxies is not None:
+            for key, value in self._proxies_of(url, proxies.get("no_proxy")).items():
+                proxies.setdefault(key, value)
+        if verify is True or verify is None:
+            verify = self._ca_bundle or verify
+        given = {"proxies": proxies, "stream": stream, "verify": verify, "cert": cert}
+        return {name: merge_setting(value, getattr(self, name)) for name, value in given.items()}  # type: ignore[no-untyped-call]
+
+    def _proxies_of(self, url: Any, no_proxy: str | None) -> dict[str, str]:
+        # Whether a URL bypasses the proxies depends on its host and port only.
+        key = (urlsplit(url).netloc, no_proxy)
+        found = self._environ_proxies.get(key)
+        if found is None:
+            if len(self._environ_proxies) >= _MAX_ORIGINS:
+                self._environ_proxies.clear()
+            found = self._environ_proxies[key] = get_environ_proxies(url, no_proxy=no_proxy)
+        return found
 
 
 def default_session() -> requests.Session:
@@ -66,7 +108,7 @@ def default_session() -> requests.Session:
     global _session
     with _session_lock:
         if _session is None or _session[0] != os.getpid():
-            session = requests.Session()
+            session = ProcessSession()
             adapter = HTTPAdapter(pool_connections=8, pool_maxsize=_POOL_SIZE, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)

@@ -15,6 +15,7 @@ INDEX_DIR = "_index"
 UNKNOWN_TYPE = "_unknown"
 MAX_PART_LENGTH = 200
 _SAFE = re.compile(r"[A-Za-z0-9_.-]")
+_ALL_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def safe_part(value: str, *, what: str) -> str:
@@ -25,7 +26,11 @@ def safe_part(value: str, *, what: str) -> str:
     """
     if not value or "\x00" in value:
         raise StorageError(f"refusing an empty {what} or one holding NUL")
-    escaped = "".join(ch if _SAFE.fullmatch(ch) else _percent(ch) for ch in value)
+    # Ids are nearly always safe as they are: one match instead of one per character.
+    if _ALL_SAFE.fullmatch(value):
+        escaped = value
+    else:
+        escaped = "".join(ch if _SAFE.fullmatch(ch) else _percent(ch) for ch in value)
     if escaped[0] in "._":
         escaped = _percent(escaped[0]) + escaped[1:]
     if len(escaped) > MAX_PART_LENGTH:

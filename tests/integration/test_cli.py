@@ -83,6 +83,20 @@ def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_worker_starts_without_celerys_umbrella_command(tmp_path: Path, redis_url: str) -> None:
+    # celery.bin.celery imports every Celery subcommand and plugin (Flower, click-repl): every pool process
+    # of the worker would carry them in its memory.
+    env = {"SPREPORTS_BROKER_URL": redis_url, "PYTHONPROFILEIMPORTTIME": "1"}
+    result = spreports("worker", "--help", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("Usage: spreports worker [OPTIONS]")
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "celery.bin.worker" in imported
+    assert "celery.bin.celery" not in imported
+
+
 def test_unwritable_storage_path_is_one_line(tmp_path: Path, redis_url: str) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

@@ -151,3 +151,24 @@ def test_the_dashboard_uses_only_metrics_we_export() -> None:
     assert {name for name in exported_names() if not name.startswith("spreports_document_seconds")} <= used
     assert "spreports_document_seconds_bucket" in used
     assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_a_stored_document_is_counted_with_its_seconds_in_one_round_trip() -> None:
+    client = fakeredis.FakeRedis()
+    pipelines = []
+    real_pipeline = client.pipeline
+
+    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipelines.append(1)
+        return real_pipeline(*args, **kwargs)
+
+    client.pipeline = counting_pipeline  # type: ignore[method-assign]
+    metrics = WorkerMetrics(client)
+    metrics.count_stored(3.0)
+    metrics.count_stored(None)  # the time unknown: counted, not observed
+    assert len(pipelines) == 2
+    samples = scrape(client)
+    assert samples[("spreports_documents_total", (("outcome", "stored"),))] == 2
+    assert samples[("spreports_document_seconds_bucket", (("le", "5.0"),))] == 1
+    assert samples[("spreports_document_seconds_count", ())] == 1
+    assert samples[("spreports_document_seconds_sum", ())] == 3.0

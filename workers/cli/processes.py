@@ -6,15 +6,21 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from spreports.workers.cli.common import check_redis, check_storage, check_writable_file, command_settings
 
+if TYPE_CHECKING:
+    from celery import Celery
+
 CELERY_PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
-def _run_celery(argv: Sequence[str], *, storage: bool = False, writes: Path | None = None) -> None:
+def _run_celery(
+    argv: Sequence[str], *, storage: bool = False, writes: Path | None = None, prog_name: str | None = None
+) -> None:
     settings = command_settings()
     check_redis(settings)
     if storage:
@@ -26,7 +32,27 @@ def _run_celery(argv: Sequence[str], *, storage: bool = False, writes: Path | No
     args = list(argv)
     if argv[0] in ("worker", "beat") and not any(a.startswith(("-l", "--loglevel")) for a in args[1:]):
         args.append(f"--loglevel={settings.log_level}")
-    app.start(args)
+    if argv[0] == "worker":
+        _run_worker(app, args[1:], prog_name or "spreports worker")
+    else:
+        app.start(args)
+
+
+def _run_worker(app: Celery, args: list[str], prog_name: str) -> None:
+    """``celery worker`` with ``args``, without loading Celery's umbrella command.
+
+    ``app.start`` goes through ``celery.bin.celery``, which imports every Celery subcommand and every
+    installed plugin (Flower with tornado and prometheus_client, click-repl with prompt_toolkit): about
+    10 MiB that the worker never uses, and that every prefork child inherits in its peak RSS. The worker
+    command alone, given the context the umbrella command would build, starts the same worker.
+    """
+    from celery.bin.base import CLIContext
+    from celery.bin.worker import worker as celery_worker
+
+    # The umbrella command's -C/--no-color, which only NO_COLOR can reach here (no-color.org: any value).
+    no_color = os.environ.get("NO_COLOR", "").lower() not in ("", "0", "false", "no", "off")
+    context = CLIContext(app=app, no_color=no_color, workdir=None, quiet=False)
+    celery_worker.main(args=args, prog_name=prog_name, obj=context, standalone_mode=False)
 
 
 @click.command(
@@ -43,7 +69,7 @@ def worker(ctx: click.Context) -> None:
     # ends the pool processes, whose abandoned downloads clean up and whose messages go back to the
     # queue. Read by billiard when imported: set before anything loads Celery.
     os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
-    _run_celery(["worker", *ctx.args], storage=True)
+    _run_celery(["worker", *ctx.args], storage=True, prog_name=ctx.command_path)
 
 
 @click.command(context_settings=CELERY_PASSTHROUGH, short_help="Run Celery beat (exactly one per deployment).")
