@@ -18,6 +18,7 @@ from celery.signals import (
     task_prerun,
     worker_init,
     worker_process_init,
+    worker_ready,
 )
 
 from spreports import logs, names, redaction
@@ -127,6 +128,16 @@ def _prepare_process(**_: object) -> None:
 
     prepare_process()
     watch_spapi_throttling()  # every 429 this process receives counts in the fleet's metrics
+
+
+@worker_ready.connect
+def _defer_stop_signals(sender: Any, **_: object) -> None:
+    # A prefork worker's event loop runs Celery's shutdown between two turns (spreports.workers.shutdown).
+    hub = getattr(sender, "hub", None)
+    if hub is not None:
+        from spreports.workers.shutdown import defer_stop_signals
+
+        defer_stop_signals(hub)
 
 
 @worker_init.connect

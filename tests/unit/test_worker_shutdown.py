@@ -1,0 +1,66 @@
+"""A stop signal reaches Celery's handler from the worker's event loop, not from inside whatever it interrupted."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from spreports.workers.shutdown import CHECK_SECONDS, defer_stop_signals
+
+
+class LoopTimer:
+    """The part of kombu's hub the deferral uses: a callback run repeatedly by the loop."""
+
+    def __init__(self) -> None:
+        self.repeated: list[tuple[float, Callable[[], Any]]] = []
+
+    def call_repeatedly(self, delay: float, callback: Callable[[], Any]) -> None:
+        self.repeated.append((delay, callback))
+
+    def turn(self) -> None:
+        """One turn of the loop: its timers fire."""
+        for _, callback in self.repeated:
+            callback()
+
+
+@pytest.fixture
+def celery_handlers() -> Iterator[list[int]]:
+    """Stand-ins for Celery's SIGTERM and SIGQUIT handlers, recording the signals they ran for."""
+    received: list[int] = []
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGQUIT)}
+    for signum in saved:
+        signal.signal(signum, lambda number, frame: received.append(number))
+    try:
+        yield received
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
+def test_the_handler_runs_on_the_next_turn_of_the_loop(celery_handlers: list[int]) -> None:
+    hub = LoopTimer()
+    defer_stop_signals(hub)
+    assert [delay for delay, _ in hub.repeated] == [CHECK_SECONDS]
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert celery_handlers == []  # in signal context only a note is taken
+    hub.turn()
+    assert celery_handlers == [signal.SIGTERM]
+    hub.turn()
+    assert celery_handlers == [signal.SIGTERM]  # run once
+    os.kill(os.getpid(), signal.SIGQUIT)
+    hub.turn()
+    assert celery_handlers == [signal.SIGTERM, signal.SIGQUIT]
+
+
+def test_a_restarted_consumer_does_not_defer_twice(celery_handlers: list[int]) -> None:
+    first, second = LoopTimer(), LoopTimer()
+    defer_stop_signals(first)
+    defer_stop_signals(second)  # the consumer restarted after a connection loss: worker_ready again
+    assert second.repeated == []
+    os.kill(os.getpid(), signal.SIGTERM)
+    first.turn()
+    assert celery_handlers == [signal.SIGTERM]
