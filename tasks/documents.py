@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 
 import redis
 from celery import Task, current_app, shared_task
-from celery.exceptions import Retry
+from celery.exceptions import Reject, Retry
 
 from spreports import names
 from spreports.contracts import DocumentRequest
@@ -87,6 +87,11 @@ def retrieve_report_document(
         except Retry:
             if not isinstance(exc, QuotaWait):
                 metrics.count("document_retries")
+            raise
+        except Reject:
+            # Celery could not queue the retry (the broker is unreachable) and drops the message: the
+            # condition may pass, so the ledger gets the error itself, which the sweep re-drives.
+            _record_failure(ctx, args, exc)
             raise
         except Exception as final:  # the budget is spent: recorded, then the task fails
             _record_failure(ctx, args, final)

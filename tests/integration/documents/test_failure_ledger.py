@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import redis
+from celery.app.task import Task
+from kombu.exceptions import OperationalError
 
 import spreports.tasks.retrying as retrying
 from spreports import enqueue_document
@@ -75,6 +77,39 @@ def test_an_outage_longer_than_the_retries_is_recorded_then_redriven_by_the_swee
     assert sweep_finished_reports.apply().get() == {"failure-ledger": 1}
     wait_for(lambda: open_storage(settings).find(sim.seller_id, document_id), timeout=60)
     wait_for(lambda: FailureLedger(redis_client).count() == 0, timeout=30)
+
+
+class Unpublishable:
+    """A retry's signature the broker does not take (Celery then rejects the message: it is dropped)."""
+
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+
+    def apply_async(self, *args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+
+def test_a_retry_the_broker_cannot_take_is_recorded_as_may_pass_and_redriven(
+    sim: Simulator,
+    settings: Settings,
+    celery_app: Any,
+    celery_worker: Any,
+    redis_client: redis.Redis,
+    disk: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The storage fails (a passing condition) and the retry cannot be queued: not "permanent" in the ledger.
+    monkeypatch.setattr(Task, "signature_from_request", lambda self, *args, **kwargs: Unpublishable())
+    document_id = sim.add_document(DocumentSpec(gzip=True, charset="UTF-8"), notify=False)
+    enqueue_document(document_id, settings=settings)
+    [entry] = wait_for(lambda: FailureLedger(redis_client).entries(), timeout=60)
+    assert entry.request.report_document_id == document_id
+    assert entry.kind == "StorageUnavailable" and entry.may_pass, entry
+
+    monkeypatch.undo()
+    disk.read_only = False
+    assert sweep_finished_reports.apply().get() == {"failure-ledger": 1}
+    wait_for(lambda: open_storage(settings).find(sim.seller_id, document_id), timeout=60)
 
 
 def test_the_ledger_is_listed_counted_and_retried_from_the_command_line(
