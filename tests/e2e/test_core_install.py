@@ -11,7 +11,9 @@ No Docker engine here, so the test does by hand what the two files say, reading 
   (its health check where it has one), then stopped with SIGTERM as ``docker compose stop`` does, and
   must exit 0 within its ``stop_grace_period``.
 
-The venv is built once per session (pip's cache makes the install quick after the first one).
+The venv is built once per session (pip's cache makes the install quick after the first one). The demo
+profile's image (the local extra) is tried in ``test_local_install.py``: a file of its own, so that the two
+installs run on two pytest workers.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ import pytest
 import redis
 import requests
 import yaml
-from dotenv import dotenv_values
 
 from tests.processes import wait_for
 from tests.servers import free_port, redis_server_binary, unavailable
@@ -211,13 +212,6 @@ def build_venv(base: Path, build_args: dict[str, str] | None = None) -> CoreVenv
 def core_venv(tmp_path_factory: pytest.TempPathFactory) -> CoreVenv:
     """A fresh venv holding exactly what the image installs (built once per session)."""
     return build_venv(tmp_path_factory.mktemp("core-install"))
-
-
-@pytest.fixture(scope="session")
-def local_venv(tmp_path_factory: pytest.TempPathFactory) -> CoreVenv:
-    """A fresh venv holding what the demo profile's image installs (its build arguments from the compose file)."""
-    args = {str(k): str(v) for k, v in compose()["x-spreports-local"]["build"]["args"].items()}
-    return build_venv(tmp_path_factory.mktemp("local-install"), args)
 
 
 # --- the install itself -----------------------------------------------------------------------------
@@ -646,9 +640,12 @@ print(json.dumps({d.metadata["Name"]: d.version for d in importlib.metadata.dist
 """
 
 
-@pytest.mark.parametrize("variant", ["core_venv", "local_venv"])
-def test_every_installed_package_is_pinned(variant: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    venv: CoreVenv = request.getfixturevalue(variant)
+def test_every_installed_package_is_pinned(core_venv: CoreVenv, tmp_path: Path) -> None:
+    check_every_package_pinned(core_venv, tmp_path)
+
+
+def check_every_package_pinned(venv: CoreVenv, tmp_path: Path) -> None:
+    """Every package the venv holds (but spreports) is at the version constraints.txt pins."""
     result = venv.run(venv.python, "-c", INSTALLED, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     pins = dict(line.split("==") for line in pinned_lines())
@@ -752,37 +749,6 @@ def test_every_compose_service_serves_then_stops_within_its_grace_period(
             check_beat_health_check_sees_a_stopped_loop(core_venv, next(s for s in services if s.command == "beat"))
             took = stop_like_compose(services)
     print("seconds from SIGTERM to exit:", took)
-
-
-@pytest.mark.timeout(600)
-def test_the_demo_profile_serves_the_simulator_and_a_local_sqs(local_venv: CoreVenv, tmp_path: Path) -> None:
-    demo = profile_services("demo")
-    assert {"simulator", "sqs"} <= set(demo), "docker compose --profile demo has no simulator or no local SQS"
-    # The names the README and .env.demo use are the demo services' own.
-    assert listen_port(demo["simulator"]) == 8000
-    env = {k: v for k, v in dotenv_values(ROOT / ".env.demo").items() if v is not None and k not in COMPOSE_VARIABLES}
-    assert env["SPREPORTS_SPAPI__ENDPOINT"] == "http://simulator:8000"
-    addresses = machine_addresses(free_port(), tmp_path)
-    services = compose_services(local_venv, "demo", addresses, env, tmp_path)
-    by_name = {service.name: service for service in services}
-    # compose starts the simulator once the local SQS is healthy (its health check creates the queue).
-    with running(local_venv, [by_name["sqs"]]):
-        wait_serving(local_venv, by_name["sqs"], timeout=120)
-        with running(local_venv, [by_name["simulator"]]):
-            simulator = by_name["simulator"]
-            wait_serving(local_venv, simulator, timeout=120)
-            wait_for(lambda: "Notifications: REPORT_PROCESSING_FINISHED ->" in simulator.output(), timeout=30)
-            token = requests.post(
-                f"http://127.0.0.1:{simulator.port}/auth/o2/token",
-                data={
-                    "grant_type": "refresh_token",
-                    "refresh_token": env["SPREPORTS_LWA__REFRESH_TOKEN"],
-                    "client_id": env["SPREPORTS_LWA__CLIENT_ID"],
-                    "client_secret": env["SPREPORTS_LWA__CLIENT_SECRET"],
-                },
-                timeout=10,
-            )
-            assert token.status_code == 200, "the simulator refuses .env.demo's credentials"
 
 
 USER_MODULE = "raise RuntimeError(\"the user's own {name}.py was imported instead of spreports' module\")\n"
