@@ -128,10 +128,6 @@ class WorkerMetrics:
 
         self._write(add)
 
-    def observe_seconds(self, seconds: float) -> None:
-        """Record how long one stored document took, in the histogram."""
-        self._write(lambda pipe: _observe(pipe, seconds))
-
     def count_stored(self, seconds: float | None) -> None:
         """Count one stored document and, when known, how long it took (one round trip for both)."""
         field = _field("documents", "stored")

@@ -80,6 +80,9 @@ def retrieve_report_document(
             summary = _find_or_retrieve(self, args, ctx)
     except Retry:  # a wait for another run's claim, scheduled
         raise
+    except Reject as rejected:  # the wait for another run's claim could not be queued
+        _record_failure(ctx, args, _unqueued(rejected))
+        raise
     except TransientError as exc:
         _count_transient(metrics, exc)
         try:
@@ -112,6 +115,13 @@ def retrieve_report_document(
     with contextlib.suppress(redis.RedisError, OSError):
         FailureLedger(ctx.redis).resolve(args.seller_id, args.report_document_id)
     return summary
+
+
+def _unqueued(rejected: Reject) -> ServiceUnavailable:
+    """A retry Celery could not queue (it rejects the message, which the broker drops), as an error that
+    may pass: the ledger keeps it for the sweep. Only the cause's type: its text may name the broker."""
+    cause = getattr(rejected, "reason", None)  # set by Celery, not in its type stubs
+    return ServiceUnavailable(f"the broker did not take this task's retry ({type(cause).__name__})")
 
 
 def _count_transient(metrics: WorkerMetrics, exc: TransientError) -> None:

@@ -95,24 +95,34 @@ def forwarded(url: str, listen_host: str) -> Iterator[str]:
     port = listener.getsockname()[1]
     stopping = threading.Event()
 
-    def pipe(source: socket.socket, sink: socket.socket) -> None:
+    def pipe(source: socket.socket, sink: socket.socket, open_directions: list[int], lock: threading.Lock) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 sink.sendall(data)
         for sock in (source, sink):  # one side ended: end both, as a connection through a router would
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+        with lock:
+            open_directions[0] -= 1
+            if open_directions[0] == 0:  # the other direction ended too: the pair is done
+                source.close()
+                sink.close()
 
     def accept() -> None:
         while not stopping.is_set():
             try:
                 client, _ = listener.accept()
+            except OSError:
+                return  # the listener was shut down
+            try:
                 server = socket.create_connection(target, timeout=10)
             except OSError:
+                client.close()
                 continue
             server.settimeout(None)
+            open_directions, lock = [2], threading.Lock()
             for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=pipe, args=(source, sink), daemon=True).start()
+                threading.Thread(target=pipe, args=(source, sink, open_directions, lock), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True, name="amqp-forwarder").start()
     userinfo = parts.netloc.rpartition("@")[0]
@@ -122,4 +132,6 @@ def forwarded(url: str, listen_host: str) -> Iterator[str]:
         )
     finally:
         stopping.set()
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (close alone does not)
         listener.close()

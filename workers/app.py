@@ -33,8 +33,6 @@ from spreports.workers.redis_transport import install as install_redis_transport
 if TYPE_CHECKING:
     from celery.worker import WorkController
 
-install_redis_transport()  # before any broker connection (see spreports.workers.redis_transport)
-
 TASK_MODULES = [
     "spreports.tasks.health",
     "spreports.tasks.documents",
@@ -111,6 +109,7 @@ def create_app(settings: Settings) -> Celery:
     """
     # Resolved once here (starting the embedded Redis if need be): everything below sees the same URLs.
     settings = resolved(settings)
+    install_redis_transport()  # before the app's first broker connection (see spreports.workers.redis_transport)
     celery_app = ProductCelery("spreports", include=TASK_MODULES)
     celery_app.config_from_object(celery_config(settings))
     # After config_from_object, which would reset it.
@@ -132,12 +131,13 @@ def _prepare_process(**_: object) -> None:
 
 @worker_ready.connect
 def _defer_stop_signals(sender: Any, **_: object) -> None:
-    # A prefork worker's event loop runs Celery's shutdown between two turns (spreports.workers.shutdown).
-    hub = getattr(sender, "hub", None)
-    if hub is not None:
-        from spreports.workers.shutdown import defer_stop_signals
+    # The product's worker runs Celery's shutdown between two turns of its event loop (see
+    # spreports.workers.shutdown); a worker of another app in the process is left as it is.
+    if not isinstance(getattr(sender, "app", None), ProductCelery):
+        return
+    from spreports.workers.shutdown import defer_stop_signals
 
-        defer_stop_signals(hub)
+    defer_stop_signals(getattr(sender, "hub", None))
 
 
 @worker_init.connect

@@ -6,42 +6,67 @@ task's result (the task had just ended), the pool's stop then waits for that res
 worker logged "Initiating Soft Shutdown" and hung until SIGKILL (seen in about half of the runs of a
 test that stops its worker right after a task; the stack is in ``prefork.py`` ``on_stop`` ->
 ``_flush_outqueue``). Deferring the handler to the loop's own timer (a few tenths of a second later)
-runs it in the state Celery expects. Only a flag is set in signal context: taking the event loop's
+runs it in the state Celery expects. Only a note is taken in signal context: taking the event loop's
 locks there could deadlock the thread the signal interrupted.
+
+When the loop is not turning (the consumer is reconnecting to a lost broker, or the worker is already
+shutting down), nothing is half-way through it and a deferred signal would wait for nothing: the
+handler then runs at once, as Celery would run it.
 """
 
 from __future__ import annotations
 
 import signal
+import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 #: How often the event loop looks for a deferred stop signal (the delay it adds to a shutdown).
 CHECK_SECONDS = 0.2
+#: A loop that has not turned for this long is not turning: a signal is handled at once.
+STALLED_SECONDS = 1.0
 DEFERRED_SIGNALS = (signal.SIGTERM, signal.SIGQUIT)
 
+_stop_requested = threading.Event()
 
-def defer_stop_signals(hub: Any) -> None:
-    """Route SIGTERM and SIGQUIT through ``hub`` (a kombu event loop); idempotent across consumer restarts."""
-    pending: list[tuple[Callable[..., Any], int]] = []
+
+def stop_requested() -> bool:
+    """Whether this process was asked to stop by SIGTERM or SIGQUIT (its exit is then a clean one)."""
+    return _stop_requested.is_set()
+
+
+def defer_stop_signals(hub: Any | None) -> None:
+    """Route SIGTERM and SIGQUIT through ``hub`` (a kombu event loop; None: handled at once, only noted).
+
+    Idempotent across consumer restarts; a no-op off the main thread (signals are set there only).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    pending: dict[int, Callable[..., Any]] = {}
+    last_turn = [time.monotonic()]
 
     def run_pending() -> None:
-        while pending:
-            handler, signum = pending.pop(0)
-            handler(signum, None)
+        last_turn[0] = time.monotonic()
+        for signum in list(pending):
+            pending.pop(signum)(signum, None)
 
-    deferred_any = False
+    installed = False
     for signum in DEFERRED_SIGNALS:
         handler = signal.getsignal(signum)
         if not callable(handler) or getattr(handler, "deferred_by_spreports", False):
             continue
 
         def deferred(number: int, frame: FrameType | None, handler: Callable[..., Any] = handler) -> None:
-            pending.append((handler, number))  # list.append is atomic: safe in signal context
+            _stop_requested.set()
+            if hub is None or time.monotonic() - last_turn[0] > STALLED_SECONDS:
+                handler(number, frame)
+            else:
+                pending.setdefault(number, handler)  # a dict store is atomic: safe in signal context
 
         deferred.deferred_by_spreports = True  # type: ignore[attr-defined]
         signal.signal(signum, deferred)
-        deferred_any = True
-    if deferred_any:
+        installed = True
+    if installed and hub is not None:
         hub.call_repeatedly(CHECK_SECONDS, run_pending)

@@ -401,8 +401,8 @@ def _log_stored(request: DocumentRequest, located: LocatedDocument, download: _D
     if download.kept_existing:
         # Another run committed the document and stopped before its manifest (or is writing it now).
         log.warning(
-            "document %s of seller %s was already stored with the same bytes by another run; kept that file "
-            "and wrote its manifest", request.report_document_id, request.seller_id,
+            "document %s of seller %s was already stored with the same bytes by another run; kept that file, "
+            "writing its manifest", request.report_document_id, request.seller_id,
         )  # fmt: skip
         return
     log.info(

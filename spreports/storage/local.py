@@ -226,31 +226,36 @@ def _publish(temp: Path, path: Path, sha256: str) -> bool:
     try:
         os.link(temp, path)
     except FileExistsError:
-        if _digest(path) == sha256:
+        if _same_digest(path, sha256):
             os.unlink(temp)
             return False
-        os.replace(temp, path)  # a different copy (other settings, say): the newest run's stands
+        os.replace(temp, path)  # a different copy (other settings, say), or unreadable: this run's stands
         return True
     except OSError as exc:
         if exc.errno not in _NO_HARD_LINKS:
             raise
         os.replace(temp, path)
         return True
-    os.unlink(temp)
+    # Stored: a temporary name left behind (unlink failing) is removed by the stale-part clean-up.
+    with contextlib.suppress(OSError):
+        os.unlink(temp)
     return True
 
 
 # What link(2) answers on file systems that have no hard links (FAT, some FUSE and network mounts).
-_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
-def _digest(path: Path) -> str:
-    """The sha256 of a file, read in blocks."""
+def _same_digest(path: Path, sha256: str) -> bool:
+    """Whether the file at ``path`` has the digest ``sha256`` (False when it cannot be read)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        while block := source.read(2**20):
-            digest.update(block)
-    return digest.hexdigest()
+    try:
+        with open(path, "rb") as source:
+            while block := source.read(2**20):
+                digest.update(block)
+    except OSError:
+        return False
+    return digest.hexdigest() == sha256
 
 
 def file_mode() -> int:

@@ -142,9 +142,8 @@ def test_every_done_document_stored_exactly_once(
                 "SPREPORTS_SQS__WAIT_TIME_SECONDS": "1",
                 # Far longer than a loaded machine stalls a receiver (no message reappears while in hand),
                 # and no longer: a copy left while another receiver relays it (the duplicates), or in
-                # flight in a killed relay, reappears after it, and every variant waits for that once
-                # (6 s, as test_relay_process's kill; 10 s cost each variant 4 s more).
-                "SPREPORTS_SQS__VISIBILITY_TIMEOUT": "6",
+                # flight in a killed relay, reappears after it, and the test waits for that.
+                "SPREPORTS_SQS__VISIBILITY_TIMEOUT": "10",
                 "SPREPORTS_SQS__RECEIVERS": "2",
             }
         )

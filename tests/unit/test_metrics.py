@@ -38,14 +38,13 @@ def scrape(client: redis.Redis) -> dict[tuple[str, tuple[tuple[str, str], ...]],
 def test_counts_of_several_processes_add_up_in_one_export() -> None:
     client = fakeredis.FakeRedis()
     for worker in (WorkerMetrics(client), WorkerMetrics(client)):  # two processes, one Redis
-        worker.count("documents", "stored")
+        worker.count_stored(3.0)
         worker.count("document_failures", "ServiceUnavailable")
         worker.add_bytes(1000, 4000)
-        worker.observe_seconds(3.0)
-    WorkerMetrics(client).observe_seconds(100.0)
+    WorkerMetrics(client).count_stored(100.0)
     WorkerMetrics(client).count("spapi_throttled", amount=0)  # nothing
     samples = scrape(client)
-    assert samples[("spreports_documents_total", (("outcome", "stored"),))] == 2
+    assert samples[("spreports_documents_total", (("outcome", "stored"),))] == 3
     assert samples[("spreports_documents_total", (("outcome", "failed"),))] == 0  # shown before the first
     assert samples[("spreports_document_failures_total", (("kind", "ServiceUnavailable"),))] == 2
     assert samples[("spreports_document_bytes_in_total", ())] == 2000

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from spreports.workers.shutdown import CHECK_SECONDS, defer_stop_signals
+from spreports.workers import shutdown
+from spreports.workers.shutdown import CHECK_SECONDS, STALLED_SECONDS, defer_stop_signals, stop_requested
 
 
 class LoopTimer:
@@ -31,6 +32,7 @@ class LoopTimer:
 def celery_handlers() -> Iterator[list[int]]:
     """Stand-ins for Celery's SIGTERM and SIGQUIT handlers, recording the signals they ran for."""
     received: list[int] = []
+    shutdown._stop_requested.clear()
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGQUIT)}
     for signum in saved:
         signal.signal(signum, lambda number, frame: received.append(number))
@@ -39,16 +41,19 @@ def celery_handlers() -> Iterator[list[int]]:
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
+        shutdown._stop_requested.clear()
 
 
 def test_the_handler_runs_on_the_next_turn_of_the_loop(celery_handlers: list[int]) -> None:
     hub = LoopTimer()
     defer_stop_signals(hub)
     assert [delay for delay, _ in hub.repeated] == [CHECK_SECONDS]
+    assert not stop_requested()
     os.kill(os.getpid(), signal.SIGTERM)
-    assert celery_handlers == []  # in signal context only a note is taken
+    os.kill(os.getpid(), signal.SIGTERM)  # sent twice (a supervisor and a process-group forward)
+    assert celery_handlers == [] and stop_requested()  # in signal context only a note is taken
     hub.turn()
-    assert celery_handlers == [signal.SIGTERM]
+    assert celery_handlers == [signal.SIGTERM]  # once
     hub.turn()
     assert celery_handlers == [signal.SIGTERM]  # run once
     os.kill(os.getpid(), signal.SIGQUIT)
@@ -64,3 +69,24 @@ def test_a_restarted_consumer_does_not_defer_twice(celery_handlers: list[int]) -
     os.kill(os.getpid(), signal.SIGTERM)
     first.turn()
     assert celery_handlers == [signal.SIGTERM]
+
+
+def test_a_loop_that_is_not_turning_gets_the_signal_handled_at_once(
+    celery_handlers: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The consumer is reconnecting to a lost broker: nothing runs the loop's timers, nothing is mid-turn.
+    clock = [1000.0]
+    monkeypatch.setattr(shutdown.time, "monotonic", lambda: clock[0])
+    hub = LoopTimer()
+    defer_stop_signals(hub)
+    clock[0] += STALLED_SECONDS + 0.1
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert celery_handlers == [signal.SIGTERM]
+    hub.turn()
+    assert celery_handlers == [signal.SIGTERM]
+
+
+def test_a_pool_without_an_event_loop_handles_the_signal_at_once_and_notes_it(celery_handlers: list[int]) -> None:
+    defer_stop_signals(None)  # --pool threads or solo: no hub
+    os.kill(os.getpid(), signal.SIGQUIT)
+    assert celery_handlers == [signal.SIGQUIT] and stop_requested()

@@ -49,10 +49,17 @@ def _run_worker(app: Celery, args: list[str], prog_name: str) -> None:
     from celery.bin.base import CLIContext
     from celery.bin.worker import worker as celery_worker
 
-    # The umbrella command's -C/--no-color, which only NO_COLOR can reach here (no-color.org: any value).
+    from spreports.workers.shutdown import stop_requested
+
+    # The umbrella command's -C/--no-color, which only NO_COLOR can reach here (read as click reads a
+    # boolean flag's environment variable: empty, 0, false, no and off leave colour on).
     no_color = os.environ.get("NO_COLOR", "").lower() not in ("", "0", "false", "no", "off")
     context = CLIContext(app=app, no_color=no_color, workdir=None, quiet=False)
-    celery_worker.main(args=args, prog_name=prog_name, obj=context, standalone_mode=False)
+    exit_code = celery_worker.main(args=args, prog_name=prog_name, obj=context, standalone_mode=False)
+    # A worker asked to stop ends with Celery's cold-shutdown code (SIGTERM is remapped to SIGQUIT): a
+    # clean stop for a supervisor. Any other non-zero code (an unrecoverable error) is passed on.
+    if isinstance(exit_code, int) and exit_code and not stop_requested():
+        sys.exit(exit_code)
 
 
 @click.command(

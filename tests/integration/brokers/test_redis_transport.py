@@ -43,6 +43,7 @@ def delivered_then_collected(transport: str) -> tuple[Connection, Message]:
         server.stop()
     connection.collect(socket_timeout=1)
     [message] = received
+    # kombu's internals (5.7, as pinned): what a channel looks like after its first close was cut short.
     message.channel._pool = None
     return connection, message
 

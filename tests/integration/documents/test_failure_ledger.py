@@ -16,8 +16,9 @@ from kombu.exceptions import OperationalError
 
 import spreports.tasks.retrying as retrying
 from spreports import enqueue_document
+from spreports.documents.claim import DocumentClaim
 from spreports.errors import StorageUnavailable
-from spreports.ledger import FailureLedger
+from spreports.ledger import FailedDocument, FailureLedger
 from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, Simulator
 from spreports.storage import LocalStorage, open_storage
@@ -89,6 +90,18 @@ class Unpublishable:
         raise OperationalError("Error 111 connecting to the broker. Connection refused.")
 
 
+def recorded_without_a_broker_for_retries(
+    document_id: str, settings: Settings, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> FailedDocument:
+    """Enqueue the document with every retry refused by the broker; its failure ledger entry."""
+    with monkeypatch.context() as patched:
+        patched.setattr(Task, "signature_from_request", lambda self, *args, **kwargs: Unpublishable())
+        enqueue_document(document_id, settings=settings)
+        [entry] = wait_for(lambda: FailureLedger(redis_client).entries(), timeout=60)
+    assert entry.request.report_document_id == document_id
+    return entry
+
+
 def test_a_retry_the_broker_cannot_take_is_recorded_as_may_pass_and_redriven(
     sim: Simulator,
     settings: Settings,
@@ -99,17 +112,29 @@ def test_a_retry_the_broker_cannot_take_is_recorded_as_may_pass_and_redriven(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The storage fails (a passing condition) and the retry cannot be queued: not "permanent" in the ledger.
-    monkeypatch.setattr(Task, "signature_from_request", lambda self, *args, **kwargs: Unpublishable())
     document_id = sim.add_document(DocumentSpec(gzip=True, charset="UTF-8"), notify=False)
-    enqueue_document(document_id, settings=settings)
-    [entry] = wait_for(lambda: FailureLedger(redis_client).entries(), timeout=60)
-    assert entry.request.report_document_id == document_id
+    entry = recorded_without_a_broker_for_retries(document_id, settings, redis_client, monkeypatch)
     assert entry.kind == "StorageUnavailable" and entry.may_pass, entry
 
-    monkeypatch.undo()
     disk.read_only = False
     assert sweep_finished_reports.apply().get() == {"failure-ledger": 1}
     wait_for(lambda: open_storage(settings).find(sim.seller_id, document_id), timeout=60)
+
+
+def test_a_claim_wait_the_broker_cannot_take_is_recorded_as_may_pass(
+    sim: Simulator,
+    settings: Settings,
+    celery_app: Any,
+    celery_worker: Any,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another run holds the document's claim; this task's wait for it (a retry) cannot be queued.
+    document_id = sim.add_document(DocumentSpec(gzip=True, charset="UTF-8"), notify=False)
+    assert DocumentClaim(redis_client, sim.seller_id, document_id, owner="another-run", ttl=60).acquire()
+    entry = recorded_without_a_broker_for_retries(document_id, settings, redis_client, monkeypatch)
+    assert entry.kind == "ServiceUnavailable" and entry.may_pass, entry
+    assert "did not take this task's retry (OperationalError)" in entry.reason
 
 
 def test_the_ledger_is_listed_counted_and_retried_from_the_command_line(

@@ -177,9 +177,8 @@ def test_redis_outage_stops_deleting_and_resumes(sqs: Any, sqs_queue_url: str, t
     server.start()
     try:
         client = redis.Redis.from_url(server.url)
-        # The messages in hand when Redis went away come back after the visibility timeout, which the test
-        # waits out: 6 s (as the kill's), not 30.
-        env = relay_env(server.url, sqs_queue_url, tmp_path, visibility_timeout=6)
+        # The messages in hand when Redis went away come back after the visibility timeout: 10 s, not 30.
+        env = relay_env(server.url, sqs_queue_url, tmp_path, visibility_timeout=10)
         relay = RelayProcess(env, tmp_path / "relay.log").start()
         relays.append(relay)
         send(sqs, sqs_queue_url, [body(notification(notification_id=f"before-{i}")) for i in range(5)])
