@@ -12,7 +12,9 @@ the top: the rest loads when a command runs.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -168,3 +170,21 @@ def check_writable_file(path: Path, what: str) -> None:
             pass
     except OSError as exc:
         raise StorageError(f"{what} {path} cannot be written in {directory}: {exc.strerror or exc}") from None
+
+
+def wait_for_stop_signal() -> None:
+    """Block until SIGTERM or SIGINT.
+
+    Handlers of its own, whatever the dispositions the process inherited: a command started as a
+    background job of a non-interactive shell (``cmd &`` in a script) inherits SIGINT ignored, and would
+    otherwise never see Ctrl-C's signal.
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop.wait(1.0):
+        pass

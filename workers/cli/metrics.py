@@ -7,13 +7,9 @@ per deployment (a second one is harmless, but Prometheus would then scrape the s
 
 from __future__ import annotations
 
-import signal
-import threading
-from types import FrameType
-
 import click
 
-from spreports.workers.cli.common import UserError, check_redis, command_settings
+from spreports.workers.cli.common import UserError, check_redis, command_settings, wait_for_stop_signal
 
 DEFAULT_PORT = 9808
 
@@ -51,17 +47,4 @@ def metrics(port: int, host: str, once: bool) -> None:
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port} for metrics: {exc.strerror or exc}") from None
     click.echo(f"serving the fleet's metrics on http://{host}:{server.server_port}/metrics", err=True)
-    _wait_for_signal()  # the server's thread is a daemon: it ends with the process
-
-
-def _wait_for_signal() -> None:
-    """Block until SIGTERM or SIGINT."""
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while not stop.wait(1.0):
-        pass
+    wait_for_stop_signal()  # the server's thread is a daemon: it ends with the process

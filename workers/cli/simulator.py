@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shlex
-import threading
 from typing import TYPE_CHECKING
 
 import click
 
 from spreports.settings import Settings
-from spreports.workers.cli.common import UserError, command_settings, require_local_extra
+from spreports.workers.cli.common import UserError, command_settings, require_local_extra, wait_for_stop_signal
 
 if TYPE_CHECKING:
     from spreports.simulator.server import Simulator
@@ -45,10 +44,11 @@ def simulator(
     sim.start()
     try:
         _announce(sim, settings, static_sandbox=static_sandbox, speed=speed, rate_limits=not no_rate_limits)
-        threading.Event().wait()
-    except KeyboardInterrupt:  # Ctrl-C at any moment after the start, even while announcing
-        click.echo("stopping")
+        wait_for_stop_signal()  # SIGINT or SIGTERM, whatever the process inherited
+    except KeyboardInterrupt:  # Ctrl-C while announcing, before the handlers are in place
+        pass
     finally:
+        click.echo("stopping")
         sim.stop()
 
 

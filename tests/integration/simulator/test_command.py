@@ -93,3 +93,17 @@ def test_a_busy_port_is_one_clear_error(tmp_path: Path) -> None:
     assert (
         result.stderr.startswith("spreports: error: cannot listen on 127.0.0.1:") and "Traceback" not in result.stderr
     )
+
+
+def test_stops_on_sigint_or_sigterm_even_started_as_a_background_job(tmp_path: Path) -> None:
+    # `spreports simulator &` in a script: the shell starts it with SIGINT (and SIGQUIT) ignored.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child as a background job's
+        try:
+            process, _, lines = start(tmp_path)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        assert lines and lines[-1].startswith("Notifications:"), lines
+        process.send_signal(stop_signal)
+        out, _ = process.communicate(timeout=30)
+        assert process.returncode == 0 and "stopping" in out, (stop_signal, out)
