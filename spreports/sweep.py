@@ -47,12 +47,13 @@ class ReportLister(Protocol):
 def reports_to_retrieve(
     client: ReportLister,
     report_types: Sequence[str],
-    is_stored: Callable[[FinishedReport], bool],
+    is_handled: Callable[[FinishedReport], bool],
     *,
     now: datetime,
     lookback: timedelta = DEFAULT_LOOKBACK,
 ) -> Iterator[FinishedReport]:
-    """Yield DONE/FATAL reports created within ``lookback`` whose document ``is_stored`` denies."""
+    """Yield DONE/FATAL reports created within ``lookback`` whose document ``is_handled`` denies (not stored,
+    not being retrieved)."""
     types = sorted(set(report_types))
     seen: set[str] = set()
     for start in range(0, len(types), MAX_TYPES_PER_CALL):
@@ -65,7 +66,7 @@ def reports_to_retrieve(
         for report in reports:
             document_id = report.report_document_id
             # The same document can back several reports; fetch it once.
-            if document_id is None or document_id in seen or is_stored(report):
+            if document_id is None or document_id in seen or is_handled(report):
                 continue
             seen.add(document_id)
             yield report

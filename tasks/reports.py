@@ -13,6 +13,7 @@ from celery import Task, current_app, shared_task
 from spreports import names
 from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
 from spreports.cooldowns import check_cooldown
+from spreports.documents.claim import CLAIM_PREFIX
 from spreports.errors import OutcomeUnknown, SpreportsError, TransientError
 from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
@@ -277,14 +278,18 @@ def _redrive_failures(ctx: TaskContext) -> int:
 
 
 def _sweep_seller(ctx: TaskContext, seller_id: str, report_types: list[str]) -> int:
-    def is_stored(report: FinishedReport) -> bool:
-        return ctx.storage.find(seller_id, report.report_document_id or "") is not None
+    def is_handled(report: FinishedReport) -> bool:
+        # Stored, or being retrieved right now (a run holds its claim): nothing for the safety net to do.
+        document_id = report.report_document_id or ""
+        if ctx.storage.find(seller_id, document_id) is not None:
+            return True
+        return bool(ctx.redis.exists(f"{CLAIM_PREFIX}:{seller_id}:{document_id}"))
 
     client, now = ctx.client(seller_id), datetime.now(UTC)
     # Reports stuck IN_QUEUE are cancelled and requested again once; stuck IN_PROGRESS ones are reported.
     handle_stuck_reports(client, ctx.redis, seller_id, report_types, now=now)
     enqueued = 0
-    for report in reports_to_retrieve(client, report_types, is_stored, now=now):
+    for report in reports_to_retrieve(client, report_types, is_handled, now=now):
         # A document already queued by an earlier sweep (still waiting or downloading) is not queued again.
         mark = f"{SWEEP_MARK_PREFIX}{seller_id}:{report.report_document_id}"
         if not ctx.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):

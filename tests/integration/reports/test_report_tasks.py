@@ -110,6 +110,21 @@ def test_sweep_queues_a_waiting_document_only_once(
     assert redis_client.llen(names.DOCUMENTS_QUEUE) == 1
 
 
+def test_sweep_leaves_a_document_being_retrieved_alone(
+    celery_app, settings: Settings, sim: Simulator, redis_client
+) -> None:  # type: ignore[no-untyped-def]
+    from spreports.documents.claim import DocumentClaim
+    from spreports.tasks.reports import sweep_finished_reports
+
+    document_id = sim.add_document(DocumentSpec(report_type="GET_MERCHANT_LISTINGS_ALL_DATA", size=1000), notify=False)
+    claim = DocumentClaim(redis_client, sim.seller_id, document_id, owner="a-running-retrieval", ttl=60)
+    assert claim.acquire()  # a worker is downloading it (its notification came; it is not lost)
+    assert sweep_finished_reports.apply().get() == {sim.seller_id: 0, "recovered": 0}
+    assert redis_client.llen(names.DOCUMENTS_QUEUE) == 0
+    claim.release()  # the run ended without storing it: now the sweep's to recover
+    assert sweep_finished_reports.apply().get() == {sim.seller_id: 1, "recovered": 1}
+
+
 def test_one_failing_seller_does_not_stop_the_others(
     celery_app, sim: Simulator, redis_url: str, redis_client, tmp_path: Path, settings: Settings
 ) -> None:  # type: ignore[no-untyped-def]
