@@ -172,12 +172,13 @@ def check_writable_file(path: Path, what: str) -> None:
         raise StorageError(f"{what} {path} cannot be written in {directory}: {exc.strerror or exc}") from None
 
 
-def wait_for_stop_signal() -> None:
-    """Block until SIGTERM or SIGINT.
+def stop_signal() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets: wait on it with :func:`wait_for`.
 
-    Handlers of its own, whatever the dispositions the process inherited: a command started as a
-    background job of a non-interactive shell (``cmd &`` in a script) inherits SIGINT ignored, and would
-    otherwise never see Ctrl-C's signal.
+    Handlers of its own, whatever dispositions the process inherited: a command started as a background
+    job of a non-interactive shell (``cmd &`` in a script) inherits SIGINT ignored, and would otherwise
+    never see Ctrl-C's signal. Installed before the command says it runs, so that no signal sent on
+    reading that line finds the default action.
     """
     stop = threading.Event()
 
@@ -186,5 +187,10 @@ def wait_for_stop_signal() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def wait_for(stop: threading.Event) -> None:
+    """Block until ``stop`` is set (woken every second: a signal's handler always gets to run)."""
     while not stop.wait(1.0):
         pass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from spreports.workers.cli.common import UserError, check_redis, command_settings, wait_for_stop_signal
+from spreports.workers.cli.common import UserError, check_redis, command_settings, stop_signal, wait_for
 
 DEFAULT_PORT = 9808
 
@@ -42,9 +42,10 @@ def metrics(port: int, host: str, once: bool) -> None:
     if once:
         click.echo(generate_latest(registry).decode(), nl=False)
         return
+    stop = stop_signal()  # before the line saying it serves
     try:
         server, _ = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port} for metrics: {exc.strerror or exc}") from None
     click.echo(f"serving the fleet's metrics on http://{host}:{server.server_port}/metrics", err=True)
-    wait_for_stop_signal()  # the server's thread is a daemon: it ends with the process
+    wait_for(stop)  # the server's thread is a daemon: it ends with the process

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from spreports.settings import Settings
-from spreports.workers.cli.common import UserError, command_settings, require_local_extra, wait_for_stop_signal
+from spreports.workers.cli.common import UserError, command_settings, require_local_extra, stop_signal, wait_for
 
 if TYPE_CHECKING:
     from spreports.simulator.server import Simulator
@@ -41,12 +41,11 @@ def simulator(
         sim = Simulator(config, host, port, public_url)
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    stop = stop_signal()  # SIGINT or SIGTERM, whatever the process inherited, from before the announcement
     sim.start()
     try:
         _announce(sim, settings, static_sandbox=static_sandbox, speed=speed, rate_limits=not no_rate_limits)
-        wait_for_stop_signal()  # SIGINT or SIGTERM, whatever the process inherited
-    except KeyboardInterrupt:  # Ctrl-C while announcing, before the handlers are in place
-        pass
+        wait_for(stop)
     finally:
         click.echo("stopping")
         sim.stop()
