@@ -6,9 +6,10 @@ server), each bound to the hub's address; two worker hosts each run a documents 
 spreports.workers.relay``), reaching the hub over the network only. The hosts are network namespaces
 joined by a bridge (:mod:`tests.netns`, addresses of the documentation range 198.51.100.0/24); where
 namespaces are not permitted the hosts are separate processes on 127.0.0.1, and the output says so.
-Storage is one directory all hosts share (as a network file system would be). The test runs once with
-Redis as the broker and once with RabbitMQ (a vhost of its own on the machine's server, reached by the
-hosts through a TCP forwarder on the hub's address; the product's state stays in the hub's Redis).
+Storage is one directory all hosts share (as a network file system would be). The test runs with Redis
+as the broker here and with RabbitMQ in ``test_fleet_rabbitmq.py`` (a vhost of its own on the machine's
+server, reached by the hosts through a TCP forwarder on the hub's address; the product's state stays in
+the hub's Redis).
 
 1. The simulator finishes hundreds of reports of many sellers and notifies the queue; every document
    is stored exactly once, with the bytes (and sha256) the simulator generated, by both hosts.
@@ -273,10 +274,14 @@ def sellers_file(path: Path, sellers: tuple[SellerAccount, ...]) -> Path:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
 def test_a_fleet_across_hosts_stores_each_document_once_and_recovers_a_host_cut_off_mid_download(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    check_fleet("redis", tmp_path, monkeypatch)
+
+
+def check_fleet(broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole test on ``broker`` (``test_fleet_rabbitmq.py`` runs it on RabbitMQ, on another pytest worker)."""
     began = time.monotonic()
     with ExitStack() as stack:
         hosts = stack.enter_context(open_hosts(HOSTS))
