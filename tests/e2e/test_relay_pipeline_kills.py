@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_relay_pipeline import check_pipeline, redis_server  # noqa: F401 (the fixture)
+from tests.e2e.test_relay_pipeline import check_pipeline
 from tests.servers import RedisServer
 
 
@@ -17,6 +17,6 @@ def test_every_done_document_stored_exactly_once_through_kills(
     disruption: str,
     redis_server: RedisServer,
     aws_endpoint: str,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     check_pipeline(disruption, redis_server, aws_endpoint, tmp_path)

@@ -55,14 +55,6 @@ def _schedules_file(path: Path) -> Path:
 
 
 @pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def sim() -> Iterator[Simulator]:
     # Tokens and pre-signed URLs keep their real-time lifetimes (an hour, five minutes): at this speed
     # Amazon's simulated ones would expire between a getReportDocument and its download.
