@@ -16,6 +16,7 @@ handler then runs at once, as Celery would run it.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -37,36 +38,55 @@ def stop_requested() -> bool:
     return _stop_requested.is_set()
 
 
+class _Deferral:
+    """The process's deferred stop signals: those noted, the loop's last turn, the loop's timer."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, Callable[..., Any]] = {}
+        self.last_turn = time.monotonic()
+        self.timer: Any = None
+        self.hub: Any = None
+
+    def run_pending(self) -> None:
+        """On the event loop: run the handlers of the signals noted since the last turn."""
+        self.last_turn = time.monotonic()
+        for signum in list(self.pending):
+            self.pending.pop(signum)(signum, None)
+
+    def note(self, signum: int, frame: FrameType | None, handler: Callable[..., Any]) -> None:
+        """In signal context: note the signal for the loop, or handle it now when no loop is turning."""
+        _stop_requested.set()
+        if self.hub is None or time.monotonic() - self.last_turn > STALLED_SECONDS:
+            handler(signum, frame)
+        else:
+            self.pending.setdefault(signum, handler)  # a dict store is atomic: safe in signal context
+
+
+_deferral = _Deferral()
+
+
 def defer_stop_signals(hub: Any | None) -> None:
     """Route SIGTERM and SIGQUIT through ``hub`` (a kombu event loop; None: handled at once, only noted).
 
-    Idempotent across consumer restarts; a no-op off the main thread (signals are set there only).
+    Called again when the consumer restarts (after a lost broker connection, whose clean-up may cancel
+    the timers of the failed connection): the handlers stay, the loop's timer is set anew. A no-op off
+    the main thread (signals are set there only).
     """
     if threading.current_thread() is not threading.main_thread():
         return
-    pending: dict[int, Callable[..., Any]] = {}
-    last_turn = [time.monotonic()]
-
-    def run_pending() -> None:
-        last_turn[0] = time.monotonic()
-        for signum in list(pending):
-            pending.pop(signum)(signum, None)
-
-    installed = False
     for signum in DEFERRED_SIGNALS:
         handler = signal.getsignal(signum)
         if not callable(handler) or getattr(handler, "deferred_by_spreports", False):
             continue
 
         def deferred(number: int, frame: FrameType | None, handler: Callable[..., Any] = handler) -> None:
-            _stop_requested.set()
-            if hub is None or time.monotonic() - last_turn[0] > STALLED_SECONDS:
-                handler(number, frame)
-            else:
-                pending.setdefault(number, handler)  # a dict store is atomic: safe in signal context
+            _deferral.note(number, frame, handler)
 
         deferred.deferred_by_spreports = True  # type: ignore[attr-defined]
         signal.signal(signum, deferred)
-        installed = True
-    if installed and hub is not None:
-        hub.call_repeatedly(CHECK_SECONDS, run_pending)
+    if _deferral.timer is not None:
+        with contextlib.suppress(Exception):  # already cancelled with the failed connection's timers
+            _deferral.timer.cancel()
+    _deferral.hub, _deferral.timer, _deferral.last_turn = hub, None, time.monotonic()
+    if hub is not None:
+        _deferral.timer = hub.call_repeatedly(CHECK_SECONDS, _deferral.run_pending)

@@ -19,13 +19,20 @@ class LoopTimer:
     def __init__(self) -> None:
         self.repeated: list[tuple[float, Callable[[], Any]]] = []
 
-    def call_repeatedly(self, delay: float, callback: Callable[[], Any]) -> None:
-        self.repeated.append((delay, callback))
+    def call_repeatedly(self, delay: float, callback: Callable[[], Any]) -> TimerEntry:
+        entry = (delay, callback)
+        self.repeated.append(entry)
+        return TimerEntry(lambda: self.repeated.remove(entry))
 
     def turn(self) -> None:
         """One turn of the loop: its timers fire."""
-        for _, callback in self.repeated:
+        for _, callback in list(self.repeated):
             callback()
+
+
+class TimerEntry:
+    def __init__(self, cancel: Callable[[], None]) -> None:
+        self.cancel = cancel
 
 
 @pytest.fixture
@@ -33,6 +40,7 @@ def celery_handlers() -> Iterator[list[int]]:
     """Stand-ins for Celery's SIGTERM and SIGQUIT handlers, recording the signals they ran for."""
     received: list[int] = []
     shutdown._stop_requested.clear()
+    shutdown._deferral = shutdown._Deferral()
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGQUIT)}
     for signum in saved:
         signal.signal(signum, lambda number, frame: received.append(number))
@@ -61,13 +69,17 @@ def test_the_handler_runs_on_the_next_turn_of_the_loop(celery_handlers: list[int
     assert celery_handlers == [signal.SIGTERM, signal.SIGQUIT]
 
 
-def test_a_restarted_consumer_does_not_defer_twice(celery_handlers: list[int]) -> None:
-    first, second = LoopTimer(), LoopTimer()
-    defer_stop_signals(first)
-    defer_stop_signals(second)  # the consumer restarted after a connection loss: worker_ready again
-    assert second.repeated == []
+def test_a_restarted_consumer_keeps_the_handlers_and_sets_the_timer_anew(celery_handlers: list[int]) -> None:
+    hub = LoopTimer()
+    defer_stop_signals(hub)
+    hub.repeated.clear()  # the failed connection's clean-up cancelled the timers registered since it started
+    defer_stop_signals(hub)  # the consumer restarted: worker_ready again
+    assert len(hub.repeated) == 1
+    defer_stop_signals(hub)
+    assert len(hub.repeated) == 1  # the previous timer cancelled, not doubled
     os.kill(os.getpid(), signal.SIGTERM)
-    first.turn()
+    assert celery_handlers == []  # still deferred: the handlers were not wrapped twice
+    hub.turn()
     assert celery_handlers == [signal.SIGTERM]
 
 
