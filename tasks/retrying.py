@@ -10,6 +10,11 @@ all at once.
 
 Every time limit and every retry countdown stays below the broker's visibility timeout, or kombu's
 Redis transport would deliver a task that is still running or waiting a second time.
+
+A retry carries the request's own headers (the product's and any a caller added), never the broker's:
+on RabbitMQ a countdown passes through Celery's delay queues by dead-lettering, which stamps ``x-death``
+on the message; a retry that carried it through the same delay queue again would be taken for a
+dead-letter cycle, and RabbitMQ before 4.0.1 holds such a message for good instead of delivering it.
 """
 
 from __future__ import annotations
@@ -51,6 +56,13 @@ def _header(task: Task, name: str) -> Any:  # type: ignore[type-arg]
     return headers.get(name, getattr(task.request, name, None))
 
 
+def retry_headers(task: Task, **ours: Any) -> dict[str, Any]:  # type: ignore[type-arg]
+    """The headers of the task's retry: its request's, less those the broker set (``x-death``...), plus ``ours``."""
+    # RabbitMQ's own headers all start with "x-" (x-death, x-first-death-queue, x-delivery-count...).
+    kept = {name: value for name, value in (task.request.headers or {}).items() if not name.lower().startswith("x-")}
+    return {**kept, **ours}
+
+
 def waits(task: Task) -> int:  # type: ignore[type-arg]
     """How many of the task's retries were waits, not failures."""
     try:
@@ -68,11 +80,10 @@ def reserved_bucket(task: Task) -> str | None:  # type: ignore[type-arg]
 def wait_then_retry(task: Task, countdown: float, *, reserved: str | None = None) -> NoReturn:  # type: ignore[type-arg]
     """Run the task again after ``countdown`` s without spending its failure budget."""
     done = waits(task)
-    headers = {**(task.request.headers or {}), WAITS_HEADER: done + 1, PREPAID_HEADER: reserved or ""}
     raise task.retry(
         countdown=min(countdown, MAX_RETRY_COUNTDOWN),
         max_retries=MAX_WAITS + task.request.retries - done,
-        headers=headers,
+        headers=retry_headers(task, **{WAITS_HEADER: done + 1, PREPAID_HEADER: reserved or ""}),
     )
 
 
@@ -100,5 +111,5 @@ def retry_later(task: Task, exc: TransientError) -> NoReturn:  # type: ignore[ty
         wait_then_retry(task, min(wait, QUOTA_RESERVE_HORIZON) * random.uniform(0.8, 1.0))
     done = waits(task)
     countdown = retry_countdown(exc, task.request.retries - done)
-    headers = {**(task.request.headers or {}), PREPAID_HEADER: ""}
+    headers = retry_headers(task, **{PREPAID_HEADER: ""})
     raise task.retry(exc=exc, countdown=countdown, max_retries=MAX_RETRIES + done, headers=headers)
