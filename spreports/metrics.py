@@ -84,6 +84,7 @@ COUNTERS: dict[str, CounterSpec] = {
 GAUGES: dict[str, str] = {
     "queue_depth": "Messages waiting in a queue of the broker",
     "broker_unacked": "Messages delivered to workers and not acknowledged yet (running, or waiting for a countdown)",
+    "broker_held_messages": "Messages RabbitMQ holds for good in its delay queues (never delivered; RabbitMQ only)",
     "documents_in_flight": "Documents being retrieved now (holding a claim)",
     "failed_documents": "Documents in the failure ledger (failed for good, not stored yet)",
     "redis_up": "1 when the exporter could read the broker's Redis, else 0",
@@ -199,11 +200,17 @@ class FleetCollector(Collector):
     """A prometheus-client collector that reads the fleet's metrics from Redis at each scrape."""
 
     def __init__(
-        self, client: redis.Redis, queues: Sequence[str], queue_depths: Callable[[], Mapping[str, int]] | None = None
+        self,
+        client: redis.Redis,
+        queues: Sequence[str],
+        queue_depths: Callable[[], Mapping[str, int]] | None = None,
+        held_messages: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
-        """``queue_depths``: how to read the depths when the broker is not this Redis (RabbitMQ)."""
+        """``queue_depths``: how to read the depths when the broker is not this Redis (RabbitMQ);
+        ``held_messages``: how to read the messages a RabbitMQ broker holds in its delay queues."""
         self._redis = client
         self._queue_depths = queue_depths
+        self._held_messages = held_messages
         # With a broker of its own, Redis holds none of the queues.
         self._queues = () if queue_depths is not None else tuple(queues)
 
@@ -223,6 +230,8 @@ class FleetCollector(Collector):
         yield _fatal(fatal)
         yield _gauge("queue_depth", [((queue,), float(depth)) for queue, depth in depths.items()], "queue")
         yield _gauge("broker_unacked", [((), float(unacked))])
+        if self._held_messages is not None:
+            yield from self._held()
         yield _gauge("documents_in_flight", [((), float(inflight))])
         yield _gauge("failed_documents", [((), float(failed))])
         yield _gauge("redis_up", [((), 1.0)])
@@ -252,6 +261,15 @@ class FleetCollector(Collector):
         except Exception as exc:  # a broker that does not answer leaves the depths out
             log.warning("metrics: the broker does not answer (%s)", type(exc).__name__)
             return {}
+
+    def _held(self) -> Iterator[Metric]:
+        assert self._held_messages is not None
+        try:
+            held = self._held_messages()
+        except Exception as exc:  # unseen is left out (no series), never reported as nothing held
+            log.warning("metrics: the broker's held messages cannot be read (%s)", type(exc).__name__)
+            return
+        yield _gauge("broker_held_messages", [((), float(sum(held.values())))])
 
     def _fatal_counts(self) -> dict[str, int]:
         # One hash per report type (spreports.fatal); the per-report reason keys share the prefix.

@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     #: broker when it is a Redis (required with an AMQP broker), else the embedded Redis.
     redis_url: str | None = None
     result_backend: str | None = None
+    #: RabbitMQ's management API (``http://user:password@host:15672``), where ``check`` and the metrics see
+    #: the messages RabbitMQ holds in its delay queues. Unset: the AMQP broker's host, port 15672, its user.
+    rabbitmq_management_url: str | None = None
     data_dir: Path = Path(".spreports")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: ``text`` (one line a record, ``key=value`` context at the end) or ``json`` (one object a line).
@@ -203,6 +206,13 @@ class Settings(BaseSettings):
             raise ValueError("has a malformed port") from None
         if not parts.hostname:
             raise ValueError("needs a host, e.g. amqp://user:password@rabbitmq:5672//")
+        return value
+
+    @field_validator("rabbitmq_management_url")
+    @classmethod
+    def _management_url(cls, value: str | None) -> str | None:
+        if value is not None and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
+            raise ValueError("needs http:// or https:// and a host, e.g. http://user:password@rabbitmq:15672")
         return value
 
     @model_validator(mode="after")

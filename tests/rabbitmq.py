@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -63,6 +64,38 @@ def private_vhost(base: str, prefix: str = "spreports-test") -> Iterator[str]:
         yield urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
     finally:
         rabbitmqctl("delete_vhost", vhost)
+
+
+def management_problem(url: str, timeout: float = 90.0) -> str | None:
+    """Why RabbitMQ's management API (port 15672 of ``url``'s host) cannot be used, or None.
+
+    Where it does not answer and ``rabbitmq-plugins`` is at hand (the machine's RabbitMQ), the plugin is
+    enabled, as an operator would, and waited for.
+    """
+    import requests
+
+    api = f"http://{urlsplit(url).hostname or '127.0.0.1'}:15672/api/overview"
+    parts = urlsplit(url)
+    auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+
+    def answers() -> bool:
+        try:
+            return requests.get(api, auth=auth, timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    if answers():
+        return None
+    plugins = shutil.which("rabbitmq-plugins")
+    if plugins is None:
+        return "RabbitMQ's management API does not answer and rabbitmq-plugins is not here to enable it"
+    subprocess.run([plugins, "enable", "rabbitmq_management"], capture_output=True, timeout=120, check=False)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if answers():
+            return None
+        time.sleep(0.5)
+    return f"RabbitMQ's management API does not answer at {api} (rabbitmq_management enabled)"
 
 
 def vhost_of(url: str) -> str:

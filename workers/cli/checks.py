@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,10 +32,13 @@ class Outcome:
     name: str
     ok: bool
     detail: str
+    #: Passed, but could not see everything it looks at (``detail`` says what and why).
+    partial: bool = False
 
     def line(self) -> str:
-        """``ok    name: detail`` or ``FAIL  name: detail``."""
-        return f"{'ok' if self.ok else 'FAIL':<5} {self.name}: {self.detail}"
+        """``ok    name: detail``, ``warn  name: detail`` (partial) or ``FAIL  name: detail``."""
+        verdict = "FAIL" if not self.ok else "warn" if self.partial else "ok"
+        return f"{verdict:<5} {self.name}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,40 @@ def amqp_answers(url: str) -> None:
             connection.ensure_connection(max_retries=1)
     except Exception as exc:  # kombu raises its own, amqp's and socket errors alike
         raise ServiceUnavailable(f"the broker at {safe_url(url)} does not answer: {type(exc).__name__}") from None
+
+
+def delay_queues(settings: Settings) -> Outcome:
+    """On RabbitMQ: no task message is held for good in Celery's delay queues (:mod:`spreports.workers.held_messages`).
+
+    Held messages fail the check with their count. A management API that does not answer is a warning:
+    the held messages cannot be seen, nothing is known to be wrong.
+    """
+    from spreports.errors import ServiceUnavailable, SpreportsError
+    from spreports.workers.held_messages import STATISTICS_SECONDS, held_in_delay_queues
+
+    assert settings.broker_url is not None
+    name = "delay queues"
+    try:
+        held = held_in_delay_queues(settings.broker_url, settings.rabbitmq_management_url)
+        if held:
+            # A message being dead-lettered at the moment of the statistics counts too: held is what stays.
+            time.sleep(STATISTICS_SECONDS)
+            again = held_in_delay_queues(settings.broker_url, settings.rabbitmq_management_url)
+            held = {queue: min(count, again[queue]) for queue, count in held.items() if queue in again}
+    except ServiceUnavailable as exc:
+        return Outcome(name, True, f"not seen: {exc}", partial=True)
+    except SpreportsError as exc:
+        return Outcome(name, False, str(exc))
+    if not held:
+        return Outcome(name, True, "no task message held in RabbitMQ's delay queues")
+    where = ", ".join(f"{queue}: {count}" for queue, count in sorted(held.items()))
+    return Outcome(
+        name,
+        False,
+        f"{sum(held.values())} task message(s) held for good in RabbitMQ's delay queues ({where}): RabbitMQ took "
+        "their retries' dead-letter history for a cycle and will never deliver them; the documents they "
+        "carried are queued again by beat's requeue task",
+    )
 
 
 def storage(settings: Settings) -> str:

@@ -51,6 +51,9 @@ def check() -> None:
     found, url = checks.run_broker(settings)
     outcomes = [found]
     click.echo(found.line())
+    if settings.broker_is_amqp:
+        outcomes.append(checks.delay_queues(settings))
+        click.echo(outcomes[-1].line())
     # Each line as soon as its check is done: a token call or an unreachable queue may take seconds.
     for name, call in [
         ("storage", lambda: checks.storage(settings)),

@@ -33,12 +33,16 @@ def metrics(port: int, host: str, once: bool) -> None:
     settings = command_settings()
     registry = CollectorRegistry(auto_describe=False)
     queues = [names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE]
-    depths = None
+    depths = held = None
     if settings.broker_is_amqp and settings.broker_url:
+        from functools import partial
+
         from spreports.workers.brokers import amqp_depth_reader
+        from spreports.workers.held_messages import held_in_delay_queues
 
         depths = amqp_depth_reader(settings.broker_url, queues)  # RabbitMQ holds the queues, not Redis
-    registry.register(FleetCollector(connect(check_redis(settings)), queues, depths))
+        held = partial(held_in_delay_queues, settings.broker_url, settings.rabbitmq_management_url)
+    registry.register(FleetCollector(connect(check_redis(settings)), queues, depths, held))
     if once:
         click.echo(generate_latest(registry).decode(), nl=False)
         return
