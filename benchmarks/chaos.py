@@ -49,6 +49,7 @@ import platform
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -227,6 +228,8 @@ class Row:
     recovery_seconds: float | None = None
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None
+    #: What went wrong beyond the counts: a fault that missed (the counts prove nothing), messages held.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -235,7 +238,8 @@ class Row:
         A ``.part`` file left behind is no visible document (its name is hidden and temporary): a writer
         killed mid-write leaves it, the sweep removes it after an hour; it is reported, not failed.
         """
-        return self.skipped is None and not (self.duplicated or self.lost or self.wrong or self.partial)
+        faults = self.duplicated or self.lost or self.wrong or self.partial
+        return self.skipped is None and not (self.problems or faults)
 
 
 # --- one deployment per case -------------------------------------------------------------------------------
@@ -246,8 +250,9 @@ class Lab:
 
     def __init__(self, name: str, work: Path, aws: str, *, persistent_redis: bool = False,
                  storage: Path | None = None, lwa_switch: bool = False, pool: str = "prefork",
-                 concurrency: int = 4, amqp_url: str | None = None) -> None:  # fmt: skip
+                 concurrency: int = 4, amqp_url: str | None = None, claim_ttl: int = CLAIM_TTL) -> None:  # fmt: skip
         self.name, self.work, self.aws, self.pool, self.concurrency = name, work, aws, pool, concurrency
+        self.claim_ttl = claim_ttl
         self.amqp_url = amqp_url  # RabbitMQ carries the tasks; None: the private Redis does
         work.mkdir(parents=True, exist_ok=True)
         self.root = storage or work / "reports"
@@ -279,7 +284,7 @@ class Lab:
         from spreports.workers.app import create_app
 
         self.settings = Settings(broker_url=self.broker_url, redis_url=self.redis.url, data_dir=self.work / "data",
-                                 storage={"url": str(self.root)}, documents={"claim_ttl_seconds": CLAIM_TTL})  # fmt: skip
+                                 storage={"url": str(self.root)}, documents={"claim_ttl_seconds": self.claim_ttl})  # fmt: skip
         self.app = create_app(self.settings)  # beat's requeue task runs here, on the lab's broker
         self.sweeper = create_app(self._sweep_settings())  # beat's sweep, with the product's full settings
         for loop in (self._watch_loop, self._requeue_loop, self._sweep_loop):
@@ -360,7 +365,7 @@ class Lab:
             "SPREPORTS_SQS__WAIT_TIME_SECONDS": "1",
             "SPREPORTS_SQS__VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
             "SPREPORTS_SQS__RECEIVERS": "2",
-            "SPREPORTS_DOCUMENTS__CLAIM_TTL_SECONDS": str(CLAIM_TTL),
+            "SPREPORTS_DOCUMENTS__CLAIM_TTL_SECONDS": str(self.claim_ttl),
             "AWS_ENDPOINT_URL_SQS": self.aws,
         })  # fmt: skip
 
@@ -635,6 +640,55 @@ def worker_sigkill(lab: Lab, row: Row) -> float:
     return killed
 
 
+def pool_sigkill_claim_waits(lab: Lab, row: Row) -> float:
+    """A 4 MiB download held mid-body; only the pool process running it SIGKILLed, so the worker hands the
+    task back at once. The dead run's claim (45 s here) outlives three claim-wait countdowns: the task must
+    come back from each (on RabbitMQ through overlapping delay queues, where a retry that carried the
+    broker's dead-letter headers was held for good) and store the document once the claim lapses. On
+    RabbitMQ, any message then held in the delay queues (read from the management API) is a problem."""
+    stall = Stall(lab.sim, skip=2)  # getReport and getReportDocument answer; the download after them is held
+    lab.sim.set_faults(slow_responses=3, slow_seconds=120.0)
+    big = lab.add(DocumentSpec(size=4 * 2**20, charset="Cp1252", gzip=True, seed=4242))
+    part = until(lambda: next(lab.root.rglob("*.part"), None), 60, "the big download held")
+    writer = until(lambda: holder_of(part), 30, "the pool process writing the download")
+    os.kill(writer, signal.SIGKILL)
+    killed = time.monotonic()
+    stall.release()
+    lab.add_many(5)
+    until(lambda: lab.stored() == len(lab.expected), 150, "every document stored")
+    waits = claim_waits(lab.log("worker"), big)
+    row.notes.append(f"pool process {writer} killed mid-download; {waits} claim-wait countdown(s) came back")
+    if waits < 2:
+        row.problems.append(f"{waits} claim wait(s): the case needs 2 or more")
+    if lab.amqp_url is not None:
+        row.problems.extend(
+            f"{count} message(s) held in {queue}" for queue, count in held_messages(lab.amqp_url).items()
+        )
+    return killed
+
+
+def held_messages(amqp_url: str) -> dict[str, int]:
+    """The messages RabbitMQ holds in the delay queues, once its statistics have caught up."""
+    from spreports.workers.held_messages import STATISTICS_SECONDS, held_in_delay_queues
+
+    time.sleep(STATISTICS_SECONDS)  # the management API's counts are refreshed every 5 s
+    return held_in_delay_queues(amqp_url)
+
+
+def holder_of(path: Path) -> int | None:
+    """The process that has ``path`` open (read from /proc), or None."""
+    for descriptors in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == str(path) for fd in descriptors.iterdir()):
+                return int(descriptors.parent.name)
+    return None
+
+
+def claim_waits(log: str, document_id: str) -> int:
+    """How many times the worker found ``document_id`` claimed by another run and sent it back on a countdown."""
+    return len(re.findall(rf"document {re.escape(document_id)} of seller \S+ is being retrieved by another task", log))
+
+
 def relay_sigkill(lab: Lab, row: Row) -> float:
     """30 notifications; the relay SIGKILLed while it holds received, undeleted messages; restarted at once.
     They reappear after the SQS visibility timeout and are relayed (deduplicated by notification id)."""
@@ -781,6 +835,13 @@ def notification_bursts(lab: Lab, row: Row) -> float:
 
 CASES = [
     Case("worker-sigkill", "a worker SIGKILLed mid-download", worker_sigkill),
+    Case(
+        "pool-sigkill-claim-waits",
+        "a pool process SIGKILLed mid-download, claim waits after",
+        pool_sigkill_claim_waits,
+        deadline=150,
+        lab={"claim_ttl": 45},
+    ),
     Case("relay-sigkill", "the relay SIGKILLed mid-batch", relay_sigkill),
     Case(
         "redis-restart",
@@ -825,18 +886,23 @@ def run_case(case: Case, work: Path, aws: str, pool: str = "prefork", broker: st
     """
     row = Row(case.name)
     began = time.monotonic()
+    place = work / f"{case.name}-{broker}"
+    for again in range(2, 10_000):  # a repeated case gets a directory of its own each time
+        if not place.exists():
+            break
+        place = work / f"{case.name}-{broker}-{again}"
     with contextlib.ExitStack() as stack:
         options: dict[str, Any] = {"pool": pool, **case.lab}
         if broker == "rabbitmq":
             options["amqp_url"] = stack.enter_context(private_vhost(rabbitmq_base_url(), prefix="spreports-chaos"))
         if case.name == "full-disk":
-            disk = work / f"{case.name}-{broker}" / "disk"
+            disk = place / "disk"
             reason = stack.enter_context(small_filesystem(disk))
             if reason is not None:
                 row.skipped = reason
                 return row
             options["storage"] = disk / "reports"
-        lab = Lab(case.name, work / f"{case.name}-{broker}", aws, **options)
+        lab = Lab(case.name, place, aws, **options)
         stack.callback(lab.stop)
         lab.start()
         ended = case.run(lab, row)
@@ -903,9 +969,11 @@ def format_row(row: Row) -> str:
     """One Markdown table line."""
     if row.skipped:
         return f"| {row.case} | - | - | - | - | - | - | - | - | SKIPPED: {row.skipped} |"
+
     recovery = "-" if row.recovery_seconds is None else f"{row.recovery_seconds:.1f}"
     lost = len(row.lost) + len(row.wrong)
-    notes = "; ".join(row.notes + [f"lost: {', '.join(row.lost)}"] * bool(row.lost)
+    notes = "; ".join(row.notes + [f"PROBLEM: {problem}" for problem in row.problems]
+                      + [f"lost: {', '.join(row.lost)}"] * bool(row.lost)
                       + [f"wrong bytes: {', '.join(row.wrong)}"] * bool(row.wrong)
                       + [f"duplicated: {', '.join(row.duplicated)}"] * bool(row.duplicated)
                       + [f"partial: {', '.join(row.partial)}"] * bool(row.partial))  # fmt: skip
@@ -918,6 +986,25 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join([HEADER, "|" + "---|" * 10, *(format_row(row) for row in rows)])
 
 
+SUMMARY_HEADER = "| case | runs | ok | expected | stored | duplicated | lost | recovery s median | recovery s worst |"
+
+
+def summary(rows: Sequence[Row]) -> str:
+    """Per case, the runs added up: how many were ok, the documents, and the recovery's median and worst."""
+    lines = [SUMMARY_HEADER, "|" + "---|" * 9]
+    for case in dict.fromkeys(row.case for row in rows):
+        runs = [row for row in rows if row.case == case and not row.skipped]
+        recoveries = sorted(row.recovery_seconds for row in runs if row.recovery_seconds is not None)
+        median = f"{statistics.median(recoveries):.1f}" if recoveries else "-"
+        worst = f"{recoveries[-1]:.1f}" if recoveries else "-"
+        lines.append(
+            f"| {case} | {len(runs)} | {sum(row.ok for row in runs)} | {sum(row.expected for row in runs)} | "
+            f"{sum(row.stored for row in runs)} | {sum(len(row.duplicated) for row in runs)} | "
+            f"{sum(len(row.lost) + len(row.wrong) for row in runs)} | {median} | {worst} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", action="append", choices=[c.name for c in CASES], help="run only these (repeat)")
@@ -925,6 +1012,9 @@ def main() -> int:
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"], help="the workers' pool")
     parser.add_argument("--broker", action="append", choices=["redis", "rabbitmq"],
                         help="the broker the tasks travel through (repeat for both; default redis)")  # fmt: skip
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the chosen cases this many times (a summary follows)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, stored files)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request lines
@@ -934,7 +1024,7 @@ def main() -> int:
     tables = []
     try:
         for broker in args.broker or ["redis"]:
-            rows = run(chosen, work, pool=args.pool, broker=broker)
+            rows = run(chosen * max(args.repeat, 1), work, pool=args.pool, broker=broker)
             tables.append((broker, rows))
     finally:
         if not args.keep:
@@ -944,6 +1034,8 @@ def main() -> int:
           f"{'' if args.keep else ' (removed)'}")  # fmt: skip
     for broker, rows in tables:
         print(f"\nbroker: {broker}\n\n{table(rows)}")
+        if args.repeat > 1:
+            print(f"\n{summary(rows)}")
     return 0 if all(row.ok or row.skipped for _, rows in tables for row in rows) else 1
 
 
