@@ -284,10 +284,6 @@ def sweep_finished_reports() -> dict[str, int | str]:
         return results
     recovered = 0
     for seller_id in settings.sellers():
-        # The safety nets never skip: whatever the stuck pass meets, the seller's sweep runs after it.
-        stuck = _stuck_pass(ctx, seller_id, sorted(report_types))
-        if stuck is not None:
-            results[f"{seller_id}:stuck"] = stuck
         try:
             results[seller_id] = found = _sweep_seller(ctx, seller_id, sorted(report_types))
             recovered += found
@@ -295,6 +291,11 @@ def sweep_finished_reports() -> dict[str, int | str]:
             # One seller's failure (a revoked grant, throttling) must not stop the others; the next sweep retries.
             log.warning("sweep for seller %s failed: %s", seller_id, exc)
             results[seller_id] = f"failed: {type(exc).__name__}: {exc}"
+        # The safety nets never skip one another: the stuck pass runs after the sweep, whatever the sweep met,
+        # so that its getReports pages never take the sweep's turn of the quota, and nothing it meets stops it.
+        stuck = _stuck_pass(ctx, seller_id, sorted(report_types))
+        if stuck is not None:
+            results[f"{seller_id}:stuck"] = stuck
     results["recovered"] = recovered
     # A number rather than silence: recoveries on every sweep mean notifications are not arriving.
     log.log(

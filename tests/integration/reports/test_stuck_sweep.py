@@ -111,3 +111,20 @@ def test_a_replacement_that_fails_for_good_lets_the_stuck_reports_followers_go(
     with pytest.raises(InvalidRequest, match="cannot be requested"):
         request_task.apply(kwargs=kwargs).get()
     assert replacements.of(sim.seller_id, "1234") is None
+
+
+def test_a_failing_stuck_pass_is_reported_and_the_sweep_still_runs(
+    celery_app: Any, settings: Settings, sim: Simulator, redis_client: redis.Redis
+) -> None:
+    from spreports.tasks.reports import sweep_finished_reports
+
+    client = SpapiClient.for_seller(settings, sim.seller_id, redis=redis_client)
+    stuck = obtain_report(ReportSpec.of(sim.seller_id, LISTINGS, US), client, RequestRegistry(redis_client),
+                          owner="test", reuse_done=timedelta(0), check_amazon=False, now=sim.clock.now())  # fmt: skip
+    redis_client.set(f"spreports:report-made:{sim.seller_id}:{stuck.report_id}", "{not json")  # a damaged record
+    sim.add_document(DocumentSpec(report_type=LISTINGS, size=1000), notify=False)
+
+    result = sweep_finished_reports.apply().get()
+    assert result[sim.seller_id] == 1 and result["recovered"] == 1
+    assert str(result[f"{sim.seller_id}:stuck"]).startswith("failed: JSONDecodeError")
+    assert redis_client.llen(names.DOCUMENTS_QUEUE) == 1
