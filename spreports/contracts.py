@@ -62,6 +62,15 @@ class ReportRequest(_TaskArguments):
     data_start_time: datetime | None = None
     data_end_time: datetime | None = None
     report_options: dict[str, str] | None = None
+    #: The stuck report this request stands in for (the stuck pass sets it; nobody else needs to).
+    replaces: str | None = Field(default=None, min_length=1, max_length=200)
+
+    def task_kwargs(self) -> dict[str, Any]:
+        """The task's keyword arguments; ``replaces`` only when set, so that workers of before it take the rest."""
+        kwargs = super().task_kwargs()
+        if kwargs["replaces"] is None:
+            del kwargs["replaces"]
+        return kwargs
 
 
 class ReportFollow(_TaskArguments):

@@ -11,6 +11,10 @@ still IN_QUEUE or IN_PROGRESS, or DONE within the freshness window, and reuses i
 2. Amazon's own list (getReports, one call), which also knows reports made before the registry's key
    expired or by another program. ``Report`` carries no options, so only option-less requests match.
 
+Every report the product creates has its spec remembered under its reportId for Amazon's 90 days
+(:meth:`RequestRegistry.made`): what a stuck report is requested again with, and the sign that the
+product made it at all.
+
 :func:`report_outcome` reads a report's state for the follower: still running, DONE with a document,
 or a clear error for CANCELLED and FATAL.
 """
@@ -23,6 +27,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Literal, Protocol, TypeVar
 
 import redis
@@ -43,6 +48,9 @@ PENDING_TTL_SECONDS = 15 * 60
 IN_FLIGHT_SECONDS = 24 * 3600
 # Another run holds the pending mark: look again after this long.
 PENDING_RETRY_SECONDS = 10.0
+MADE_PREFIX = "spreports:report-made:"
+# Amazon keeps a report 90 days: its spec is remembered as long as the report can be seen.
+MADE_TTL_SECONDS = 90 * 24 * 3600
 IN_FLIGHT = ("IN_QUEUE", "IN_PROGRESS")
 
 Reuse = Literal["new", "in-flight", "done"]
@@ -119,6 +127,32 @@ class ReportSpec:
             ]
         )
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+    def to_json(self) -> str:
+        """The spec as JSON (see :meth:`from_json`)."""
+        return json.dumps(
+            {
+                "seller_id": self.seller_id,
+                "report_type": self.report_type,
+                "marketplace_ids": list(self.marketplace_ids),
+                "report_options": dict(self.report_options),
+                "data_start_time": _iso(self.data_start_time),
+                "data_end_time": _iso(self.data_end_time),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ReportSpec:
+        """The spec :meth:`to_json` wrote."""
+        data = json.loads(text)
+        return cls.of(
+            data["seller_id"],
+            data["report_type"],
+            data["marketplace_ids"],
+            data["report_options"],
+            _parse(data["data_start_time"]),
+            _parse(data["data_end_time"]),
+        )
 
     def matches(self, report: Report) -> bool:
         """Whether Amazon's ``report`` answers this spec (type, marketplaces, window; never with options)."""
@@ -201,6 +235,16 @@ class RequestRegistry:
         """Drop the entry if it still holds ``value`` (a report no longer reusable, or our own pending mark)."""
         _redis_call(lambda: self._redis.eval(_FORGET, 1, KEY_PREFIX + spec.fingerprint, value))
 
+    def remember_made(self, spec: ReportSpec, report_id: str) -> None:
+        """Remember that the product created ``report_id`` for ``spec`` (for as long as Amazon keeps it)."""
+        key = f"{MADE_PREFIX}{spec.seller_id}:{report_id}"
+        _redis_call(lambda: self._redis.set(key, spec.to_json(), ex=MADE_TTL_SECONDS))
+
+    def made(self, seller_id: str, report_id: str) -> ReportSpec | None:
+        """The spec the product created ``report_id`` for; None for a report it did not make (or forgot)."""
+        value = _redis_call(lambda: self._redis.get(f"{MADE_PREFIX}{seller_id}:{report_id}"))
+        return ReportSpec.from_json(value) if isinstance(value, bytes) else None
+
 
 # Atomic, so two runs never both believe they hold the mark.
 _CLAIM = """
@@ -221,10 +265,12 @@ def obtain_report(
     reuse_done: timedelta,
     check_amazon: bool,
     now: datetime,
+    replaces: str | None = None,
 ) -> Obtained:
     """The report answering ``spec``: an identical one reused, else a new one (createReport, once fleet-wide).
 
-    ``owner`` names the run (the same across its retries). Raises :class:`RequestPending` while another
+    ``owner`` names the run (the same across its retries). ``replaces`` names a stuck report this request
+    stands in for: never the answer, even while it is still IN_QUEUE. Raises :class:`RequestPending` while another
     run creates the identical report, and lets the client's errors through (a quota wait among them:
     the pending mark stays with ``owner`` for its next attempt). A type Amazon does not let anyone request
     (settlement reports) raises :class:`~spreports.errors.InvalidRequest` before any call.
@@ -235,12 +281,19 @@ def obtain_report(
         if value is None or value == PENDING + owner:
             if registry.claim(spec, owner):
                 return _create(
-                    spec, api, registry, owner=owner, reuse_done=reuse_done, check_amazon=check_amazon, now=now
+                    spec,
+                    api,
+                    registry,
+                    owner=owner,
+                    reuse_done=reuse_done,
+                    check_amazon=check_amazon,
+                    now=now,
+                    replaces=replaces,
                 )
             continue
         if value.startswith(PENDING):
             raise RequestPending(f"an identical {spec.report_type} report is being requested by another task")
-        report = _report_or_none(api, value)
+        report = None if value == replaces else _report_or_none(api, value)
         reuse = None if report is None else reusable(report, reuse_done, now)
         if reuse is not None:
             log.info("reusing %s report %s (%s) for seller %s", spec.report_type, value, reuse, spec.seller_id)
@@ -268,9 +321,10 @@ def _create(
     reuse_done: timedelta,
     check_amazon: bool,
     now: datetime,
+    replaces: str | None,
 ) -> Obtained:
     ttl = IN_FLIGHT_SECONDS + int(reuse_done.total_seconds())
-    found = find_identical(spec, api, reuse_done, now) if check_amazon else None
+    found = find_identical(spec, api, reuse_done, now, exclude=replaces) if check_amazon else None
     if found is not None:
         registry.record(spec, found.report_id, ttl)
         log.info("reusing Amazon's %s report %s for seller %s", spec.report_type, found.report_id, spec.seller_id)
@@ -288,13 +342,19 @@ def _create(
         if not isinstance(exc, TransientError) or isinstance(exc, OutcomeUnknown):
             registry.forget(spec, PENDING + owner)
         raise
+    registry.remember_made(spec, report_id)
     registry.record(spec, report_id, ttl)
     log.info("requested %s report %s for seller %s", spec.report_type, report_id, spec.seller_id)
     return Obtained(report_id, "new")
 
 
-def find_identical(spec: ReportSpec, api: ReportApi, reuse_done: timedelta, now: datetime) -> Obtained | None:
-    """An identical report Amazon lists (one getReports page of 100, newest first) that can be reused."""
+def find_identical(
+    spec: ReportSpec, api: ReportApi, reuse_done: timedelta, now: datetime, *, exclude: str | None = None
+) -> Obtained | None:
+    """An identical report Amazon lists (one getReports page of 100, newest first) that can be reused.
+
+    ``exclude`` is a report that must not be the answer (the stuck one a request replaces).
+    """
     if spec.report_options:
         return None  # Amazon's Report does not show options: an identical one cannot be told apart
     statuses = [*IN_FLIGHT, "DONE"] if reuse_done > timedelta(0) else list(IN_FLIGHT)
@@ -306,9 +366,10 @@ def find_identical(spec: ReportSpec, api: ReportApi, reuse_done: timedelta, now:
         created_since=since,
         page_size=100,
     )
-    for count, report in enumerate(reports):
-        if count >= 100:
-            break  # one page is what the check may cost
+    # One page is what the check may cost: islice stops before the listing asks for the next one.
+    for report in islice(reports, 100):
+        if report.report_id == exclude:
+            continue
         reuse = reusable(report, reuse_done, now) if spec.matches(report) else None
         if reuse is not None:
             return Obtained(report.report_id, reuse)
@@ -388,3 +449,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+def _parse(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)

@@ -3,31 +3,52 @@
 Amazon leaves some reports IN_QUEUE or IN_PROGRESS for hours or days. The sweep calls
 :func:`handle_stuck_reports` per seller: every report of the given types older than its threshold
 (:func:`threshold_for`) is logged and counted in the Redis hash ``spreports:stuck:<reportType>``
-(``in_queue``, ``in_progress``, ``requeued``). An IN_QUEUE one is cancelled (only IN_QUEUE reports can
-be) and, with ``requeue``, requested again once with the same type, marketplaces and data window (a
-Redis mark keeps it to once per report); an IN_PROGRESS one cannot be cancelled and is only reported.
+(``in_queue``, ``in_progress``, ``not_ours``, ``requeued``, ``cancelled``).
+
+Only reports the product made (their spec remembered by
+:meth:`~spreports.report_requests.RequestRegistry.made`) are acted on: a stuck IN_QUEUE one is requested
+again once, with the same spec (options, marketplaces, data window), through ``requeue``: the caller
+queues a regular request, which waits for the quota and the cooldowns as any request does, records the
+new report as the old one's replacement (:class:`Replacements`) and then cancels the old one. A stuck
+report that was requested again already, or is itself a replacement, is cancelled, not requested a
+third time. Reports another program made are reported only, never cancelled; an IN_PROGRESS one cannot
+be cancelled and is only reported.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import redis
 
+from spreports.errors import InvalidRequest, TransientError
+from spreports.report_requests import ReportSpec, RequestRegistry
 from spreports.spapi.models import Report
 
-__all__ = ["DEFAULT_THRESHOLD", "THRESHOLDS", "StuckReports", "handle_stuck_reports", "threshold_for"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "THRESHOLDS",
+    "Replacements",
+    "StuckReports",
+    "handle_stuck_reports",
+    "threshold_for",
+]
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "spreports:stuck:"
 REQUEUED_PREFIX = f"{KEY_PREFIX}requeued:"
+REPLACED_PREFIX = f"{KEY_PREFIX}replaced-by:"
+#: The replacement of a report is being requested (its request task has not created it yet).
+PENDING = "pending"
 #: getReports takes at most this many report types a call.
 MAX_TYPES_PER_CALL = 10
+#: Amazon's largest page (its default is 10): every further page costs a getReports token.
+PAGE_SIZE = 100
 REQUEUED_TTL_SECONDS = 90 * 24 * 3600  # Amazon keeps reports 90 days
 #: Most reports finish within minutes; a report still waiting after this is stuck.
 DEFAULT_THRESHOLD = timedelta(hours=2)
@@ -36,6 +57,9 @@ THRESHOLDS: dict[str, timedelta] = {
     "GET_SALES_AND_TRAFFIC_REPORT": timedelta(hours=4),
     "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL": timedelta(hours=4),
 }
+
+#: Queues the request of ``spec`` standing in for the stuck report ``replaces`` (never calls createReport itself).
+Requeue = Callable[[ReportSpec, str], None]
 
 
 def threshold_for(report_type: str) -> timedelta:
@@ -47,19 +71,50 @@ class ReportsClient(Protocol):
     """The SP-API calls this needs (an :class:`~spreports.spapi.SpapiClient`)."""
 
     def get_reports(
-        self, report_types: Sequence[str] | None = ..., processing_statuses: Sequence[str] | None = ...
+        self,
+        report_types: Sequence[str] | None = ...,
+        processing_statuses: Sequence[str] | None = ...,
+        *,
+        page_size: int | None = ...,
     ) -> Iterable[Report]: ...
 
     def cancel_report(self, report_id: str) -> None: ...
 
-    def create_report(
-        self,
-        report_type: str,
-        marketplace_ids: Sequence[str],
-        *,
-        data_start_time: datetime | None = ...,
-        data_end_time: datetime | None = ...,
-    ) -> str: ...
+
+class Replacements:
+    """Which report stands in for a stuck one requested again: :data:`PENDING` until its request made it."""
+
+    def __init__(self, store: redis.Redis) -> None:
+        self._redis = store
+
+    def start(self, seller_id: str, report_id: str) -> None:
+        """``report_id`` is being requested again: its followers wait for the replacement."""
+        self._redis.set(self._key(seller_id, report_id), PENDING, ex=REQUEUED_TTL_SECONDS)
+
+    def record(self, seller_id: str, report_id: str, replacement_id: str) -> None:
+        """``replacement_id`` stands in for ``report_id`` (and is itself never requested again)."""
+        with self._redis.pipeline() as pipe:
+            pipe.set(self._key(seller_id, report_id), replacement_id, ex=REQUEUED_TTL_SECONDS)
+            pipe.set(f"{REQUEUED_PREFIX}{seller_id}:{replacement_id}", 1, ex=REQUEUED_TTL_SECONDS)
+            pipe.execute()
+
+    def abandon(self, seller_id: str, report_id: str) -> None:
+        """The replacement's request failed for good: followers of ``report_id`` wait no more."""
+        key = self._key(seller_id, report_id)
+        self._redis.eval(_ABANDON, 1, key, PENDING)
+
+    def of(self, seller_id: str, report_id: str) -> str | None:
+        """The replacement's reportId, :data:`PENDING`, or None when ``report_id`` was not requested again."""
+        value = self._redis.get(self._key(seller_id, report_id))
+        return value.decode() if isinstance(value, bytes) else None
+
+    @staticmethod
+    def _key(seller_id: str, report_id: str) -> str:
+        return f"{REPLACED_PREFIX}{seller_id}:{report_id}"
+
+
+# Only a pending mark goes: a replacement already recorded stays.
+_ABANDON = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 @dataclass
@@ -68,8 +123,10 @@ class StuckReports:
 
     in_queue: list[str] = field(default_factory=list)
     in_progress: list[str] = field(default_factory=list)
+    not_ours: list[str] = field(default_factory=list)  # made by another program: reported, never cancelled
+    requested_again: list[str] = field(default_factory=list)  # their replacement's request was queued
     cancelled: list[str] = field(default_factory=list)
-    requested_again: dict[str, str] = field(default_factory=dict)  # old report id -> new report id
+    deferred: list[str] = field(default_factory=list)  # their cancel failed for now: the next pass tries again
 
 
 def handle_stuck_reports(
@@ -79,45 +136,85 @@ def handle_stuck_reports(
     report_types: Sequence[str],
     *,
     now: datetime,
-    requeue: bool = True,
+    requeue: Requeue | None = None,
 ) -> StuckReports:
-    """Find, log and count the seller's stuck reports; cancel the IN_QUEUE ones and request them again once."""
+    """Find, log and count the seller's stuck reports; have the product's IN_QUEUE ones requested again once.
+
+    Without ``requeue``, the product's stuck IN_QUEUE reports are cancelled without a successor.
+    """
     found = StuckReports()
-    reports: list[Report] = []
-    for start in range(0, len(report_types), MAX_TYPES_PER_CALL):  # getReports takes at most 10 types
-        types = list(report_types[start : start + MAX_TYPES_PER_CALL])
-        reports.extend(client.get_reports(types, ["IN_QUEUE", "IN_PROGRESS"]))
-    for report in reports:
+    registry, replacements = RequestRegistry(store), Replacements(store)
+    for report in _waiting_reports(client, report_types):
         age = now - report.created_time
         if age <= threshold_for(report.report_type):
             continue
-        status = report.processing_status
-        store.hincrby(f"{KEY_PREFIX}{report.report_type}", status.lower(), 1)
+        status, report_id, counts = report.processing_status, report.report_id, f"{KEY_PREFIX}{report.report_type}"
+        store.hincrby(counts, status.lower(), 1)
         log.warning("report %s (%s) of seller %s is stuck %s for %s",
-                    report.report_id, report.report_type, seller_id, status, age)  # fmt: skip
+                    report_id, report.report_type, seller_id, status, age)  # fmt: skip
         if status == "IN_PROGRESS":
-            found.in_progress.append(report.report_id)  # Amazon cannot cancel it: reported only
+            found.in_progress.append(report_id)  # Amazon cannot cancel it: reported only
             continue
-        found.in_queue.append(report.report_id)
-        mark = f"{REQUEUED_PREFIX}{seller_id}:{report.report_id}"
-        # The new report first, then the cancel: a failure in between leaves the old one queued (the next
-        # sweep finds it again), never a cancelled report with no successor.
-        if requeue and store.set(mark, 1, nx=True, ex=REQUEUED_TTL_SECONDS):
-            try:
-                new_id = client.create_report(
-                    report.report_type,
-                    report.marketplace_ids or [],
-                    data_start_time=report.data_start_time,
-                    data_end_time=report.data_end_time,
-                )
-            except BaseException:
-                store.delete(mark)
-                raise
-            # Once: the new report, if it is stuck too, is cancelled but not requested a third time.
-            store.set(f"{REQUEUED_PREFIX}{seller_id}:{new_id}", 1, ex=REQUEUED_TTL_SECONDS)
-            store.hincrby(f"{KEY_PREFIX}{report.report_type}", "requeued", 1)
-            found.requested_again[report.report_id] = new_id
-            log.info("stuck report %s requested again as %s", report.report_id, new_id)
-        client.cancel_report(report.report_id)
-        found.cancelled.append(report.report_id)
+        found.in_queue.append(report_id)
+        spec = registry.made(seller_id, report_id)
+        if spec is None:
+            # Another application (or a person) made it: its owner decides, so it is only reported.
+            store.hincrby(counts, "not_ours", 1)
+            found.not_ours.append(report_id)
+            log.warning("stuck report %s was not made by spreports: reported, not cancelled", report_id)
+            continue
+        mark = f"{REQUEUED_PREFIX}{seller_id}:{report_id}"
+        if requeue is not None and store.set(mark, 1, nx=True, ex=REQUEUED_TTL_SECONDS):
+            _request_again(requeue, spec, report_id, store, registry, replacements, mark)
+            store.hincrby(counts, "requeued", 1)
+            found.requested_again.append(report_id)
+            log.info("stuck report %s of seller %s is requested again", report_id, seller_id)
+        # Requested again already (or itself a replacement): cancelled, not requested a third time. One whose
+        # replacement is still being requested is left to that request, which cancels it once the new one exists.
+        elif replacements.of(seller_id, report_id) != PENDING and _cancel(client, report_id, found):
+            store.hincrby(counts, "cancelled", 1)
     return found
+
+
+def _waiting_reports(client: ReportsClient, report_types: Sequence[str]) -> list[Report]:
+    reports: list[Report] = []
+    for start in range(0, len(report_types), MAX_TYPES_PER_CALL):  # getReports takes at most 10 types
+        types = list(report_types[start : start + MAX_TYPES_PER_CALL])
+        reports.extend(client.get_reports(types, ["IN_QUEUE", "IN_PROGRESS"], page_size=PAGE_SIZE))
+    return reports
+
+
+def _request_again(
+    requeue: Requeue,
+    spec: ReportSpec,
+    report_id: str,
+    store: redis.Redis,
+    registry: RequestRegistry,
+    replacements: Replacements,
+    mark: str,
+) -> None:
+    # Followers of the stuck report wait for its replacement from now on; the registry must not answer the
+    # replacement's request with the stuck report itself.
+    replacements.start(spec.seller_id, report_id)
+    registry.forget(spec, report_id)
+    try:
+        requeue(spec, report_id)
+    except BaseException:
+        # Nothing was queued: the next pass tries again.
+        replacements.abandon(spec.seller_id, report_id)
+        store.delete(mark)
+        raise
+
+
+def _cancel(client: ReportsClient, report_id: str, found: StuckReports) -> bool:
+    try:
+        client.cancel_report(report_id)
+    except TransientError as exc:  # a quota wait among them: the cancel waits for the next pass, nothing else does
+        log.warning("cancelling stuck report %s is deferred to the next sweep: %s", report_id, exc)
+        found.deferred.append(report_id)
+        return False
+    except InvalidRequest as exc:  # it left IN_QUEUE meanwhile: nothing to cancel
+        log.info("stuck report %s was not cancelled: %s", report_id, exc)
+        return False
+    found.cancelled.append(report_id)
+    return True

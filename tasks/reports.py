@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import redis
 from celery import Task, current_app, shared_task
+from celery.exceptions import Retry
 
 from spreports import names
 from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
 from spreports.cooldowns import check_cooldown
 from spreports.documents.claim import CLAIM_PREFIX
-from spreports.errors import OutcomeUnknown, SpreportsError, TransientError
+from spreports.errors import InvalidRequest, OutcomeUnknown, SpreportsError, TransientError
 from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
 from spreports.report_requests import (
@@ -33,7 +36,7 @@ from spreports.report_requests import (
 from spreports.schedules import load_schedules_file
 from spreports.spapi.models import Report
 from spreports.spapi.ratelimit import prepaid
-from spreports.stuck import handle_stuck_reports
+from spreports.stuck import PENDING, Replacements, handle_stuck_reports
 from spreports.sweep import FinishedReport, reports_to_retrieve
 from spreports.tasks.context import TaskContext, context
 from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry, waits
@@ -59,11 +62,14 @@ def request_report(
     data_start_time: str | None = None,
     data_end_time: str | None = None,
     report_options: dict[str, str] | None = None,
+    replaces: str | None = None,
 ) -> dict[str, str]:
     """createReport for a seller, unless an identical report in flight (or fresh) can be reused.
 
     Returns the report's ids and how it was obtained (``reused``: ``new``, ``in-flight`` or ``done``);
-    ``spreports.follow_report`` takes it from there to the stored document.
+    ``spreports.follow_report`` takes it from there to the stored document. With ``replaces`` (a stuck
+    report the sweep has requested again), the new report is recorded as its replacement, for its
+    followers, before the stuck one is cancelled.
     """
     request = ReportRequest.parse(
         report_type=report_type,
@@ -72,7 +78,13 @@ def request_report(
         data_start_time=data_start_time,
         data_end_time=data_end_time,
         report_options=report_options,
+        replaces=replaces,
     )
+    with _replacing(request):
+        return _request(self, request)
+
+
+def _request(task: Task, request: ReportRequest) -> dict[str, str]:  # type: ignore[type-arg]
     ctx = context()
     seller, marketplaces = resolve_target(ctx.settings, request.seller_id, request.marketplace_ids)
     spec = ReportSpec.of(
@@ -87,29 +99,56 @@ def request_report(
     try:
         # A FATAL report of the same kind starts a cooldown: deferred (a wait), no quota spent.
         check_cooldown(ctx.redis, seller, request.report_type, request.report_options)
-        with prepaid(reserved_bucket(self)):
+        with prepaid(reserved_bucket(task)):
             obtained = obtain_report(
                 spec,
                 ctx.client(seller),
                 RequestRegistry(ctx.redis),
-                owner=f"task:{self.request.id or 'local'}",
+                owner=f"task:{task.request.id or 'local'}",
                 reuse_done=timedelta(seconds=options.reuse_done_seconds),
                 check_amazon=options.check_amazon,
                 now=datetime.now(UTC),
+                replaces=request.replaces,
             )
+            if request.replaces is not None:
+                _stand_in(ctx, seller, request.replaces, obtained.report_id)
     except RequestPending as exc:
-        wait_then_retry(self, (exc.retry_after or PENDING_RETRY_SECONDS) * random.uniform(0.8, 1.2))
+        wait_then_retry(task, (exc.retry_after or PENDING_RETRY_SECONDS) * random.uniform(0.8, 1.2))
     except OutcomeUnknown:
         # The report may exist already: a retry could create it twice and spend createReport's small quota.
         raise
     except TransientError as exc:
-        retry_later(self, exc)
+        retry_later(task, exc)
     return {
         "seller_id": seller,
         "report_id": obtained.report_id,
         "report_type": spec.report_type,
         "reused": obtained.reused,
     }
+
+
+@contextmanager
+def _replacing(request: ReportRequest) -> Iterator[None]:
+    """A request standing in for a stuck report that fails for good lets the stuck report's followers go."""
+    try:
+        yield
+    except Exception as exc:
+        # Anything but a retry is final here: a transient error becomes a retry until its budget is spent.
+        if request.replaces is not None and request.seller_id is not None and not isinstance(exc, Retry):
+            Replacements(context().redis).abandon(request.seller_id, request.replaces)
+        raise
+
+
+def _stand_in(ctx: TaskContext, seller_id: str, stuck_id: str, replacement_id: str) -> None:
+    """Record ``replacement_id`` for the followers of ``stuck_id``, then cancel the stuck one."""
+    Replacements(ctx.redis).record(seller_id, stuck_id, replacement_id)
+    try:
+        ctx.client(seller_id).cancel_report(stuck_id)
+    except InvalidRequest as exc:
+        # It left IN_QUEUE meanwhile: it ends by itself, and its followers follow it to that end.
+        log.info("stuck report %s was not cancelled: %s", stuck_id, exc)
+        return
+    log.info("stuck report %s of seller %s is cancelled; %s stands in for it", stuck_id, seller_id, replacement_id)
 
 
 @shared_task(name=names.FOLLOW_REPORT, bind=True)
@@ -139,6 +178,8 @@ def follow_report(
             report = ctx.client(args.seller_id).get_report(args.report_id)
     except TransientError as exc:
         retry_later(self, exc)
+    if report.processing_status == "CANCELLED":
+        _follow_replacement(self, ctx, args)
     try:
         finished = report_outcome(report, args.seller_id)
     except ReportFatal as fatal:
@@ -163,6 +204,19 @@ def follow_report(
     raise self.replace(
         self.app.signature(names.RETRIEVE_REPORT_DOCUMENT, kwargs=document.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
     )
+
+
+def _follow_replacement(task: Task, ctx: TaskContext, args: ReportFollow) -> None:  # type: ignore[type-arg]
+    """A stuck report cancelled for a replacement: follow the replacement (or wait for it to be requested)."""
+    replacement = Replacements(ctx.redis).of(args.seller_id, args.report_id)
+    if replacement is None:
+        return  # cancelled for another reason: the caller learns it
+    if replacement == PENDING:
+        _come_back(task, ctx, args, "CANCELLED, its replacement being requested,")
+    log.info("report %s of seller %s was stuck and cancelled; following its replacement %s",
+             args.report_id, args.seller_id, replacement)  # fmt: skip
+    follow = ReportFollow(seller_id=args.seller_id, report_id=replacement, report_type=args.report_type)
+    raise task.replace(task.app.signature(names.FOLLOW_REPORT, kwargs=follow.task_kwargs(), queue=names.CONTROL_QUEUE))
 
 
 def _fatal_reason(task: Task, ctx: TaskContext, seller_id: str, report: Report) -> str | None:  # type: ignore[type-arg]
@@ -237,6 +291,11 @@ def sweep_finished_reports() -> dict[str, int | str]:
             # One seller's failure (a revoked grant, throttling) must not stop the others; the next sweep retries.
             log.warning("sweep for seller %s failed: %s", seller_id, exc)
             results[seller_id] = f"failed: {type(exc).__name__}: {exc}"
+        # The safety nets never skip one another: the stuck pass runs after the sweep, whatever the sweep met,
+        # so that its getReports pages never take the sweep's turn of the quota, and nothing it meets stops it.
+        stuck = _stuck_pass(ctx, seller_id, sorted(report_types))
+        if stuck is not None:
+            results[f"{seller_id}:stuck"] = stuck
     results["recovered"] = recovered
     # A number rather than silence: recoveries on every sweep mean notifications are not arriving.
     log.log(
@@ -277,6 +336,33 @@ def _redrive_failures(ctx: TaskContext) -> int:
     return enqueued
 
 
+def _stuck_pass(ctx: TaskContext, seller_id: str, report_types: list[str]) -> str | None:
+    """Handle the seller's stuck reports; None, or the failure (logged) that cut the pass short."""
+    try:
+        # A stuck IN_QUEUE report is requested again by a request task of its own, which waits for the quota
+        # and the cooldowns as any request does: the pass itself never waits for createReport.
+        handle_stuck_reports(
+            ctx.client(seller_id), ctx.redis, seller_id, report_types, now=datetime.now(UTC), requeue=_request_again
+        )
+    except Exception as exc:
+        log.warning("the stuck-report pass for seller %s failed: %s", seller_id, exc)
+        return f"failed: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _request_again(spec: ReportSpec, replaces: str) -> None:
+    request = ReportRequest(
+        report_type=spec.report_type,
+        seller_id=spec.seller_id,
+        marketplace_ids=list(spec.marketplace_ids),
+        data_start_time=spec.data_start_time,
+        data_end_time=spec.data_end_time,
+        report_options=spec.options,
+        replaces=replaces,
+    )
+    current_app.send_task(names.REQUEST_REPORT, kwargs=request.task_kwargs(), queue=names.CONTROL_QUEUE)
+
+
 def _sweep_seller(ctx: TaskContext, seller_id: str, report_types: list[str]) -> int:
     def is_handled(report: FinishedReport) -> bool:
         # Stored, or being retrieved right now (a run holds its claim): nothing for the safety net to do.
@@ -286,8 +372,6 @@ def _sweep_seller(ctx: TaskContext, seller_id: str, report_types: list[str]) -> 
         return bool(ctx.redis.exists(f"{CLAIM_PREFIX}:{seller_id}:{document_id}"))
 
     client, now = ctx.client(seller_id), datetime.now(UTC)
-    # Reports stuck IN_QUEUE are cancelled and requested again once; stuck IN_PROGRESS ones are reported.
-    handle_stuck_reports(client, ctx.redis, seller_id, report_types, now=now)
     enqueued = 0
     for report in reports_to_retrieve(client, report_types, is_handled, now=now):
         # A document already queued by an earlier sweep (still waiting or downloading) is not queued again.

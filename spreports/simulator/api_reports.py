@@ -81,7 +81,7 @@ def create_report(call: Call) -> Reply:
     if report_type in call.core.config.unrequestable_report_types:
         raise invalid("reportType;", f"Report type {report_type} cannot be requested; Amazon creates it by itself")
     marketplaces = _marketplaces(body.get("marketplaceIds"))
-    _options(body.get("reportOptions"))
+    options = _options(body.get("reportOptions"))
     now = call.core.clock.now()
     times: dict[str, str] = {}
     for name in ("dataStartTime", "dataEndTime"):
@@ -103,6 +103,7 @@ def create_report(call: Call) -> Reply:
         marketplaces,
         data_start=times.get("dataStartTime"),
         data_end=times.get("dataEndTime"),
+        options=options,
     )
     return 202, {"reportId": report.report_id}
 

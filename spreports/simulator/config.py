@@ -12,6 +12,7 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from spreports.settings import Settings
@@ -147,6 +148,8 @@ class SimulatorConfig:
     - ``application_id``: the ``amzn1.sellerapps.app.…`` id put in notifications.
     - ``speed``: simulated seconds per real second (schedules, report phases, URL and token lifetimes,
       rate-limit refill all follow the simulated clock).
+    - ``start``: the simulated clock's first instant (default: now); a start in the past gives reports
+      created hours ago by the callers' real clocks (a report stuck since then, say).
     - ``token_lifetime`` / ``url_lifetime``: simulated seconds an LWA token / a pre-signed URL lives.
     - ``rate_limits``: enforce Amazon's documented (rate, burst) per (seller, operation).
     - ``outcomes``: how reports end and how long they take.
@@ -176,6 +179,7 @@ class SimulatorConfig:
     sellers: tuple[SellerAccount, ...] = (SellerAccount("A1SIMULATEDSELLER", "Atzr|simulator-refresh-token"),)
     application_id: str = "amzn1.sellerapps.app.00000000-0000-4000-8000-000000000000"
     speed: float = 1.0
+    start: datetime | None = None
     token_lifetime: float = 3600.0
     url_lifetime: float = 300.0
     rate_limits: bool = True

@@ -42,7 +42,7 @@ class Simulator:
         """Bind ``host:port``; ``public_url`` is the base others reach it by (e.g. ``http://simulator:8000`` in
         docker compose), used in pre-signed URLs and ``env()``; default ``http://host:port``."""
         self.config = config
-        self.clock = SimClock(config.speed)
+        self.clock = SimClock(config.speed, config.start)
         self.faults: Faults = copy.deepcopy(config.faults)
         self.world = World(config, self.clock, self.faults)
         self.notifier = Notifier(self.world, self.faults)

@@ -56,6 +56,8 @@ class Report:
     stuck: bool = False
     #: Stays IN_QUEUE until cancelled or finished (the ``queued_reports`` fault).
     queued: bool = False
+    #: The reportOptions it was requested with (Amazon never shows them again; tests read them here).
+    options: dict[str, str] = field(default_factory=dict)
 
     def to_json(self, clock: SimClock) -> dict[str, Any]:
         """The ``Report`` object of the model."""
@@ -218,14 +220,15 @@ class World:
 
     def create_report(self, seller_id: str, report_type: str, marketplace_ids: tuple[str, ...], *,
                       data_start: str | None = None, data_end: str | None = None,
-                      schedule_id: str | None = None, at: float | None = None) -> Report:  # fmt: skip
+                      schedule_id: str | None = None, at: float | None = None,
+                      options: dict[str, str] | None = None) -> Report:  # fmt: skip
         """A new IN_QUEUE report (stuck IN_QUEUE or IN_PROGRESS when ``queued_reports``/``stuck_reports`` fires)."""
         with self.lock:
             report = Report(
                 seller_id, self.new_id(), report_type, marketplace_ids,
                 self.clock.seconds() if at is None else at, data_start=data_start, data_end=data_end,
                 schedule_id=schedule_id, stuck=self.faults.take("stuck_reports"),
-                queued=self.faults.take("queued_reports"),
+                queued=self.faults.take("queued_reports"), options=dict(options or {}),
             )  # fmt: skip
             self.reports[(seller_id, report.report_id)] = report
             self.active.add((seller_id, report.report_id))

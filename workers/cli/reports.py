@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any
 
 import click
@@ -214,7 +215,13 @@ STATUSES = ("IN_QUEUE", "IN_PROGRESS", "DONE", "CANCELLED", "FATAL")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only this status (repeatable).")
 @click.option("--seller", "seller_id", help="The seller (default: SPREPORTS_SELLER_ID).")
 @click.option("--days", default=7.0, show_default=True, help="Reports created within this many days (at most 90).")
-@click.option("--limit", default=100, show_default=True, help="At most this many reports (100 a getReports call).")
+@click.option(
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="At most this many reports (100 a getReports call).",
+)
 def list_reports(
     report_types: tuple[str, ...], statuses: tuple[str, ...], seller_id: str | None, days: float, limit: int
 ) -> None:
@@ -230,13 +237,20 @@ def list_reports(
         raise UserError("give --type: no report types are configured (SPREPORTS_SQS__REPORT_TYPES, the schedules file)")
     check_redis(settings)
     since = datetime.now(UTC) - timedelta(days=min(max(days, 0.0), 90.0))
-    found = _client(settings, seller).get_reports(
-        report_types=types[:10], processing_statuses=list(statuses) or None, created_since=since, page_size=100
-    )
+    client = _client(settings, seller)
+    found: list[Any] = []
+    for start in range(0, len(types), 10):  # getReports takes at most 10 types a call
+        listed = client.get_reports(
+            report_types=types[start : start + 10],
+            processing_statuses=list(statuses) or None,
+            created_since=since,
+            page_size=min(limit, 100),
+        )
+        # islice stops at the limit before the listing asks for a page that would not be read.
+        found.extend(islice(listed, limit))
+    found.sort(key=lambda report: report.created_time, reverse=True)  # newest first across the groups
     shown = 0
-    for report in found:
-        if shown >= limit:
-            break
+    for report in found[:limit]:
         window = f"{_when(report.data_start_time)}..{_when(report.data_end_time)}"
         click.echo(
             f"{_when(report.created_time)}\t{report.report_id}\t{report.report_type}\t"

@@ -1,41 +1,52 @@
-"""Stuck reports against the simulator: an IN_QUEUE one is cancelled and requested again once, an
-IN_PROGRESS one only reported; both counted."""
+"""Stuck reports against the simulator: the product's stuck IN_QUEUE report is requested again (once, with
+its spec), another program's is only reported, an IN_PROGRESS one only reported; all on one page."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import redis
 
+from spreports.report_requests import ReportSpec, RequestRegistry, obtain_report
 from spreports.simulator import Faults, start_simulator
 from spreports.spapi import SpapiClient
 from spreports.stuck import handle_stuck_reports
 from tests.sim import quick_config, simulator_settings
 
 LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
+US = ["ATVPDKIKX0DER"]
 
 
-def test_a_stuck_in_queue_report_is_cancelled_and_requested_again_once(
+def test_the_products_stuck_report_is_requested_again_and_another_programs_is_left_alone(
     redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    with start_simulator(quick_config(faults=Faults(queued_reports=1))) as sim:
-        client = SpapiClient.for_seller(simulator_settings(sim, redis_url, tmp_path), sim.seller_id, redis=redis_client)
-        queued = client.create_report(LISTINGS, ["ATVPDKIKX0DER"])
+    with start_simulator(quick_config(faults=Faults(queued_reports=12))) as sim:
+        settings = simulator_settings(sim, redis_url, tmp_path)
+        client = SpapiClient.for_seller(settings, sim.seller_id, redis=redis_client)
+        window = (sim.clock.now() - timedelta(days=2), sim.clock.now() - timedelta(days=1))
+        spec = ReportSpec.of(sim.seller_id, LISTINGS, US, {"custom": "true"}, *window)
+        obtained = obtain_report(spec, client, RequestRegistry(redis_client), owner="test", reuse_done=timedelta(0),
+                                 check_amazon=False, now=sim.clock.now())  # fmt: skip
+        others = [client.create_report(LISTINGS, US) for _ in range(11)]  # another program's, stuck as well
         sim.set_faults(stuck_reports=1)
-        in_progress = client.create_report(LISTINGS, ["ATVPDKIKX0DER"])
+        in_progress = client.create_report(LISTINGS, US)
         sim.advance(3 * 3600)  # past the threshold (2 h)
-        sim.set_faults(queued_reports=1)  # the request made again gets stuck as well
-        client = SpapiClient.for_seller(simulator_settings(sim, redis_url, tmp_path), sim.seller_id, redis=redis_client)
-        found = handle_stuck_reports(client, redis_client, sim.seller_id, [LISTINGS], now=sim.clock.now())
-        assert found.in_queue == [queued] and found.cancelled == [queued] and found.in_progress == [in_progress]
-        again = found.requested_again[queued]
-        assert sim.report(queued)["processingStatus"] == "CANCELLED"
-        assert sim.report(in_progress)["processingStatus"] == "IN_PROGRESS"
-        # The new request is stuck too: cancelled, not requested a third time.
-        sim.advance(3 * 3600)
-        client = SpapiClient.for_seller(simulator_settings(sim, redis_url, tmp_path), sim.seller_id, redis=redis_client)
-        second = handle_stuck_reports(client, redis_client, sim.seller_id, [LISTINGS], now=sim.clock.now())
-        assert second.cancelled == [again] and second.requested_again == {}
+        client = SpapiClient.for_seller(settings, sim.seller_id, redis=redis_client)
+
+        def pages() -> int:  # getReports answered (an access token expired by the jump is refused first)
+            return sum(1 for r in sim.requests("getReports") if r.status == 200)
+
+        listed = pages()
+        requeued: list[tuple[ReportSpec, str]] = []
+
+        found = handle_stuck_reports(client, redis_client, sim.seller_id, [LISTINGS], now=sim.clock.now(),
+                                     requeue=lambda spec, stuck: requeued.append((spec, stuck)))  # fmt: skip
+        assert pages() == listed + 1  # 13 stuck reports: one page of 100, not two of 10
+        assert requeued == [(spec, obtained.report_id)]
+        assert sorted(found.not_ours) == sorted(others) and found.in_progress == [in_progress]
+        # Nothing cancelled: another program's reports are its own, and the product's waits for its replacement.
+        assert sim.requests("cancelReport") == []
+        assert {sim.report(r)["processingStatus"] for r in [obtained.report_id, *others]} == {"IN_QUEUE"}
         counts = {k.decode(): int(v) for k, v in redis_client.hgetall(f"spreports:stuck:{LISTINGS}").items()}
-        assert counts == {"in_queue": 2, "in_progress": 2, "requeued": 1}
-        assert len(sim.requests("createReport")) == 3
+        assert counts == {"in_queue": 12, "in_progress": 1, "not_ours": 11, "requeued": 1}
