@@ -62,6 +62,15 @@ class ReportRequest(_TaskArguments):
     data_start_time: datetime | None = None
     data_end_time: datetime | None = None
     report_options: dict[str, str] | None = None
+    #: Pull the window again as a new report (a DONE one is never reused); its document supersedes the earlier.
+    restated: bool = False
+
+    def task_kwargs(self) -> dict[str, Any]:
+        """The task's keyword arguments; ``restated`` only when set, so a usual request's stay as they were."""
+        kwargs = super().task_kwargs()
+        if not self.restated:
+            del kwargs["restated"]
+        return kwargs
 
 
 class ReportFollow(_TaskArguments):

@@ -14,7 +14,7 @@ from spreports import names
 from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
 from spreports.cooldowns import check_cooldown
 from spreports.documents.claim import CLAIM_PREFIX
-from spreports.errors import OutcomeUnknown, SpreportsError, TransientError
+from spreports.errors import InvalidRequest, NotFound, OutcomeUnknown, SpreportsError, TransientError
 from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
 from spreports.report_requests import (
@@ -30,6 +30,7 @@ from spreports.report_requests import (
     report_outcome,
     resolve_target,
 )
+from spreports.restatements import Restatements
 from spreports.schedules import load_schedules_file
 from spreports.spapi.models import Report
 from spreports.spapi.ratelimit import prepaid
@@ -59,11 +60,14 @@ def request_report(
     data_start_time: str | None = None,
     data_end_time: str | None = None,
     report_options: dict[str, str] | None = None,
+    restated: bool = False,
 ) -> dict[str, str]:
     """createReport for a seller, unless an identical report in flight (or fresh) can be reused.
 
     Returns the report's ids and how it was obtained (``reused``: ``new``, ``in-flight`` or ``done``);
-    ``spreports.follow_report`` takes it from there to the stored document.
+    ``spreports.follow_report`` takes it from there to the stored document. A ``restated`` request (the
+    same window pulled again, as Amazon revises its figures) never reuses a DONE report, and its document
+    will name the one of the request's last report as the version it supersedes.
     """
     request = ReportRequest.parse(
         report_type=report_type,
@@ -72,6 +76,7 @@ def request_report(
         data_start_time=data_start_time,
         data_end_time=data_end_time,
         report_options=report_options,
+        restated=restated,
     )
     ctx = context()
     seller, marketplaces = resolve_target(ctx.settings, request.seller_id, request.marketplace_ids)
@@ -84,19 +89,29 @@ def request_report(
         request.data_end_time,
     )
     options = ctx.settings.requests
+    restatements = Restatements(ctx.redis)
+    previous: tuple[str, str] | None = None
     try:
         # A FATAL report of the same kind starts a cooldown: deferred (a wait), no quota spent.
         check_cooldown(ctx.redis, seller, request.report_type, request.report_options)
+        if request.restated:
+            # Looked up before the new report replaces it as the request's last, and before createReport,
+            # so that a retry of this lookup never pays for a second new report.
+            previous = _last_document(ctx, restatements, spec)
         with prepaid(reserved_bucket(self)):
             obtained = obtain_report(
                 spec,
                 ctx.client(seller),
                 RequestRegistry(ctx.redis),
                 owner=f"task:{self.request.id or 'local'}",
-                reuse_done=timedelta(seconds=options.reuse_done_seconds),
+                # A restatement wants Amazon's figures as they are now: never the earlier DONE report.
+                reuse_done=timedelta(0) if request.restated else timedelta(seconds=options.reuse_done_seconds),
                 check_amazon=options.check_amazon,
                 now=datetime.now(UTC),
             )
+        if previous is not None and previous[0] != obtained.report_id:
+            restatements.mark(seller, obtained.report_id, previous[1])
+        restatements.remember(spec.fingerprint, obtained.report_id)
     except RequestPending as exc:
         wait_then_retry(self, (exc.retry_after or PENDING_RETRY_SECONDS) * random.uniform(0.8, 1.2))
     except OutcomeUnknown:
@@ -110,6 +125,21 @@ def request_report(
         "report_type": spec.report_type,
         "reused": obtained.reused,
     }
+
+
+def _last_document(ctx: TaskContext, restatements: Restatements, spec: ReportSpec) -> tuple[str, str] | None:
+    """The (reportId, reportDocumentId) of the request's last report, when it is DONE with a document."""
+    report_id = restatements.last(spec.fingerprint)
+    if report_id is None:
+        return None
+    try:
+        report = ctx.client(spec.seller_id).get_report(report_id)
+    except (NotFound, InvalidRequest):
+        log.warning("report %s of seller %s is gone: its restatement supersedes nothing", report_id, spec.seller_id)
+        return None
+    if report.processing_status != "DONE" or not report.report_document_id:
+        return None
+    return report_id, report.report_document_id
 
 
 @shared_task(name=names.FOLLOW_REPORT, bind=True)
