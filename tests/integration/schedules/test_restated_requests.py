@@ -18,6 +18,7 @@ from spreports.simulator import Simulator, start_simulator
 from spreports.simulator.clock import iso
 from spreports.storage import Manifest, open_storage
 from spreports.tasks.context import TaskContext, context
+from tests.integration.schedules.test_request_entry_documents import QUICK_FOLLOW
 from tests.processes import wait_for
 from tests.sim import quick_config, simulator_settings
 
@@ -25,8 +26,6 @@ from tests.sim import quick_config, simulator_settings
 # 15 real minutes, which a test of two requests would wait out.
 LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
 DAY = timedelta(days=1)
-# Polls every 0.2 s at first, at most every second: the simulator's reports finish in a fraction of one.
-QUICK_FOLLOW = {"follow_first_seconds": 0.2, "follow_max_seconds": 1.0}
 
 
 @pytest.fixture
