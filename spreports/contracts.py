@@ -64,12 +64,17 @@ class ReportRequest(_TaskArguments):
     report_options: dict[str, str] | None = None
     #: The stuck report this request stands in for (the stuck pass sets it; nobody else needs to).
     replaces: str | None = Field(default=None, min_length=1, max_length=200)
+    #: Pull the window again as a new report (a DONE one is never reused); its document supersedes the earlier.
+    restated: bool = False
 
     def task_kwargs(self) -> dict[str, Any]:
-        """The task's keyword arguments; ``replaces`` only when set, so that workers of before it take the rest."""
+        """The task's keyword arguments; ``replaces`` and ``restated`` only when set, so that a usual request's
+        stay as they were (and workers of before them take the rest)."""
         kwargs = super().task_kwargs()
         if kwargs["replaces"] is None:
             del kwargs["replaces"]
+        if not self.restated:
+            del kwargs["restated"]
         return kwargs
 
 

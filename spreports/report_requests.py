@@ -380,7 +380,8 @@ def reusable(report: Report, reuse_done: timedelta, now: datetime) -> Reuse | No
     """How ``report`` can answer a new identical request: in flight, DONE and fresh, or not at all."""
     if report.processing_status in IN_FLIGHT:
         return "in-flight"
-    if report.processing_status == "DONE" and report.report_document_id:
+    # No window, no reuse: Amazon's clock may run ahead of ours, so "finished 0 s ago" is not asked.
+    if report.processing_status == "DONE" and report.report_document_id and reuse_done > timedelta(0):
         finished = report.processing_end_time or report.created_time
         if now - finished <= reuse_done:
             return "done"

@@ -35,6 +35,7 @@ from spreports.errors import QuotaWait, ServiceUnavailable, SpreportsError, Tran
 from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
 from spreports.metrics import WorkerMetrics
+from spreports.restatements import Restatements
 from spreports.spapi.ratelimit import prepaid
 from spreports.tasks.context import TaskContext, context
 from spreports.tasks.progress import DownloadProgress
@@ -257,12 +258,14 @@ def _wait_for_claim(task: Task, args: DocumentRequest, claim: DocumentClaim) -> 
 
 def _retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> RetrievalResult:  # type: ignore[type-arg]
     client = ctx.client(args.seller_id)
-    request, report = args, None
+    request, report, supersedes = args, None, None
     if args.report_id:
         # The report's metadata goes into the manifest (and names the report type when not given).
         found = client.get_report(args.report_id)
         report = found.model_dump(mode="json", by_alias=True)
         request = args.model_copy(update={"report_type": args.report_type or found.report_type})
+        # A restated report's document is a new version of an earlier one, whoever queued its retrieval.
+        supersedes = Restatements(ctx.redis).superseded(args.seller_id, args.report_id)
 
     def locate() -> Any:
         return client.get_report_document(args.report_document_id, report_type=request.report_type)
@@ -287,6 +290,7 @@ def _retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> RetrievalR
             progress=progress,
             # The claim was just taken, but a task that lost a race with a finishing one re-checks here.
             skip_existing=True,
+            supersedes=supersedes,
         )
     except BaseException as exc:
         progress.finish()

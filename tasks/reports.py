@@ -17,7 +17,7 @@ from spreports import names
 from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
 from spreports.cooldowns import check_cooldown
 from spreports.documents.claim import CLAIM_PREFIX
-from spreports.errors import InvalidRequest, OutcomeUnknown, SpreportsError, TransientError
+from spreports.errors import InvalidRequest, NotFound, OutcomeUnknown, SpreportsError, TransientError
 from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
 from spreports.report_requests import (
@@ -33,6 +33,7 @@ from spreports.report_requests import (
     report_outcome,
     resolve_target,
 )
+from spreports.restatements import Restatements
 from spreports.schedules import load_schedules_file
 from spreports.spapi.models import Report
 from spreports.spapi.ratelimit import prepaid
@@ -63,13 +64,16 @@ def request_report(
     data_end_time: str | None = None,
     report_options: dict[str, str] | None = None,
     replaces: str | None = None,
+    restated: bool = False,
 ) -> dict[str, str]:
     """createReport for a seller, unless an identical report in flight (or fresh) can be reused.
 
     Returns the report's ids and how it was obtained (``reused``: ``new``, ``in-flight`` or ``done``);
     ``spreports.follow_report`` takes it from there to the stored document. With ``replaces`` (a stuck
     report the sweep has requested again), the new report is recorded as its replacement, for its
-    followers, before the stuck one is cancelled.
+    followers, before the stuck one is cancelled. A ``restated`` request (the same window pulled again, as
+    Amazon revises its figures) never reuses a DONE report, and its document will name the one of the
+    request's last report as the version it supersedes.
     """
     request = ReportRequest.parse(
         report_type=report_type,
@@ -79,6 +83,7 @@ def request_report(
         data_end_time=data_end_time,
         report_options=report_options,
         replaces=replaces,
+        restated=restated,
     )
     with _replacing(request):
         return _request(self, request)
@@ -96,22 +101,32 @@ def _request(task: Task, request: ReportRequest) -> dict[str, str]:  # type: ign
         request.data_end_time,
     )
     options = ctx.settings.requests
+    restatements = Restatements(ctx.redis)
+    previous: tuple[str, str] | None = None
     try:
         # A FATAL report of the same kind starts a cooldown: deferred (a wait), no quota spent.
         check_cooldown(ctx.redis, seller, request.report_type, request.report_options)
+        if request.restated:
+            # Looked up before the new report replaces it as the request's last, and before createReport,
+            # so that a retry of this lookup never pays for a second new report.
+            previous = _last_document(ctx, restatements, spec)
         with prepaid(reserved_bucket(task)):
             obtained = obtain_report(
                 spec,
                 ctx.client(seller),
                 RequestRegistry(ctx.redis),
                 owner=f"task:{task.request.id or 'local'}",
-                reuse_done=timedelta(seconds=options.reuse_done_seconds),
+                # A restatement wants Amazon's figures as they are now: never the earlier DONE report.
+                reuse_done=timedelta(0) if request.restated else timedelta(seconds=options.reuse_done_seconds),
                 check_amazon=options.check_amazon,
                 now=datetime.now(UTC),
                 replaces=request.replaces,
             )
             if request.replaces is not None:
                 _stand_in(ctx, seller, request.replaces, obtained.report_id)
+        if previous is not None and previous[0] != obtained.report_id:
+            restatements.mark(seller, obtained.report_id, previous[1])
+        restatements.remember(spec.fingerprint, obtained.report_id)
     except RequestPending as exc:
         wait_then_retry(task, (exc.retry_after or PENDING_RETRY_SECONDS) * random.uniform(0.8, 1.2))
     except OutcomeUnknown:
@@ -149,6 +164,21 @@ def _stand_in(ctx: TaskContext, seller_id: str, stuck_id: str, replacement_id: s
         log.info("stuck report %s was not cancelled: %s", stuck_id, exc)
         return
     log.info("stuck report %s of seller %s is cancelled; %s stands in for it", stuck_id, seller_id, replacement_id)
+
+
+def _last_document(ctx: TaskContext, restatements: Restatements, spec: ReportSpec) -> tuple[str, str] | None:
+    """The (reportId, reportDocumentId) of the request's last report, when it is DONE with a document."""
+    report_id = restatements.last(spec.fingerprint)
+    if report_id is None:
+        return None
+    try:
+        report = ctx.client(spec.seller_id).get_report(report_id)
+    except (NotFound, InvalidRequest):
+        log.warning("report %s of seller %s is gone: its restatement supersedes nothing", report_id, spec.seller_id)
+        return None
+    if report.processing_status != "DONE" or not report.report_document_id:
+        return None
+    return report_id, report.report_document_id
 
 
 @shared_task(name=names.FOLLOW_REPORT, bind=True)

@@ -123,7 +123,8 @@ def _request_due(client: redis.Redis, app: Celery, entries: Any, sellers: list[s
         except Exception:
             release(client, due)  # the period is tried again by the next check
             raise
-        log.info("requested %s for seller %s, period from %s", due.entry.label, due.seller_id, due.period_start)
+        what = "restated" if due.restated else "requested"
+        log.info("%s %s for seller %s, period from %s", what, due.entry.label, due.seller_id, due.period_start)
         count += 1
     return count
 
@@ -135,7 +136,7 @@ def request_chain(app: Celery, due: DueRequest) -> Signature:
     ``[[requests]]`` entry's document arrives with no notifications at all (with them, the relay's copy
     and the follower's are the same document, stored once).
     """
-    period = f"{due.entry.key}-{due.seller_id}-{int(due.period_start.timestamp())}"
+    period = due.name
     request = app.signature(names.REQUEST_REPORT, kwargs=due.task_kwargs(), queue=names.CONTROL_QUEUE)
     follow = app.signature(names.FOLLOW_REPORT, queue=names.CONTROL_QUEUE)
     chained: Signature = request.set(task_id=f"request-{period}") | follow.set(task_id=f"follow-{period}")

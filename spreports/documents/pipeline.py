@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import requests
@@ -129,10 +129,13 @@ def retrieve_document(
     skip_existing: bool = True,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    supersedes: str | None = None,
 ) -> RetrievalResult:
     """Retrieve one document into ``storage`` and write its manifest; see the module docstring.
 
     ``report`` is the report's metadata (getReport's answer), kept in the manifest when known.
+    ``supersedes`` names the earlier document this one restates: the manifest says so, and the new
+    version is stored in the earlier one's folder, beside it.
     """
     # urllib3 logs request lines, signatures included, at DEBUG: guarded before any download (idempotent).
     install_log_filter()
@@ -141,6 +144,8 @@ def retrieve_document(
         if existing is not None:
             return RetrievalResult(manifest=existing, already_stored=True)
     run = _Retrieval(request, report, storage, options, session or requests.Session(), progress, now)
+    if supersedes is not None:
+        run.supersede(supersedes)
     for attempt in range(1, options.max_attempts + 1):
         located = run.locate(locate)
         try:
@@ -160,6 +165,15 @@ def retrieve_document(
             )  # fmt: skip
             sleep(min(0.5 * 2**attempt, 8.0))
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _day_of(manifest: Manifest) -> date | None:
+    """The day folder a stored manifest is in (``.../<YYYY-MM-DD>/<id>.manifest.json``, a path or a URL)."""
+    parts = manifest.manifest_location.replace("\\", "/").rsplit("/", 2)
+    try:
+        return date.fromisoformat(parts[-2]) if len(parts) == 3 else None
+    except ValueError:
+        return None
 
 
 class _StoredMeanwhile(Exception):
@@ -209,6 +223,14 @@ class _Retrieval:
         self.now = now
         self.started = time.monotonic()
         self.timings = {"locate_seconds": 0.0}
+        self.supersedes: str | None = None
+        self.day: date | None = None
+
+    def supersede(self, document_id: str) -> None:
+        """This document restates ``document_id``: named in the manifest, stored in that one's folder."""
+        self.supersedes = document_id
+        earlier = self.storage.find(self.request.seller_id, document_id)
+        self.day = None if earlier is None else _day_of(earlier)
 
     def locate(self, locate: Callable[[], LocatedDocument]) -> LocatedDocument:
         """Call getReportDocument (timed) and check its answer is the document asked for."""
@@ -226,7 +248,7 @@ class _Retrieval:
             seller_id=self.request.seller_id,
             report_document_id=self.request.report_document_id,
             report_type=self.request.report_type,
-            day=self.now().date(),
+            day=self.day or self.now().date(),
             errors=self.request.processing_status == "FATAL",
         )
         download = self._download(url, key, attempt)
@@ -294,6 +316,7 @@ class _Retrieval:
             timings={name: round(seconds, 3) for name, seconds in self.timings.items()},
             stored_at=self.now(),
             error_reason=download.error_reason,
+            supersedes=self.supersedes,
         )
 
 

@@ -18,6 +18,7 @@ The desired schedules live in a TOML file (``SPREPORTS_SCHEDULES_FILE``)::
     marketplace_ids = ["ATVPDKIKX0DER"]
     every = "P1D"
     window = "previous day"               # or "last 7 days", "last 12 hours", "P7D"; optional
+    restate = "P3D"                       # optional: pull each period's window again 3 days later
 
 - :mod:`~spreports.schedules.entries`: the file and its checks;
 - :mod:`~spreports.schedules.periods`: periods, next runs, request periods and windows;

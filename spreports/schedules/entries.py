@@ -28,6 +28,7 @@ __all__ = ["DesiredSchedule", "RequestEntry", "SchedulesFile", "load_schedules_f
 VARIABLE = "SCHEDULES_FILE"
 E = TypeVar("E", bound="_Entry")
 _TOP_LEVEL = ("prune", "schedules", "requests")
+RESTATE_LIMIT = timedelta(days=90)
 
 
 def _aware(value: Any) -> Any:
@@ -91,11 +92,20 @@ class RequestEntry(_Entry):
     every: str
     #: The data window, ending where the current period starts (``previous day``, ``last 7 days``, ``P7D``).
     window: str | None = None
+    #: Pull each period's window again this much later (``P3D``): Amazon restates some figures for days.
+    restate: str | None = None
 
     @field_validator("every")
     @classmethod
     def _every(cls, value: str) -> str:
         parse_every(value)
+        return value
+
+    @field_validator("restate")
+    @classmethod
+    def _restate(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_restate(value)
         return value
 
     @field_validator("window")
@@ -114,6 +124,11 @@ class RequestEntry(_Entry):
     def window_length(self) -> timedelta | None:
         """How long the data window is (None: Amazon's default window)."""
         return None if self.window is None else parse_window(self.window)
+
+    @property
+    def restate_after(self) -> timedelta | None:
+        """How long after a period's first pull its window is pulled again (None: never)."""
+        return None if self.restate is None else parse_restate(self.restate)
 
     @property
     def key(self) -> str:
@@ -195,6 +210,20 @@ def _check_request(path: Path, request: RequestEntry, earlier: list[RequestEntry
         if same == (request.report_type, sorted(set(request.marketplace_ids)), request.report_options,
                     request.window) and other.overlaps(request):  # fmt: skip
             raise _fail(path, request.label, f"duplicates {other.label}: same report, marketplaces, options and window")
+
+
+def parse_restate(text: str) -> timedelta:
+    """The delay of a restated pull: an ISO 8601 duration (``PT<n>H``, ``P<n>D``) shorter than 90 days."""
+    try:
+        length = parse_every(text)
+    except ValueError:
+        raise ValueError(
+            f"unknown duration {text!r}: use an ISO 8601 duration of 5 minutes or more, e.g. P3D or PT72H"
+        ) from None
+    if length >= RESTATE_LIMIT:
+        # The earlier report must still be Amazon's to name the document the restated one supersedes.
+        raise ValueError(f"{text!r} is not shorter than the {RESTATE_LIMIT.days} days Amazon keeps reports")
+    return length
 
 
 def unschedulable_advice(report_type: str) -> str:

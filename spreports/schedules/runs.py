@@ -7,7 +7,7 @@
 - A due sync is marked queued (``SET NX`` with a TTL) so that the frequent check does not queue another
   while one waits for a worker.
 - A ``[[requests]]`` entry's period is claimed per seller with ``SET NX``: a restarted beat, or a
-  second one, never requests the same period twice.
+  second one, never requests the same period twice; its restatement is claimed the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-__all__ = ["SyncState", "claim_request_period"]
+__all__ = ["SyncState", "claim_request_period", "request_period_claimed", "request_period_key"]
 
 PREFIX = "spreports:schedules:"
 REQUEST_PREFIX = "spreports:requests:period:"
@@ -113,8 +113,18 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def request_period_key(seller_id: str, entry_key: str, period_start: datetime) -> str:
+    """The Redis key of one entry's period for a seller."""
+    return f"{REQUEST_PREFIX}{entry_key}:{seller_id}:{int(period_start.timestamp())}"
+
+
 def claim_request_period(client: redis.Redis, seller_id: str, entry_key: str, period_start: datetime,
                          ttl: timedelta) -> bool:  # fmt: skip
     """Claim the request of one entry's period for a seller: True once per (entry, seller, period)."""
-    key = f"{REQUEST_PREFIX}{entry_key}:{seller_id}:{int(period_start.timestamp())}"
+    key = request_period_key(seller_id, entry_key, period_start)
     return bool(client.set(key, "1", nx=True, px=int(ttl.total_seconds() * 1000)))
+
+
+def request_period_claimed(client: redis.Redis, seller_id: str, entry_key: str, period_start: datetime) -> bool:
+    """Whether one entry's period was requested for a seller (and its claim has not expired)."""
+    return bool(client.exists(request_period_key(seller_id, entry_key, period_start)))

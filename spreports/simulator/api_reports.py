@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 from spreports.simulator.clock import iso, parse_iso
 from spreports.simulator.http import ApiError, Call, Reply, UrlGrant, denied, invalid, not_found
-from spreports.simulator.world import PERIODS, Report
+from spreports.simulator.periods import PERIODS
+from spreports.simulator.world import RETENTION_DAYS, Report
 
 STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
 REPORT_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{2,127}$")
@@ -23,6 +24,8 @@ GET_REPORTS_FILTERS = (
     "createdSince",
     "createdUntil",
 )
+# A createdSince computed as "90 days ago" just before the call is not refused for the call's own latency.
+RETENTION_GRACE_SECONDS = 60.0
 
 
 def _report_type(value: Any) -> str:
@@ -61,7 +64,7 @@ def _options(value: Any) -> dict[str, str]:
 
 def _report(call: Call, report_id: str) -> Report:
     report = call.core.world.reports.get((call.seller_id, report_id))
-    if report is None:
+    if report is None or not call.core.world.retained(report):
         raise _unknown(call, f"Report {report_id}", "reportId")
     return report
 
@@ -81,6 +84,12 @@ def create_report(call: Call) -> Reply:
     if report_type in call.core.config.unrequestable_report_types:
         raise invalid("reportType;", f"Report type {report_type} cannot be requested; Amazon creates it by itself")
     marketplaces = _marketplaces(body.get("marketplaceIds"))
+    if len(marketplaces) > 1 and report_type in call.core.config.single_marketplace_report_types:
+        raise invalid(
+            "",
+            "Report rejected for this client. Multiple marketplaces were provided for this report type, "
+            "which accepts only one marketplace per request.",
+        )
     options = _options(body.get("reportOptions"))
     now = call.core.clock.now()
     times: dict[str, str] = {}
@@ -125,7 +134,11 @@ def get_reports(call: Call) -> Reply:
         filters, offset = _report_filters(call), 0
     with world.lock:
         matches = sorted(
-            (r for r in world.reports.values() if r.seller_id == call.seller_id and _matches(r, filters)),
+            (
+                r
+                for r in world.reports.values()
+                if r.seller_id == call.seller_id and world.retained(r) and _matches(r, filters)
+            ),
             key=lambda r: (r.created, int(r.report_id)),
             reverse=True,
         )
@@ -156,15 +169,17 @@ def _report_filters(call: Call) -> dict[str, Any]:
         raise invalid("pageSize;", "pageSize must be an integer") from None
     if not 1 <= page_size <= 100:
         raise invalid("pageSize;", "pageSize must be between 1 and 100")
-    clock = call.core.clock
+    clock, cutoff = call.core.clock, call.core.world.cutoff(RETENTION_DAYS)
     since = call.request.args.get("createdSince")
     until = call.request.args.get("createdUntil")
+    if since and clock.seconds_of(_time(since, "createdSince")) < cutoff - RETENTION_GRACE_SECONDS:
+        raise invalid("createdSince;", "createdSince must be within the last 90 days: reports are retained for 90 days")
     return {
         "reportTypes": types,
         "processingStatuses": statuses,
         "marketplaceIds": marketplaces,
         "pageSize": page_size,
-        "createdSince": clock.seconds_of(_time(since, "createdSince")) if since else call.core.world.cutoff(90),
+        "createdSince": clock.seconds_of(_time(since, "createdSince")) if since else cutoff,
         "createdUntil": clock.seconds_of(_time(until, "createdUntil")) if until else clock.seconds(),
     }
 

@@ -172,6 +172,8 @@ class SimulatorConfig:
       "Creation of report schedule type N is not allowed at this time"); they can only be requested.
     - ``unrequestable_report_types``: report types createReport refuses with a 400 ``InvalidInput``
       (settlement reports: Amazon makes them by itself; its exact wording is not documented).
+    - ``single_marketplace_report_types``: report types createReport refuses with a 400 ``InvalidInput``
+      ("Report rejected for this client. Multiple marketplaces ...") when given more than one marketplace.
     """
 
     client_id: str = "amzn1.application-oa2-client.simulator"
@@ -199,6 +201,7 @@ class SimulatorConfig:
     json_content_type: bool = True
     unschedulable_report_types: frozenset[str] = frozenset({"GET_SALES_AND_TRAFFIC_REPORT", *SETTLEMENT_REPORT_TYPES})
     unrequestable_report_types: frozenset[str] = SETTLEMENT_REPORT_TYPES
+    single_marketplace_report_types: frozenset[str] = frozenset({"GET_SALES_AND_TRAFFIC_REPORT"})
 
     def __post_init__(self) -> None:
         if self.speed <= 0:

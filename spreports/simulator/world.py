@@ -21,14 +21,11 @@ from typing import Any
 from spreports.simulator.clock import SimClock, iso
 from spreports.simulator.config import Faults, SimulatorConfig
 from spreports.simulator.content import DocumentBody, DocumentSpec
+from spreports.simulator.periods import first_run_after, occurrence
 
-# Simulated seconds of each schedule period (CreateReportScheduleSpecification.period); P1M taken as 30 days.
-PERIODS = {
-    "PT5M": 300, "PT15M": 900, "PT30M": 1800, "PT1H": 3600, "PT2H": 7200, "PT4H": 14400, "PT8H": 28800,
-    "PT12H": 43200, "P1D": 86400, "P2D": 172800, "P3D": 259200, "PT84H": 302400, "P7D": 604800,
-    "P14D": 1209600, "P15D": 1296000, "P18D": 1555200, "P30D": 2592000, "P1M": 2592000,
-}  # fmt: skip
 FINAL_STATUSES = ("DONE", "CANCELLED", "FATAL")
+#: "Reports are retained for a maximum of 90 days": older ones are gone from getReports and getReport.
+RETENTION_DAYS = 90
 # What the error documents of FATAL reports say, in the words sellers report seeing.
 FATAL_REASONS = (
     "The report could not be generated because the requested date range is too large for this report type.",
@@ -82,7 +79,7 @@ class Report:
 
 @dataclass
 class Schedule:
-    """A report schedule; ``next_at`` is in simulated seconds."""
+    """A report schedule; times are simulated seconds. ``next_at`` is run number ``runs`` counted from ``first``."""
 
     seller_id: str
     schedule_id: str
@@ -91,6 +88,13 @@ class Schedule:
     period: str
     next_at: float
     report_options: dict[str, str] = field(default_factory=dict)
+    first: float = 0.0
+    runs: int = 0
+
+    def move_to(self, clock: SimClock, runs: int) -> None:
+        """Make run number ``runs`` the next one (counted from ``first``, so a month is a calendar month)."""
+        self.runs = runs
+        self.next_at = clock.seconds_of(occurrence(clock.at(self.first), self.period, runs))
 
     def to_json(self, clock: SimClock) -> dict[str, Any]:
         """The ``ReportSchedule`` object of the model."""
@@ -280,7 +284,11 @@ class World:
 
     def put_schedule(self, seller_id: str, report_type: str, marketplace_ids: tuple[str, ...], period: str,
                      next_at: float | None, options: dict[str, str]) -> Schedule:  # fmt: skip
-        """Create a schedule, cancelling one with the same report type and marketplaces (as Amazon does)."""
+        """Create a schedule, cancelling one with the same report type and marketplaces (as Amazon does).
+
+        Without ``next_at`` the first report comes a period from now. A ``next_at`` in the past is moved on
+        to the period's next future run: the runs it missed are not made up for.
+        """
         with self.lock:
             for key, old in list(self.schedules.items()):
                 if (
@@ -289,8 +297,13 @@ class World:
                     and set(old.marketplace_ids) == set(marketplace_ids)
                 ):
                     del self.schedules[key]
-            first = self.clock.seconds() + PERIODS[period] if next_at is None else next_at
-            schedule = Schedule(seller_id, self.new_id(), report_type, marketplace_ids, period, first, options)
+            now = self.clock.seconds()
+            first, runs = (now, 1) if next_at is None else (next_at, 0)
+            if first < now:
+                runs = first_run_after(self.clock.at(first), period, self.clock.at(now))
+            schedule = Schedule(seller_id, self.new_id(), report_type, marketplace_ids, period, first, options,
+                                first=first)  # fmt: skip
+            schedule.move_to(self.clock, runs)
             self.schedules[(seller_id, schedule.schedule_id)] = schedule
             return schedule
 
@@ -306,7 +319,7 @@ class World:
                 while schedule.next_at <= now and fired < 100:
                     self.create_report(schedule.seller_id, schedule.report_type, schedule.marketplace_ids,
                                        schedule_id=schedule.schedule_id, at=schedule.next_at)  # fmt: skip
-                    schedule.next_at += PERIODS[schedule.period]
+                    schedule.move_to(self.clock, schedule.runs + 1)
                     fired += 1
             timing = self.config.outcomes
             for key in list(self.active):
@@ -326,6 +339,10 @@ class World:
                     finished.append(report)
         for report in finished:
             self.finish(report, self._outcome())
+
+    def retained(self, report: Report) -> bool:
+        """Whether Amazon still keeps ``report`` (created within the last 90 days)."""
+        return report.created >= self.cutoff(RETENTION_DAYS)
 
     def cutoff(self, days: int) -> float:
         """Simulated seconds of ``days`` ago."""

@@ -107,6 +107,8 @@ class Manifest(BaseModel):
     stored_at: datetime
     #: A FATAL report's reason, as its error document gives it (``errorDetails``); None otherwise.
     error_reason: str | None = None
+    #: The earlier document of the same data window that this one restates (a newer version), if any.
+    supersedes: str | None = None
 
 
 def manifest_bytes(manifest: Manifest) -> bytes:

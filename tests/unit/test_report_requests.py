@@ -55,6 +55,13 @@ def test_reports_in_flight_and_fresh_done_ones_are_reusable() -> None:
     assert reusable(report("CANCELLED"), timedelta(hours=1), NOW) is None
 
 
+def test_without_a_reuse_window_a_done_report_is_never_reused_even_if_amazons_clock_runs_ahead() -> None:
+    # A restated request passes no window: the DONE report Amazon says finished a minute from now is not it.
+    ahead = report("DONE", reportDocumentId="d", processingEndTime="2026-11-28T12:01:00Z")
+    assert reusable(ahead, timedelta(0), NOW) is None
+    assert reusable(ahead, timedelta(hours=1), NOW) == "done"
+
+
 def test_report_outcome_names_cancelled_and_fatal_reports() -> None:
     assert report_outcome(report("IN_PROGRESS"), "S") is None
     assert report_outcome(report("DONE", reportDocumentId="d"), "S").report_document_id == "d"  # type: ignore[union-attr]

@@ -92,6 +92,22 @@ def _load(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
             SALES + 'colour = "blue"\n',
             r"request #1 \(GET_SALES_AND_TRAFFIC_REPORT\): colour: Extra inputs are not permitted",
         ),
+        (
+            SALES + 'restate = "3 days"\n',
+            r"request #1 \(GET_SALES_AND_TRAFFIC_REPORT\): restate: unknown duration '3 days': use an ISO 8601 duration",
+        ),
+        (
+            SALES + 'restate = "PT1M"\n',
+            r"request #1 \(GET_SALES_AND_TRAFFIC_REPORT\): restate: unknown duration 'PT1M'",
+        ),
+        (
+            SALES + 'restate = "P90D"\n',
+            r"request #1 \(GET_SALES_AND_TRAFFIC_REPORT\): restate: 'P90D' is not shorter than the 90 days Amazon keeps",
+        ),
+        (
+            SALES + "restate = 3\n",
+            r"request #1 \(GET_SALES_AND_TRAFFIC_REPORT\): restate: Input should be a valid string",
+        ),
         ('prune = "yes"\n' + LISTINGS, "prune: must be true or false"),
         ("[[schedule]]\n", r"schedule: unknown key; the file holds prune, \[\[schedules\]\] and \[\[requests\]\]"),
         ("schedules = 3\n", r"schedules: write each entry as a \[\[schedules\]\] table"),
@@ -217,3 +233,46 @@ def test_request_entries_fire_once_per_period_per_seller(tmp_path: Path) -> None
     release(client, first[1])  # A2's request could not be queued: the next check makes it
     assert [d.seller_id for d in due_requests(client, entries, ["A1", "A2"], now)] == ["A2"]
     assert len(list(due_requests(client, entries, ["A1", "A2"], now + timedelta(days=1)))) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "length"), [("P3D", timedelta(days=3)), ("PT72H", timedelta(hours=72)), ("p1d", timedelta(days=1))]
+)
+def test_restate_is_an_iso_8601_duration(tmp_path: Path, text: str, length: timedelta) -> None:
+    [request] = _load(tmp_path, SALES + f'restate = "{text}"\n').requests
+    assert request.restate_after == length
+    [plain] = _load(tmp_path, SALES).requests
+    assert plain.restate_after is None and plain.key == request.key  # restating does not change what is requested
+
+
+def test_a_periods_restatement_is_due_once_per_seller_restate_after_its_first_pull(tmp_path: Path) -> None:
+    client = fakeredis.FakeRedis()
+    entries = _load(tmp_path, SALES + 'window = "previous day"\nrestate = "P3D"\n').requests
+    day = datetime(2025, 3, 10, tzinfo=UTC)
+    first = list(due_requests(client, entries, ["A1", "A2"], day + timedelta(hours=1)))
+    assert [(d.seller_id, d.restated) for d in first] == [("A1", False), ("A2", False)]
+    # Each later day's first pull, and nothing restated before three days have passed.
+    for days in (1, 2):
+        due = list(due_requests(client, entries, ["A1", "A2"], day + timedelta(days=days, hours=1)))
+        assert [d.restated for d in due] == [False, False]
+    due = list(due_requests(client, entries, ["A1", "A2"], day + timedelta(days=3, minutes=1)))
+    restated = [d for d in due if d.restated]
+    assert [(d.seller_id, d.period_start) for d in restated] == [("A1", day), ("A2", day)]
+    kwargs = restated[0].task_kwargs()
+    assert kwargs["restated"] is True and kwargs["data_end_time"].startswith("2025-03-10T00:00:00")
+    assert kwargs["data_start_time"].startswith("2025-03-09T00:00:00")
+    assert "restated" not in first[0].task_kwargs()  # a first pull's arguments are as they always were
+    assert restated[0].name != first[0].name  # its tasks do not collide with the first pull's
+    # Later that day, or from a restarted beat: the restatement is not made again.
+    assert not [d for d in due_requests(client, entries, ["A1", "A2"], day + timedelta(days=3, hours=9)) if d.restated]
+    release(client, restated[1])  # A2's restatement could not be queued: the next check makes it
+    again = [d for d in due_requests(client, entries, ["A1", "A2"], day + timedelta(days=3, hours=10)) if d.restated]
+    assert [(d.seller_id, d.period_start) for d in again] == [("A2", day)]
+
+
+def test_a_period_never_pulled_is_not_restated(tmp_path: Path) -> None:
+    client = fakeredis.FakeRedis()
+    entries = _load(tmp_path, SALES + 'restate = "P3D"\n').requests
+    # An entry added today: the periods of three days ago were never pulled, so there is nothing to restate.
+    due = list(due_requests(client, entries, ["A1"], datetime(2025, 3, 13, 1, tzinfo=UTC)))
+    assert [(d.restated, d.period_start) for d in due] == [(False, datetime(2025, 3, 13, tzinfo=UTC))]

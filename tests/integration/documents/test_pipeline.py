@@ -8,6 +8,7 @@ import json
 import logging
 import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -346,3 +347,27 @@ def test_a_document_committed_by_a_run_that_stopped_before_its_manifest_is_kept_
     assert any("already stored with the same bytes by another run" in m for m in messages), messages
     assert not any("downloaded from" in m for m in messages), messages
     assert not [p for p in files_under(storage.root) if p.name.endswith(".part")]
+
+
+def test_a_restated_document_is_a_new_version_beside_the_one_it_supersedes(
+    server: DocumentServer, storage: LocalStorage, options: RetrievalOptions
+) -> None:
+    plain = {"Content-Type": "text/plain; charset=UTF-8"}
+    first_day = datetime(2026, 3, 10, 6, tzinfo=UTC)
+    later = first_day + timedelta(days=3)
+    first, _ = run(server, storage, options, Route(body=b"a\t1\n", headers=plain), now=lambda: first_day)
+    restated, _ = run(server, storage, options, Route(body=b"a\t2\n", headers=plain), document_id="DOC-2",
+                      now=lambda: later, supersedes="DOC-1")  # fmt: skip
+    unrelated, _ = run(server, storage, options, Route(body=b"b\t1\n", headers=plain), document_id="DOC-3",
+                       now=lambda: later)  # fmt: skip
+    assert first.manifest.supersedes is None and unrelated.manifest.supersedes is None
+    assert restated.manifest.supersedes == "DOC-1"
+    assert storage.find("A1SELLER", "DOC-2") == restated.manifest  # the index copy says so too
+    # Stored three days later, yet in the first version's folder; a document that restates nothing is not.
+    assert Path(restated.manifest.location).parent == Path(first.manifest.location).parent
+    assert Path(restated.manifest.location).parent.name == "2026-03-10"
+    assert Path(unrelated.manifest.location).parent.name == "2026-03-13"
+    assert (
+        stored(storage, first.manifest.location) == b"a\t1\n"
+        and stored(storage, restated.manifest.location) == b"a\t2\n"
+    )
