@@ -275,7 +275,9 @@ def get_report_document(call: Call, reportDocumentId: str) -> Reply:
         "reportDocumentId": document.document_id,
         "url": _presigned(call, document.document_id, issued, signature),
     }
-    if declared:
+    if document.spec.algorithm is not None:
+        body["compressionAlgorithm"] = document.spec.algorithm
+    elif declared:
         body["compressionAlgorithm"] = "GZIP"
     return 200, body
 
