@@ -18,7 +18,7 @@ import requests
 from pydantic import BaseModel, ValidationError
 
 from spreports.accounts import credentials_for
-from spreports.errors import AuthenticationError, InvalidRequest, NotFound
+from spreports.errors import AuthenticationError, InvalidRequest, NotFound, QuotaWait, RateLimited
 from spreports.report_types import AppLimit, rules_for
 from spreports.settings import Settings
 from spreports.spapi import operations as ops
@@ -53,6 +53,7 @@ from spreports.spapi.ratelimit import RateLimiter
 from spreports.spapi.sealing import TokenSealer, sealer_for
 from spreports.spapi.tokens import FetchedToken, SharedTokenCache, TokenSource, fingerprint
 from spreports.spapi.transport import CallContext, RetryPolicy, Transport, default_session
+from spreports.spapi.type_throttle import TypeBackoff
 from spreports.spapi.wire import build, csv, path_id, payload_of, query_of, unexpected_response
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class SpapiClient:
         self._restricted: dict[str, SharedTokenCache] = {}
         #: The application-wide limit of a report type (a seam: tests scale it to a simulator's clock).
         self.app_limit_of: Callable[[str], AppLimit | None] = lambda report_type: rules_for(report_type).app_limit
+        #: The back-off of report types Amazon throttled (a seam: tests shorten it to a simulator's clock).
+        self.type_backoff = TypeBackoff(client)
 
     def __repr__(self) -> str:
         return f"SpapiClient(seller={self._context.seller!r}, region={self._context.region!r})"
@@ -219,7 +222,9 @@ class SpapiClient:
 
         A type with an application-wide limit (:mod:`spreports.report_types`) first takes this seller's
         turn of it (:class:`~spreports.spapi.app_limits.AppLimiter`): :class:`~spreports.errors.QuotaWait`
-        when the turn has not come, with nothing sent.
+        when the turn has not come, with nothing sent. A 429 backs off this report type only
+        (:class:`~spreports.spapi.type_throttle.TypeBackoff`), never the seller's other types: its
+        requests raise :class:`~spreports.spapi.type_throttle.TypeThrottled` (a wait) until it ends.
         """
         spec = build(
             CreateReportSpecification,
@@ -230,9 +235,19 @@ class SpapiClient:
             data_end_time=data_end_time,
         )
         limit = self.app_limit_of(report_type)
+        backoff = self.type_backoff
+        scope = backoff.scope(self._context.region, self._context.seller, report_type, app_wide=limit is not None)
+        backoff.check(scope, report_type)
         if limit is not None:
             AppLimiter(self._redis).acquire(report_type, self._context.seller, limit, region=self._context.region)
-        return self._call(ops.CREATE_REPORT, CreateReportResponse, body=spec.to_wire()).report_id
+        try:
+            answer = self._call(ops.CREATE_REPORT, CreateReportResponse, body=spec.to_wire(), own_throttle=True)
+        except QuotaWait:
+            raise  # the seller's shared bucket is in use: nothing was sent, nothing to charge to the type
+        except RateLimited:
+            raise backoff.throttled(scope, report_type) from None
+        backoff.cleared(scope)
+        return answer.report_id
 
     def cancel_report(self, report_id: str) -> None:
         """Cancel a report still IN_QUEUE."""
