@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import redis
@@ -58,6 +58,9 @@ from spreports.spapi.wire import build, csv, path_id, payload_of, query_of, unex
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+#: "Reports are retained for a maximum of 90 days" (getReports' createdSince in the Reports model).
+REPORT_RETENTION = timedelta(days=90)
+RETENTION_SLACK = timedelta(minutes=1)
 GRANTLESS = "grantless"
 
 
@@ -195,6 +198,8 @@ class SpapiClient:
             raise InvalidRequest("getReports needs at least one report type (or a next_token)")
         if page_size is not None and not 1 <= page_size <= 100:
             raise InvalidRequest("getReports page_size must be between 1 and 100")
+        if created_since is not None:
+            _refuse_beyond_retention(created_since, datetime.now(UTC))
         query = query_of(
             reportTypes=csv(report_types, "reportTypes", 10),
             processingStatuses=csv(processing_statuses, "processingStatuses", None),
@@ -392,6 +397,18 @@ class SpapiClient:
             return model.model_validate(response.json())
         except (ValueError, ValidationError) as exc:
             raise unexpected_response(operation, response, exc) from None
+
+
+def _refuse_beyond_retention(created_since: datetime, now: datetime) -> None:
+    """Refuse a ``createdSince`` before Amazon's retention: it keeps reports for 90 days and lists none older."""
+    iso(created_since)  # a naive datetime is refused first, in its own words
+    oldest = now - REPORT_RETENTION
+    # "90 days ago" computed by the caller a moment before is not refused.
+    if created_since < oldest - RETENTION_SLACK:
+        raise InvalidRequest(
+            f"getReports created_since {iso(created_since)} is more than {REPORT_RETENTION.days} days ago: Amazon "
+            f"keeps reports for {REPORT_RETENTION.days} days and refuses an older createdSince; use {iso(oldest)} or later"
+        )
 
 
 def _credentials(settings: Settings, who: str) -> LwaCredentials:
