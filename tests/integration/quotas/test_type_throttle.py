@@ -8,13 +8,16 @@ waits (a QuotaWait, nothing sent), while the seller's other types are requested 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from spreports import request_report
 from spreports.errors import QuotaWait
 from spreports.report_types import AppLimit
 from spreports.settings import Settings
@@ -23,6 +26,7 @@ from spreports.spapi import SpapiClient
 from spreports.spapi.operations import CREATE_REPORT
 from spreports.spapi.ratelimit import RateLimiter
 from spreports.spapi.type_throttle import BASE_SECONDS, TypeThrottled
+from tests.processes import wait_for
 from tests.sim import quick_config, simulator_settings
 
 AFN = "GET_AFN_INVENTORY_DATA"
@@ -47,7 +51,15 @@ def settings(sim: Simulator, redis_url: str, tmp_path: Path) -> Settings:
     sellers_file.write_text(
         "".join(f'[sellers.{s}]\nrefresh_token = "{t}"\n' for s, t in sim.refresh_tokens.items()), encoding="utf-8"
     )
-    return simulator_settings(sim, redis_url, tmp_path, sellers_file=sellers_file)  # type: ignore[no-any-return]
+    quick_follow = {"follow_first_seconds": 0.2, "follow_max_seconds": 1.0}
+    return simulator_settings(sim, redis_url, tmp_path, sellers_file=sellers_file, requests=quick_follow)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def collect_results() -> Iterator[None]:
+    """Finalise the test's Celery results while Redis is up (see tests/integration/reports/conftest.py)."""
+    yield
+    gc.collect()
 
 
 def sim_seconds(sim: Simulator, record_time: str) -> float:
@@ -95,3 +107,20 @@ def test_a_429_on_a_type_with_an_application_wide_limit_backs_it_off_for_every_s
     two.create_report(LISTINGS, US)  # and its other types go on
     calls = sim.requests("createReport")
     assert [(c.seller_id, c.status) for c in calls] == [("A00SELLER", 202), ("A00SELLER", 429), ("A01SELLER", 202)]
+
+
+def test_through_the_tasks_a_throttled_type_waits_and_the_sellers_other_type_is_stored(
+    celery_worker: Any, sim: Simulator, settings: Settings
+) -> None:
+    done = request_report(AFN, marketplace_ids=US, settings=settings)
+    assert done.get(timeout=60)["location"]
+    # Another AFN report (another data window, so not reused): Amazon throttles the type.
+    throttled = request_report(AFN, marketplace_ids=US, settings=settings, data_start_time="2026-01-01T00:00:00Z")
+    wait_for(lambda: [c.status for c in sim.requests("createReport")] == [202, 429], timeout=60)
+    wait_for(lambda: throttled.parent.state == "RETRY", timeout=30)  # a wait, not a failure
+    # The seller's other type is requested and stored meanwhile.
+    other = request_report(LISTINGS, marketplace_ids=US, settings=settings)
+    assert other.get(timeout=60)["location"]
+    # In this order (the throttled request comes back only when its back-off of about a minute ends).
+    assert [c.status for c in sim.requests("createReport")][:3] == [202, 429, 202]
+    throttled.parent.revoke()
