@@ -218,6 +218,9 @@ class Relay:
                 log.warning("report %s (%s) of %s is FATAL without a document; requests of it wait until %s", report.report_id, report.report_type, notification.seller_id, until)  # fmt: skip
             deletable.append(message)
             return None
+        if report.processing_status == "FATAL":
+            # Now, not only once its error document is stored: that retrieval may fail or wait.
+            self._cool_down(notification.seller_id, report.report_type, report.report_id)
         return notification.notification_id, request
 
     def _cool_down(self, seller_id: str, report_type: str, report_id: str) -> str:

@@ -1,4 +1,4 @@
-"""A FATAL notification without a document starts its type's cooldown in the relay (no task is published)."""
+"""A FATAL notification starts its type's cooldown in the relay, with or without a document."""
 
 from __future__ import annotations
 
@@ -50,3 +50,13 @@ def test_a_fatal_without_a_document_starts_the_types_cooldown_once(
     )
     relay_all(relay, 1)
     assert redis_client.get(cooldown_key(SELLER, DAILY_FBA, None)) == stored
+
+
+def test_a_fatal_with_a_document_starts_the_cooldown_before_its_retrieval(
+    make_relay: RelayFactory, recorder: Recorder, sqs: Any, sqs_queue_url: str, redis_client: redis.Redis
+) -> None:
+    send(sqs, sqs_queue_url, [body(notification(status="FATAL", report_type=DAILY_FBA))])
+    relay_all(make_relay(), 1)
+    assert [r.processing_status for r in recorder.published] == ["FATAL"]  # its error document is retrieved
+    until = cooldown_until(redis_client, SELLER, DAILY_FBA)
+    assert until is not None and until > datetime.now(UTC) + timedelta(hours=3)
