@@ -78,7 +78,7 @@ class SpapiClient:
         self._restricted: dict[str, SharedTokenCache] = {}
         #: The application-wide limit of a report type (a seam: tests scale it to a simulator's clock).
         self.app_limit_of: Callable[[str], AppLimit | None] = lambda report_type: rules_for(report_type).app_limit
-        #: The back-off of report types Amazon throttled (a seam: tests shorten it to a simulator's clock).
+        #: The back-off of report types Amazon throttled (a seam: its first and longest waits can be tuned).
         self.type_backoff = TypeBackoff(client)
 
     def __repr__(self) -> str:
@@ -249,8 +249,8 @@ class SpapiClient:
             answer = self._call(ops.CREATE_REPORT, CreateReportResponse, body=spec.to_wire(), own_throttle=True)
         except QuotaWait:
             raise  # the seller's shared bucket is in use: nothing was sent, nothing to charge to the type
-        except RateLimited:
-            raise backoff.throttled(scope, report_type) from None
+        except RateLimited as exc:
+            raise backoff.throttled(scope, report_type, request_id=exc.request_id) from None
         backoff.cleared(scope)
         return answer.report_id
 

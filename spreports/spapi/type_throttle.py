@@ -66,8 +66,11 @@ class TypeBackoff:
         if left_ms > 0:
             raise self._wait(scope, report_type, left_ms / 1000)
 
-    def throttled(self, scope: str, report_type: str) -> TypeThrottled:
-        """Record a 429 on ``scope`` (lengthening its back-off) and return the wait to raise."""
+    def throttled(self, scope: str, report_type: str, *, request_id: str | None = None) -> TypeThrottled:
+        """Record a 429 on ``scope`` (lengthening its back-off) and return the wait to raise.
+
+        ``request_id``: Amazon's ``x-amzn-RequestId`` of the 429, for the log line.
+        """
         strikes_key = f"{scope}:strikes"
         try:
             with self._redis.pipeline(transaction=True) as pipe:
@@ -79,8 +82,9 @@ class TypeBackoff:
         except (redis.RedisError, OSError) as exc:
             raise RedisUnavailable(f"type back-off: Redis unavailable ({type(exc).__name__})") from None
         log.warning(
-            "Amazon throttled createReport of %s (429 #%d in a row, %s): its requests wait %.0f s; other types go on",
-            report_type, strikes, _who(scope), seconds,
+            "Amazon throttled createReport of %s (429 #%d in a row, %s, request id %s): its requests wait %.0f s; "
+            "other types go on",
+            report_type, strikes, _who(scope), request_id or "?", seconds,
         )  # fmt: skip
         return self._wait(scope, report_type, seconds)
 
