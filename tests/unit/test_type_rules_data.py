@@ -4,17 +4,20 @@ and Traffic, each rule with its source; a FATAL report starts its cooldown once 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import fakeredis
 import pytest
 
 from spreports.cooldowns import cooldown_until, start_cooldown
-from spreports.errors import InvalidRequest
+from spreports.errors import InvalidRequest, SettingsError
 from spreports.report_requests import ReportSpec, RequestRegistry, obtain_report, refuse_broken_rules
 from spreports.report_types import RULES, rules_for
+from spreports.schedules import load_schedules_file
 
 S_AND_T = "GET_SALES_AND_TRAFFIC_REPORT"
+TWO = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"]
 DAILY_FBA = (
     "GET_FBA_MYI_UNSUPPRESSED_INVENTORY_DATA",
     "GET_FBA_MYI_ALL_INVENTORY_DATA",
@@ -68,7 +71,7 @@ class NoCalls:
 
 def test_sales_and_traffic_for_two_marketplaces_is_refused_in_one_line_before_any_call() -> None:
     client = fakeredis.FakeRedis()
-    spec = ReportSpec.of("A1SELLER", S_AND_T, ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"])
+    spec = ReportSpec.of("A1SELLER", S_AND_T, TWO)
     with pytest.raises(InvalidRequest) as caught:
         obtain_report(spec, NoCalls(), RequestRegistry(client), owner="t", reuse_done=timedelta(hours=1),
                       check_amazon=True, now=datetime(2026, 11, 30, tzinfo=UTC))  # fmt: skip
@@ -78,4 +81,16 @@ def test_sales_and_traffic_for_two_marketplaces_is_refused_in_one_line_before_an
     assert "A2EUQ1WTGCTBG2" in message and "Analytics Reports" in message
     assert client.keys() == []  # nothing claimed in the registry either
     refuse_broken_rules(S_AND_T, ["ATVPDKIKX0DER"])  # one marketplace: allowed
-    refuse_broken_rules("GET_MERCHANT_LISTINGS_ALL_DATA", ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"])  # no such rule
+    refuse_broken_rules("GET_MERCHANT_LISTINGS_ALL_DATA", TWO)  # no such rule
+
+
+def test_a_schedules_file_asking_sales_and_traffic_for_two_marketplaces_fails_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text(
+        f'[[requests]]\nreport_type = "{S_AND_T}"\nmarketplace_ids = {TWO!r}\nevery = "P1D"\n'.replace("'", '"')
+    )
+    with pytest.raises(SettingsError) as failure:
+        load_schedules_file(path)
+    message = str(failure.value)
+    assert "\n" not in message
+    assert f"request #1 ({S_AND_T}): marketplace_ids: {S_AND_T} takes at most 1 marketplace(s)" in message
