@@ -7,7 +7,9 @@ and the whole fleet sees it.
 
 A FATAL found through a notification does not tell the options it was requested with: its cooldown
 is started for *any* options of that (seller, type) (``options=None``), and :func:`cooldown_until`
-looks at both the exact and the any-options key. The request path calls it before ``createReport``::
+looks at both the exact and the any-options key. A FATAL is seen in several places (the follower, the
+retrieval of its error document, the relay), several times each: given its ``report_id``, one report
+starts its cooldown once, however often it is seen. The request path calls this before ``createReport``::
 
     check_cooldown(redis, seller, report_type, options)  # raises CoolingDown (a QuotaWait) until its end
 """
@@ -28,6 +30,8 @@ from spreports.report_types import rules_for
 __all__ = ["ANY_OPTIONS", "CoolingDown", "check_cooldown", "cooldown_key", "cooldown_until", "start_cooldown"]
 
 KEY_PREFIX = "spreports:cooldown:"
+#: ``<seller>:<reportId>``: the FATAL report that started a cooldown (kept as long as the cooldown).
+STARTED_PREFIX = "spreports:cooldown-started:"
 ANY_OPTIONS = "*"
 
 
@@ -48,16 +52,21 @@ def start_cooldown(
     options: Mapping[str, str] | None = None,
     *,
     duration: timedelta | None = None,
+    report_id: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> datetime:
-    """Start (or lengthen) the cooldown after a FATAL report; returns its end (UTC)."""
+    """Start (or lengthen) the cooldown after a FATAL report; returns its end (UTC).
+
+    With ``report_id``, a report that started a cooldown already does not lengthen it when seen again.
+    """
     length = duration if duration is not None else rules_for(report_type).fatal_cooldown
     seconds = max(1, int(length.total_seconds()))
     end = clock() + seconds
     key = cooldown_key(seller_id, report_type, options)
     try:
         current = client.get(key)
-        if current is not None and float(current) >= end:
+        first = report_id is None or client.set(f"{STARTED_PREFIX}{seller_id}:{report_id}", 1, nx=True, ex=seconds)
+        if current is not None and (float(current) >= end or not first):
             return datetime.fromtimestamp(float(current), UTC)
         client.set(key, repr(end), ex=seconds)
     except (redis.RedisError, OSError) as exc:

@@ -272,10 +272,11 @@ def obtain_report(
     ``owner`` names the run (the same across its retries). ``replaces`` names a stuck report this request
     stands in for: never the answer, even while it is still IN_QUEUE. Raises :class:`RequestPending` while another
     run creates the identical report, and lets the client's errors through (a quota wait among them:
-    the pending mark stays with ``owner`` for its next attempt). A type Amazon does not let anyone request
-    (settlement reports) raises :class:`~spreports.errors.InvalidRequest` before any call.
+    the pending mark stays with ``owner`` for its next attempt). A request Amazon's rules for the type forbid
+    (settlement reports; Sales and Traffic for two marketplaces) raises
+    :class:`~spreports.errors.InvalidRequest` before any call (:func:`refuse_broken_rules`).
     """
-    refuse_unrequestable(spec.report_type)
+    refuse_broken_rules(spec.report_type, spec.marketplace_ids)
     for _ in range(3):  # a reused report found unusable is forgotten, then the registry is read again
         value = registry.get(spec)
         if value is None or value == PENDING + owner:
@@ -300,6 +301,19 @@ def obtain_report(
             return Obtained(value, reuse)
         registry.forget(spec, value)
     raise RequestPending(f"the {spec.report_type} request registry keeps changing; trying again")
+
+
+def refuse_broken_rules(report_type: str, marketplace_ids: Sequence[str]) -> None:
+    """Raise a clear one-line :class:`~spreports.errors.InvalidRequest` for a request Amazon's rules for
+    the type forbid (:mod:`spreports.report_types`), before anything is sent."""
+    refuse_unrequestable(report_type)
+    rules = rules_for(report_type)
+    if rules.max_marketplaces is not None and len(set(marketplace_ids)) > rules.max_marketplaces:
+        given = sorted(set(marketplace_ids))
+        raise InvalidRequest(
+            f"{report_type} takes at most {rules.max_marketplaces} marketplace(s) per request (Amazon's rule for "
+            f"this type, {rules.source}); {len(given)} given ({', '.join(given[:5])}): request each one on its own"
+        )
 
 
 def refuse_unrequestable(report_type: str) -> None:

@@ -73,7 +73,19 @@ class ReportTypeRules:
     restricted: bool = False
     #: Whether ``createReport`` accepts the type (settlement reports are only made by Amazon itself).
     requestable: bool = True
+    #: At most this many marketplaces in one ``createReport`` (None: the operation's own 25).
+    max_marketplaces: int | None = None
+    #: Amazon generates the report at most this often, and answers a request meanwhile with the last one
+    #: (None: Amazon documents no such interval).
+    generated_every: timedelta | None = None
+    #: Where Amazon documents these rules (its page), so a reader can check them when Amazon changes them.
+    source: str = ""
 
+
+# Amazon's pages the rules below come from.
+FBA_PAGE = "SP-API docs, Report Type Values, Fulfillment by Amazon (FBA) Reports (report-type-values-fba)"
+ANALYTICS_PAGE = "SP-API docs, Report Type Values, Analytics Reports (report-type-values-analytics)"
+SETTLEMENT_PAGE = "SP-API docs, Report Type Values, Settlement Reports (report-type-values-settlement)"
 
 #: A type Amazon documents nothing specific for.
 DEFAULT_RULES = ReportTypeRules()
@@ -81,29 +93,57 @@ DEFAULT_RULES = ReportTypeRules()
 #: Reports Amazon makes by itself: neither requested nor scheduled, only listed with getReports and
 #: downloaded. "Settlement reports cannot be requested or scheduled. They are automatically scheduled
 #: by Amazon." (SP-API docs, "Settlement Reports", report-type-values-settlement.)
-AMAZON_MADE = ReportTypeRules(schedulable=False, requestable=False)
+AMAZON_MADE = ReportTypeRules(
+    schedulable=False,
+    requestable=False,
+    source=SETTLEMENT_PAGE,
+)
+
+#: Amazon generates a near real-time FBA report at most once per 30 minutes and a daily one at most once
+#: per four hours, and answers a request within that time with the last report (FBA_PAGE): a request
+#: repeated after a FATAL one fails again until the next generation, so the cooldown lasts as long.
+NEAR_REAL_TIME = timedelta(minutes=30)
+DAILY = timedelta(hours=4)
+
+
+def _fba(every: timedelta, *, schedulable: bool = True) -> ReportTypeRules:
+    """An FBA type generated at most once per ``every``: a FATAL one cools down for as long."""
+    return ReportTypeRules(schedulable=schedulable, generated_every=every, fatal_cooldown=every, source=FBA_PAGE)
+
 
 #: The types Amazon documents something specific for. Where a type is absent, Amazon's report-type
 #: pages document no window, schedule or request limit for it, and DEFAULT_RULES apply (a 30-day window
 #: is our own cautious default, not Amazon's figure). Documented but not a rule here: order reports
-#: only cover orders less than two years old (SP-API docs, "Order Reports", report-type-values-order);
-#: Amazon generates a near real-time FBA report at most once per 30 minutes and a daily one at most once
-#: per four hours, and returns the previous one meanwhile (SP-API docs, "Fulfillment by Amazon (FBA)
-#: Reports").
+#: only cover orders less than two years old (SP-API docs, "Order Reports", report-type-values-order).
 RULES: dict[str, ReportTypeRules] = {
     # Since 2026 the Sales and Traffic report may be requested once per 15 minutes per application,
-    # at most 96 a day; it cannot be scheduled.
+    # at most 96 a day; it cannot be scheduled; one request covers one marketplace.
     "GET_SALES_AND_TRAFFIC_REPORT": ReportTypeRules(
         schedulable=False,
         max_window=timedelta(days=30),
         app_limit=AppLimit(requests=1, per=timedelta(minutes=15), daily=96),
+        max_marketplaces=1,
+        source=ANALYTICS_PAGE,
     ),
-    # SP-API docs, "Fulfillment by Amazon (FBA) Reports" (FBA Amazon Fulfilled Shipments Report): "This
-    # report can only be requested." and "You can request up to one month of data in a single report"
-    # (one month taken as 30 days, the shortest month-long window that is always accepted).
-    "GET_AMAZON_FULFILLED_SHIPMENTS_DATA_GENERAL": ReportTypeRules(schedulable=False, max_window=timedelta(days=30)),
-    # SP-API docs, "Settlement Reports" (report-type-values-settlement): the flat file, XML (both
-    # deprecated) and flat file V2 settlement reports.
+    # FBA Amazon Fulfilled Shipments Report: "This report can only be requested." and "You can request up
+    # to one month of data in a single report" (one month taken as 30 days, the shortest month-long window
+    # that is always accepted). Near real-time.
+    "GET_AMAZON_FULFILLED_SHIPMENTS_DATA_GENERAL": _fba(NEAR_REAL_TIME, schedulable=False),
+    # FBA inventory reports Amazon updates in near real-time.
+    "GET_AFN_INVENTORY_DATA": _fba(NEAR_REAL_TIME),
+    "GET_AFN_INVENTORY_DATA_BY_COUNTRY": _fba(NEAR_REAL_TIME),
+    "GET_FBA_FULFILLMENT_CURRENT_INVENTORY_DATA": _fba(NEAR_REAL_TIME),
+    "GET_RESERVED_INVENTORY_DATA": _fba(NEAR_REAL_TIME),
+    # FBA reports Amazon generates daily.
+    "GET_FBA_MYI_UNSUPPRESSED_INVENTORY_DATA": _fba(DAILY),
+    "GET_FBA_MYI_ALL_INVENTORY_DATA": _fba(DAILY),
+    "GET_FBA_INVENTORY_PLANNING_DATA": _fba(DAILY),
+    "GET_FBA_STORAGE_FEE_CHARGES_DATA": _fba(DAILY),
+    "GET_FBA_ESTIMATED_FBA_FEES_TXT_DATA": _fba(DAILY),
+    "GET_STRANDED_INVENTORY_UI_DATA": _fba(DAILY),
+    "GET_RESTOCK_INVENTORY_RECOMMENDATIONS_REPORT": _fba(DAILY),
+    "GET_FBA_REIMBURSEMENTS_DATA": _fba(DAILY),
+    # The flat file, XML (both deprecated) and flat file V2 settlement reports.
     "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE": AMAZON_MADE,
     "GET_V2_SETTLEMENT_REPORT_DATA_XML": AMAZON_MADE,
     "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2": AMAZON_MADE,

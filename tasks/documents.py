@@ -153,7 +153,7 @@ def _record_fatal(ctx: TaskContext, args: DocumentRequest, summary: dict[str, An
         return summary  # counted and cooled down by the run that stored it
     report_type = args.report_type or (manifest.report_type if manifest is not None else None)
     FatalLedger(ctx.redis).record(args.seller_id, args.report_id, report_type, reason)
-    until = start_cooldown(ctx.redis, args.seller_id, report_type) if report_type else None
+    until = start_cooldown(ctx.redis, args.seller_id, report_type, report_id=args.report_id) if report_type else None
     log.warning(
         "report %s (%s) of seller %s is FATAL: %s%s",
         args.report_id or "?", report_type or "type unknown", args.seller_id, reason or "(no reason given)",

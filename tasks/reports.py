@@ -15,9 +15,9 @@ from celery.exceptions import Retry
 
 from spreports import names
 from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
-from spreports.cooldowns import check_cooldown
+from spreports.cooldowns import check_cooldown, start_cooldown
 from spreports.documents.claim import CLAIM_PREFIX
-from spreports.errors import InvalidRequest, NotFound, OutcomeUnknown, SpreportsError, TransientError
+from spreports.errors import InvalidRequest, NotFound, OutcomeUnknown, RedisUnavailable, SpreportsError, TransientError
 from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
 from spreports.report_requests import (
@@ -213,6 +213,13 @@ def follow_report(
     try:
         finished = report_outcome(report, args.seller_id)
     except ReportFatal as fatal:
+        # With or without an error document: a request repeated right away would fail the same way.
+        until = _cool_down(ctx, args.seller_id, report)
+        if not report.report_document_id:
+            log.warning(
+                "report %s (%s) of seller %s is FATAL without an error document; requests of it wait until %s",
+                report.report_id, report.report_type, args.seller_id, until.isoformat(timespec="seconds") if until else "?",
+            )  # fmt: skip
         reason = _fatal_reason(self, ctx, args.seller_id, report) if report.report_document_id else None
         if reason is None:
             raise
@@ -247,6 +254,18 @@ def _follow_replacement(task: Task, ctx: TaskContext, args: ReportFollow) -> Non
              args.report_id, args.seller_id, replacement)  # fmt: skip
     follow = ReportFollow(seller_id=args.seller_id, report_id=replacement, report_type=args.report_type)
     raise task.replace(task.app.signature(names.FOLLOW_REPORT, kwargs=follow.task_kwargs(), queue=names.CONTROL_QUEUE))
+
+
+def _cool_down(ctx: TaskContext, seller_id: str, report: Report) -> datetime | None:
+    """Start the cooldown of a FATAL report's (seller, type), once per report; None when Redis failed."""
+    try:
+        return start_cooldown(ctx.redis, seller_id, report.report_type, report_id=report.report_id)
+    except RedisUnavailable as exc:
+        # The FATAL is still told to the caller; without its cooldown a new request may only fail again.
+        log.warning(
+            "the cooldown of FATAL report %s of seller %s was not started: %s", report.report_id, seller_id, exc
+        )
+        return None
 
 
 def _fatal_reason(task: Task, ctx: TaskContext, seller_id: str, report: Report) -> str | None:  # type: ignore[type-arg]

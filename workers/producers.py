@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 # report_requests is loaded so that a result's .get() re-raises the request's own errors
 # (ReportCancelled, ReportFatal, ...): Celery rebuilds a task's exception only from a module already imported.
-from spreports import names, report_requests  # noqa: F401
+# Its refusals also stop a request Amazon's rules forbid before it is sent.
+from spreports import names, report_requests
 from spreports.connection import safe_url
 from spreports.contracts import BackfillRequest, DocumentRequest, ReportRequest
 from spreports.errors import InvalidRequest, RedisUnavailable, ServiceUnavailable
@@ -99,6 +100,9 @@ def request_report(
         data_end_time=data_end_time,
         report_options=report_options,
     )
+    # A request Amazon's rules forbid is refused here, in one line, before a task is even sent (the task
+    # checks again once it knows the seller's default marketplaces).
+    report_requests.refuse_broken_rules(request.report_type, request.marketplace_ids)
     app = app_for(settings or _settings())
     flow = app.signature(names.REQUEST_REPORT, kwargs=request.task_kwargs(), queue=names.CONTROL_QUEUE) | app.signature(
         names.FOLLOW_REPORT, queue=names.CONTROL_QUEUE

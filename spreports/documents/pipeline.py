@@ -410,7 +410,12 @@ def _content_length(response: requests.Response) -> int | None:
 def _log_stored(request: DocumentRequest, located: LocatedDocument, download: _Download, url: str) -> None:
     label = located.compression_algorithm or "none"
     detected, members = download.gunzip.detected, download.gunzip.members
-    if (label.upper() == "GZIP") != (detected == "gzip"):
+    if label.upper() not in ("GZIP", "NONE"):
+        log.warning(
+            "document %s of seller %s has an unknown compressionAlgorithm %r; its bytes are %s, handled by content",
+            request.report_document_id, request.seller_id, label[:32], detected,
+        )  # fmt: skip
+    elif (label.upper() == "GZIP") != (detected == "gzip"):
         log.warning(
             "document %s of seller %s is labelled compression %s but its bytes are %s; handled by content",
             request.report_document_id, request.seller_id, label, detected,

@@ -200,8 +200,13 @@ def _check_schedule(path: Path, schedule: DesiredSchedule, earlier: list[Desired
 
 
 def _check_request(path: Path, request: RequestEntry, earlier: list[RequestEntry]) -> None:
+    rules = rules_for(request.report_type)
+    most = rules.max_marketplaces
+    if most is not None and len(set(request.marketplace_ids)) > most:
+        raise _fail(path, request.label, f"marketplace_ids: {request.report_type} takes at most {most} marketplace(s) "
+                                         f"per request ({rules.source}); write one entry per marketplace")  # fmt: skip
     window = request.window_length
-    longest = rules_for(request.report_type).max_window
+    longest = rules.max_window
     if window is not None and window > longest:
         raise _fail(path, request.label, f"window: {request.window!r} is longer than the {longest.days} days "
                                          f"{request.report_type} allows")  # fmt: skip

@@ -101,8 +101,10 @@ def create_report(call: Call) -> Reply:
             times[name] = iso(moment)
     if "dataStartTime" in times and "dataEndTime" in times and times["dataStartTime"] > times["dataEndTime"]:
         raise invalid("dataStartTime;dataEndTime;", "dataStartTime must be before dataEndTime")
-    if not call.core.world.app_allows(report_type):
-        # The application's per-type limit, across all its sellers: Amazon's usual 429.
+    world = call.core.world
+    if not world.app_allows(report_type) or not world.type_allows(call.seller_id, report_type):
+        # The application's per-type limit (across all its sellers) or the seller's own limit of the type:
+        # Amazon's usual 429, which does not say which one.
         raise ApiError(
             429, "QuotaExceeded", "You exceeded your quota for the requested resource.", "", "ThrottlingException"
         )
@@ -291,7 +293,9 @@ def get_report_document(call: Call, reportDocumentId: str) -> Reply:
         "reportDocumentId": document.document_id,
         "url": _presigned(call, document.document_id, issued, signature),
     }
-    if declared:
+    if document.spec.algorithm is not None:
+        body["compressionAlgorithm"] = document.spec.algorithm
+    elif declared:
         body["compressionAlgorithm"] = "GZIP"
     return 200, body
 

@@ -165,6 +165,10 @@ class SimulatorConfig:
     - ``fatal_error_documents``: a FATAL report gets an error document (JSON with ``errorDetails``).
     - ``app_limits``: application-wide request limits per report type, across all sellers
       (type -> (requests, per simulated seconds)); a request beyond one answers 429 ``QuotaExceeded``.
+    - ``type_limits``: createReport limits of one report type for each seller on its own (type -> (requests,
+      per simulated seconds)): Amazon throttles some types on their own (a type generated at most so often,
+      a type disabled for the account) with its usual 429 ``QuotaExceeded``, while the seller's other types
+      are served as the seller's createReport usage plan allows.
     - ``max_body_bytes``: request bodies larger than this answer 413 (payload too large) on the operations
       whose model declares 413 (the Notifications API); 0 switches the check off.
     - ``json_content_type``: a body (or a Content-Type) other than ``application/json`` answers 415.
@@ -197,6 +201,7 @@ class SimulatorConfig:
     app_limits: dict[str, tuple[int, float]] = field(
         default_factory=lambda: {"GET_SALES_AND_TRAFFIC_REPORT": (1, 900.0)}
     )
+    type_limits: dict[str, tuple[int, float]] = field(default_factory=dict)
     max_body_bytes: int = 64 * 1024
     json_content_type: bool = True
     unschedulable_report_types: frozenset[str] = frozenset({"GET_SALES_AND_TRAFFIC_REPORT", *SETTLEMENT_REPORT_TYPES})

@@ -33,6 +33,8 @@ class DocumentSpec:
     - ``charset``: the Content-Type charset label (``UTF-8``, ``Cp1252``, ``windows-31j``, ``Shift_JIS``);
       ``None`` picks Amazon's usual one for the type and marketplace. ``bom`` prefixes a UTF-8 BOM.
     - ``mislabel``: serve plain bytes while declaring GZIP, or the reverse.
+    - ``algorithm``: the ``compressionAlgorithm`` getReportDocument declares instead of the usual one (``GZIP``
+      for a gzip document, none for a plain one): a value the model does not list yet (its enum may grow).
     - ``restricted``: getReportDocument demands a Restricted Data Token; ``None`` follows the report type.
     - ``seed``: varies the rows.
     - ``text``: the document is exactly this text in UTF-8 (JSON; the error document of a FATAL report).
@@ -47,6 +49,7 @@ class DocumentSpec:
     restricted: bool | None = None
     seed: int = 0
     text: str | None = None
+    algorithm: str | None = None
 
     def __post_init__(self) -> None:
         if self.size < 0:

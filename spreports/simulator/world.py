@@ -189,6 +189,8 @@ class World:
         self.grants: dict[str, Grant] = {}
         self.next_tokens: dict[str, tuple[dict[str, Any], int]] = {}
         self.app_buckets: dict[str, tuple[float, float]] = {}  # report type -> (tokens, at simulated seconds)
+        # (seller, report type) -> (tokens, at simulated seconds)
+        self.type_buckets: dict[tuple[str, str], tuple[float, float]] = {}
         self._ids = itertools.count(50_000_000_000 + self.rng.randrange(10**9))
         self.on_finished: Callable[[Report], None] = lambda report: None
 
@@ -204,6 +206,20 @@ class World:
             tokens = min(float(requests), tokens + (now - at) * requests / per)
             allowed = tokens >= 1.0
             self.app_buckets[report_type] = (tokens - 1.0 if allowed else tokens, now)
+            return allowed
+
+    def type_allows(self, seller_id: str, report_type: str) -> bool:
+        """Take one request of the seller's own limit of ``report_type`` (``config.type_limits``)."""
+        limit = self.config.type_limits.get(report_type)
+        if limit is None:
+            return True
+        requests, per = limit
+        with self.lock:
+            now = self.clock.seconds()
+            tokens, at = self.type_buckets.get((seller_id, report_type), (float(requests), now))
+            tokens = min(float(requests), tokens + (now - at) * requests / per)
+            allowed = tokens >= 1.0
+            self.type_buckets[(seller_id, report_type)] = (tokens - 1.0 if allowed else tokens, now)
             return allowed
 
     def new_id(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import redis
@@ -18,7 +18,7 @@ import requests
 from pydantic import BaseModel, ValidationError
 
 from spreports.accounts import credentials_for
-from spreports.errors import AuthenticationError, InvalidRequest, NotFound
+from spreports.errors import AuthenticationError, InvalidRequest, NotFound, QuotaWait, RateLimited
 from spreports.report_types import AppLimit, rules_for
 from spreports.settings import Settings
 from spreports.spapi import operations as ops
@@ -53,10 +53,14 @@ from spreports.spapi.ratelimit import RateLimiter
 from spreports.spapi.sealing import TokenSealer, sealer_for
 from spreports.spapi.tokens import FetchedToken, SharedTokenCache, TokenSource, fingerprint
 from spreports.spapi.transport import CallContext, RetryPolicy, Transport, default_session
+from spreports.spapi.type_throttle import TypeBackoff
 from spreports.spapi.wire import build, csv, path_id, payload_of, query_of, unexpected_response
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+#: "Reports are retained for a maximum of 90 days" (getReports' createdSince in the Reports model).
+REPORT_RETENTION = timedelta(days=90)
+RETENTION_SLACK = timedelta(minutes=1)
 GRANTLESS = "grantless"
 
 
@@ -74,6 +78,8 @@ class SpapiClient:
         self._restricted: dict[str, SharedTokenCache] = {}
         #: The application-wide limit of a report type (a seam: tests scale it to a simulator's clock).
         self.app_limit_of: Callable[[str], AppLimit | None] = lambda report_type: rules_for(report_type).app_limit
+        #: The back-off of report types Amazon throttled (a seam: its first and longest waits can be tuned).
+        self.type_backoff = TypeBackoff(client)
 
     def __repr__(self) -> str:
         return f"SpapiClient(seller={self._context.seller!r}, region={self._context.region!r})"
@@ -192,6 +198,8 @@ class SpapiClient:
             raise InvalidRequest("getReports needs at least one report type (or a next_token)")
         if page_size is not None and not 1 <= page_size <= 100:
             raise InvalidRequest("getReports page_size must be between 1 and 100")
+        if created_since is not None:
+            _refuse_beyond_retention(created_since, datetime.now(UTC))
         query = query_of(
             reportTypes=csv(report_types, "reportTypes", 10),
             processingStatuses=csv(processing_statuses, "processingStatuses", None),
@@ -219,7 +227,9 @@ class SpapiClient:
 
         A type with an application-wide limit (:mod:`spreports.report_types`) first takes this seller's
         turn of it (:class:`~spreports.spapi.app_limits.AppLimiter`): :class:`~spreports.errors.QuotaWait`
-        when the turn has not come, with nothing sent.
+        when the turn has not come, with nothing sent. A 429 backs off this report type only
+        (:class:`~spreports.spapi.type_throttle.TypeBackoff`), never the seller's other types: its
+        requests raise :class:`~spreports.spapi.type_throttle.TypeThrottled` (a wait) until it ends.
         """
         spec = build(
             CreateReportSpecification,
@@ -230,9 +240,19 @@ class SpapiClient:
             data_end_time=data_end_time,
         )
         limit = self.app_limit_of(report_type)
+        backoff = self.type_backoff
+        scope = backoff.scope(self._context.region, self._context.seller, report_type, app_wide=limit is not None)
+        backoff.check(scope, report_type)
         if limit is not None:
             AppLimiter(self._redis).acquire(report_type, self._context.seller, limit, region=self._context.region)
-        return self._call(ops.CREATE_REPORT, CreateReportResponse, body=spec.to_wire()).report_id
+        try:
+            answer = self._call(ops.CREATE_REPORT, CreateReportResponse, body=spec.to_wire(), own_throttle=True)
+        except QuotaWait:
+            raise  # the seller's shared bucket is in use: nothing was sent, nothing to charge to the type
+        except RateLimited as exc:
+            raise backoff.throttled(scope, report_type, request_id=exc.request_id) from None
+        backoff.cleared(scope)
+        return answer.report_id
 
     def cancel_report(self, report_id: str) -> None:
         """Cancel a report still IN_QUEUE."""
@@ -377,6 +397,18 @@ class SpapiClient:
             return model.model_validate(response.json())
         except (ValueError, ValidationError) as exc:
             raise unexpected_response(operation, response, exc) from None
+
+
+def _refuse_beyond_retention(created_since: datetime, now: datetime) -> None:
+    """Refuse a ``createdSince`` before Amazon's retention: it keeps reports for 90 days and lists none older."""
+    iso(created_since)  # a naive datetime is refused first, in its own words
+    oldest = now - REPORT_RETENTION
+    # "90 days ago" computed by the caller a moment before is not refused.
+    if created_since < oldest - RETENTION_SLACK:
+        raise InvalidRequest(
+            f"getReports created_since {iso(created_since)} is more than {REPORT_RETENTION.days} days ago: Amazon "
+            f"keeps reports for {REPORT_RETENTION.days} days and refuses an older createdSince; use {iso(oldest)} or later"
+        )
 
 
 def _credentials(settings: Settings, who: str) -> LwaCredentials:

@@ -119,7 +119,9 @@ class ReportDocument(SpapiModel):
 
     report_document_id: str
     url: SecretStr
-    compression_algorithm: Literal["GZIP"] | None = None
+    #: ``GZIP`` is the model's only value today; any other is kept, not refused: the retrieval goes by the
+    #: bytes (gzip's magic number) anyway, and a new value must not fail every document of a type.
+    compression_algorithm: str | None = None
 
 
 # --- Notifications v1 -----------------------------------------------------------------------------

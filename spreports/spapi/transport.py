@@ -164,8 +164,14 @@ class Transport:
         path_params: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
+        own_throttle: bool = False,
     ) -> requests.Response:
-        """Send the request (retrying as the policy allows) and return the 2xx response."""
+        """Send the request (retrying as the policy allows) and return the 2xx response.
+
+        ``own_throttle``: a 429 applies to a narrower scope than the operation's bucket (one report type),
+        which the caller backs off itself: it is raised at once, neither retried nor drained from the
+        bucket the caller's other requests share.
+        """
         url = self.base_url + operation.url_path(**(path_params or {}))
         bucket = self.limiter.key(context.region, context.seller, operation)
         deadline = self.clock() + self.retry.max_total
@@ -194,6 +200,8 @@ class Transport:
                 attempt -= 1
                 continue
             if isinstance(failure, RateLimited):
+                if own_throttle:
+                    raise failure
                 self.limiter.drain(bucket, operation)
             self._wait_or_raise(failure, operation, context, attempt, deadline, unsent=unsent)
 

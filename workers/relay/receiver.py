@@ -36,6 +36,7 @@ import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
 from spreports.contracts import DocumentRequest
+from spreports.cooldowns import start_cooldown
 from spreports.errors import InvalidNotification, RedisUnavailable, SettingsError
 from spreports.notifications import parse_notification
 from spreports.settings import Settings
@@ -213,10 +214,22 @@ class Relay:
                 )
             else:
                 self.counters.add("no_document")
-                log.warning("report %s (%s) of %s is FATAL without a document", report.report_id, report.report_type, notification.seller_id)  # fmt: skip
+                until = self._cool_down(notification.seller_id, report.report_type, report.report_id)
+                log.warning("report %s (%s) of %s is FATAL without a document; requests of it wait until %s", report.report_id, report.report_type, notification.seller_id, until)  # fmt: skip
             deletable.append(message)
             return None
+        if report.processing_status == "FATAL":
+            # Now, not only once its error document is stored: that retrieval may fail or wait.
+            self._cool_down(notification.seller_id, report.report_type, report.report_id)
         return notification.notification_id, request
+
+    def _cool_down(self, seller_id: str, report_type: str, report_id: str) -> str:
+        """Start a FATAL report's cooldown (once per report); its end, or why it did not start."""
+        try:
+            return start_cooldown(self.store, seller_id, report_type, report_id=report_id).isoformat(timespec="seconds")
+        except RedisUnavailable:
+            # The message is handled all the same: a missed cooldown only lets a new request fail again.
+            return "? (Redis unavailable: no cooldown)"
 
     def _relay(
         self, actionable: dict[str, list[tuple[MessageTypeDef, DocumentRequest]]], result: BatchResult
