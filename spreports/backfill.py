@@ -10,6 +10,9 @@ arguments continues where it was and never requests a window twice.
 Each window goes ``requested`` (at Amazon) -> ``retrieving`` (DONE, its document queued) -> ``stored``,
 or ends ``cancelled`` (no data) or ``fatal``. At most ``parallel`` windows are at Amazon at once:
 Amazon works through one seller's reports of a type one after the other anyway.
+
+One run moves a plan's windows at a time (:mod:`spreports.backfill_runs`); each claims a window in
+the request registry under its own name, so two runs never both pass the claim.
 """
 
 from __future__ import annotations
@@ -190,9 +193,18 @@ class BackfillRound:
     parallel: int = 1
 
 
-def run_round(progress: BackfillProgress, deps: BackfillRound, *, now: datetime) -> dict[str, Any]:
+def run_round(
+    progress: BackfillProgress,
+    deps: BackfillRound,
+    *,
+    now: datetime,
+    run_id: str,
+    still_driving: Callable[[], bool] = lambda: True,
+) -> dict[str, Any]:
     """Move every window along once: follow those at Amazon, then request the next ones; returns the summary.
 
+    ``run_id`` names the run (the same across its retries); ``still_driving`` is asked before each
+    window is requested, and the round requests no more once it says False (another run took over).
     Lets the SP-API's transient errors through (a quota wait among them): everything done so far is
     in Redis, and the next round goes on from there.
     """
@@ -208,12 +220,14 @@ def run_round(progress: BackfillProgress, deps: BackfillRound, *, now: datetime)
             break
         if index in states:
             continue
+        if not still_driving():
+            break
         obtained = obtain_report(
             plan.spec(window),
             deps.api,
             deps.registry,
-            # The same owner whichever run asks: a restarted backfill takes over its own pending request.
-            owner=f"backfill:{plan.plan_id}:{index}",
+            # The run's own claim: a retry of the run keeps it, another run of the plan never shares it.
+            owner=f"backfill:{plan.plan_id}:{index}:{run_id}",
             reuse_done=deps.reuse_done,
             check_amazon=deps.check_amazon,
             now=now,

@@ -135,6 +135,9 @@ class RequestsSettings(_Section):
     follow_first_seconds: float = Field(default=15.0, gt=0)
     follow_max_seconds: float = Field(default=300.0, gt=0, le=540)
     follow_timeout_seconds: int = Field(default=12 * 3600, gt=0)
+    # A backfill's driving run this many seconds late for its next round is taken for dead: the next
+    # run of the same backfill takes it over (until then, a second run only follows the first).
+    backfill_takeover_seconds: float = Field(default=120.0, gt=0)
 
 
 class SellerSettings(_Section):

@@ -5,6 +5,10 @@ queue the retrieval of finished ones, request the next), then comes back later o
 (never sleeping in a worker) until every window is stored, cancelled or fatal; its result is the
 backfill's summary. The progress is in Redis: a run that dies, or a backfill started again with the
 same arguments, goes on from there and never requests a window twice.
+
+A run is the task's id. While one run drives a backfill, another run of it only follows (its result
+is the same summary, naming the run it followed); a run late for its next round by more than
+``SPREPORTS_REQUESTS__BACKFILL_TAKEOVER_SECONDS`` is taken over (:mod:`spreports.backfill_runs`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from typing import Any
 from celery import Task, current_app, shared_task
 
 from spreports import names
-from spreports.backfill import BackfillPlan, BackfillProgress, BackfillRound, run_round
+from spreports.backfill import BackfillPlan, BackfillProgress, BackfillRound
+from spreports.backfill_runs import RunLease, drive
 from spreports.contracts import BackfillRequest, DocumentRequest
-from spreports.errors import TransientError
+from spreports.errors import RedisUnavailable, TransientError
 from spreports.report_requests import (
     PENDING_RETRY_SECONDS,
     Finished,
@@ -30,7 +35,7 @@ from spreports.report_requests import (
 )
 from spreports.spapi.ratelimit import prepaid
 from spreports.tasks.context import TaskContext, context
-from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry, waits
+from spreports.tasks.retrying import MAX_RETRY_COUNTDOWN, reserved_bucket, retry_later, wait_then_retry, waits
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +64,18 @@ def backfill_reports(
     )
     ctx = context()
     progress = BackfillProgress(ctx.redis, plan_of(ctx, args))
+    options = ctx.settings.requests
+    run_id = str(self.request.id)
+    lease = RunLease(ctx.redis, progress.plan.plan_id, grace=timedelta(seconds=options.backfill_takeover_seconds))
     try:
         with prepaid(reserved_bucket(self)):
-            summary = run_round(progress, _round(ctx, args), now=datetime.now(UTC))
+            summary = drive(progress, lease, _round(ctx, args), run_id=run_id, clock=_now)
     except RequestPending as exc:
-        wait_then_retry(self, (exc.retry_after or PENDING_RETRY_SECONDS) * random.uniform(0.8, 1.2))
+        countdown = (exc.retry_after or PENDING_RETRY_SECONDS) * random.uniform(0.8, 1.2)
+        _hold(lease, run_id, countdown)
+        wait_then_retry(self, countdown)
     except TransientError as exc:
+        _hold(lease, run_id, MAX_RETRY_COUNTDOWN)  # retry_later's countdown is never longer
         retry_later(self, exc)
     log.info(
         "backfill %s (%s, seller %s): %d of %d window(s) stored, %d cancelled, %d fatal",
@@ -73,8 +84,21 @@ def backfill_reports(
     )  # fmt: skip
     if summary["finished"]:
         return summary
-    options = ctx.settings.requests
-    wait_then_retry(self, follow_countdown(waits(self), options.follow_first_seconds, options.follow_max_seconds))
+    countdown = follow_countdown(waits(self), options.follow_first_seconds, options.follow_max_seconds)
+    _hold(lease, run_id, countdown)
+    wait_then_retry(self, countdown)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _hold(lease: RunLease, run_id: str, countdown: float) -> None:
+    """Tell the followers when this run comes back (when it drives); a Redis outage only lets the lease lapse sooner."""
+    try:
+        lease.renew(run_id, now=_now(), hold=timedelta(seconds=countdown))
+    except RedisUnavailable:
+        log.warning("backfill run %s could not renew its lease (Redis unreachable)", run_id)
 
 
 def plan_of(ctx: TaskContext, args: BackfillRequest) -> BackfillPlan:

@@ -139,7 +139,8 @@ def backfill_reports(
 
     A date ``start`` means its first instant, a date ``end`` its last (the whole day is included); an
     end past today's start (UTC) is cut there, as Amazon refuses data windows in the future. The same
-    arguments continue the same backfill. The result resolves to the backfill's summary;
+    arguments continue the same backfill (while one run of it is alive, another only follows it: the
+    summary's ``driven_by`` names the run that requested the windows). The result resolves to the backfill's summary;
     :func:`backfill_arguments` gives the task's arguments without sending it.
     """
     args = backfill_arguments(report_type, start, end, seller_id=seller_id, marketplace_ids=marketplace_ids,

@@ -334,7 +334,11 @@ def backfill(
     no_wait: bool,
     timeout: float,
 ) -> None:
-    """Request and store a date range in windows no longer than the type allows; run it again to resume."""
+    """Request and store a date range in windows no longer than the type allows; run it again to resume.
+
+    While another run drives the same backfill, this one follows it (it requests nothing) and prints the
+    same summary; a run late for its next round is taken over.
+    """
     from spreports.workers.producers import app_for, backfill_arguments
 
     settings = command_settings()
@@ -342,14 +346,38 @@ def backfill(
                               marketplace_ids=list(marketplace_ids), parallel=parallel)  # fmt: skip
     progress = _backfill_progress(settings, args)
     check_redis(settings)
+    driving = _driving_run(settings, progress)
     result = app_for(settings).send_task(names.BACKFILL_REPORTS, kwargs=args.task_kwargs(), queue=names.CONTROL_QUEUE)
     total = len(progress.plan.windows)
     click.echo(f"backfill {progress.plan.plan_id}: {total} window(s); task {result.id}", err=True)
+    if driving is not None:
+        click.echo(f"run {driving} already drives this backfill: task {result.id} follows it", err=True)
     if no_wait:
         return
     _show_progress(result, progress, timeout)
     summary = _result_of(result, 5.0, "the backfill's result was not available")
+    if summary.get("took_over_from"):
+        click.echo(
+            f"run {summary['driven_by']} took over from run {summary['took_over_from']}, which had stopped", err=True
+        )
+    if summary.get("driven_by") not in (None, result.id):
+        click.echo(f"task {result.id} followed run {summary['driven_by']}, which requested the windows", err=True)
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
+
+
+def _driving_run(settings: Settings, progress: Any) -> str | None:
+    """The run driving the backfill now (its lease in force), if any."""
+    from datetime import UTC, datetime, timedelta
+
+    from spreports.backfill_runs import RunLease
+    from spreports.connection import connect
+    from spreports.workers.embedded_redis import state_url
+
+    grace = timedelta(seconds=settings.requests.backfill_takeover_seconds)
+    lease = RunLease(connect(state_url(settings)), progress.plan.plan_id, grace=grace).current()
+    if lease is None or lease.overdue(datetime.now(UTC), grace) or progress.summary()["finished"]:
+        return None
+    return lease.run_id
 
 
 def _backfill_progress(settings: Settings, args: Any) -> Any:

@@ -32,7 +32,8 @@ def sim() -> Iterator[Simulator]:
 
 @pytest.fixture
 def settings(sim: Simulator, redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> Settings:
-    quick = {"follow_first_seconds": 0.2, "follow_max_seconds": 1.0}
+    # The interrupted run's successor takes it over a second after its missed round, not two minutes.
+    quick = {"follow_first_seconds": 0.2, "follow_max_seconds": 1.0, "backfill_takeover_seconds": 1.0}
     return simulator_settings(sim, redis_url, tmp_path, requests=quick)  # type: ignore[no-any-return]
 
 
@@ -71,8 +72,11 @@ def test_a_backfill_requests_each_window_once_and_survives_a_restart(
     sim.finish_report(_created_ids(sim)[0])
 
     with worker(celery_app):
-        # Started again with the same arguments: it goes on from the first window.
-        summary = backfill_reports(ORDERS, first, last, marketplace_ids=US, settings=settings).get(timeout=120)
+        # Started again with the same arguments: it takes the dead run over and goes on from the first window.
+        again = backfill_reports(ORDERS, first, last, marketplace_ids=US, settings=settings)
+        summary = again.get(timeout=120)
+
+    assert summary["driven_by"] == again.id and summary["took_over_from"] not in (None, again.id)
 
     assert summary["total"] == 3 and summary["stored"] == 3 and summary["finished"]
     reports = created(sim)
