@@ -407,6 +407,11 @@ def _report_or_none(api: ReportApi, report_id: str) -> Report | None:
         return api.get_report(report_id)
     except NotFound:
         return None
+    except InvalidRequest as exc:
+        # Amazon answers an id it does not know (any more: it keeps reports 90 days) with 400 InvalidInput.
+        if exc.status == 400:
+            return None
+        raise
 
 
 @dataclass(frozen=True)

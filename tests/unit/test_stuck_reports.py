@@ -10,7 +10,7 @@ from typing import Any
 import fakeredis
 import pytest
 
-from spreports.errors import QuotaWait
+from spreports.errors import InvalidRequest, QuotaWait
 from spreports.report_requests import ReportSpec, RequestRegistry, find_identical, obtain_report
 from spreports.spapi.models import Report
 from spreports.stuck import PENDING, Replacements, handle_stuck_reports
@@ -157,3 +157,24 @@ def test_a_requeue_that_fails_is_tried_again_by_the_next_pass() -> None:
     requeued: list[str] = []
     found = handle_stuck_reports(amazon, store, "S", [LISTINGS], now=NOW, requeue=lambda s, r: requeued.append(r))
     assert requeued == [stuck] and found.requested_again == [stuck]
+
+
+class ForgetfulAmazon(FakeAmazon):
+    """Answers an id it does not know as Amazon does: 400 InvalidInput, "Invalid reportId"."""
+
+    def get_report(self, report_id: str) -> Report:
+        for known in self.reports:
+            if known.report_id == report_id:
+                return known
+        error = InvalidRequest(f"Invalid reportId {report_id}.")
+        error.status = 400
+        raise error
+
+
+def test_a_registered_report_amazon_no_longer_knows_is_forgotten_and_requested_anew() -> None:
+    store, amazon = fakeredis.FakeRedis(), ForgetfulAmazon([])
+    spec = ReportSpec.of("S", LISTINGS, ["ATVPDKIKX0DER"], data_start_time=NOW - timedelta(days=1))
+    first = obtain(spec, amazon, store)
+    amazon.reports.clear()  # past Amazon's 90 days
+    second = obtain(spec, amazon, store)
+    assert second != first and len(amazon.created) == 2
