@@ -151,6 +151,9 @@ class SimulatorConfig:
     - ``start``: the simulated clock's first instant (default: now); a start in the past gives reports
       created hours ago by the callers' real clocks (a report stuck since then, say).
     - ``token_lifetime`` / ``url_lifetime``: simulated seconds an LWA token / a pre-signed URL lives.
+    - ``token_expires_in``: the ``expires_in`` (LWA) and ``expiresIn`` (Restricted Data Tokens) answered
+      instead of the token's lifetime: an odd value a token endpoint might send (``0.001``, ``1e308``,
+      ``math.inf``, sent as ``Infinity``); the token itself still lives ``token_lifetime``.
     - ``rate_limits``: enforce Amazon's documented (rate, burst) per (seller, operation).
     - ``outcomes``: how reports end and how long they take.
     - ``faults``: the initial faults (changeable later with ``set_faults`` or ``POST /_sim/faults``).
@@ -182,6 +185,7 @@ class SimulatorConfig:
     start: datetime | None = None
     token_lifetime: float = 3600.0
     url_lifetime: float = 300.0
+    token_expires_in: float | None = None
     rate_limits: bool = True
     outcomes: Outcomes = Outcomes()
     faults: Faults = field(default_factory=Faults)
