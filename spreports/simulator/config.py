@@ -67,6 +67,8 @@ class Faults:
     - ``expired_urls``: the next N URLs returned by getReportDocument have already expired (403 on GET).
     - ``truncated_gzip``: the next N downloads of GZIP documents serve a gzip stream cut before its end
       (the HTTP response itself is complete: its Content-Length matches the cut body).
+    - ``bad_url_hosts``: the next N getReportDocument answers give a pre-signed URL on an S3 host name that
+      DNS cannot carry: an empty label or a label of 64 characters, alternately (the last one a 64-character one).
     - ``gzip_declared_plain``: the next N getReportDocument answers say ``GZIP`` but the URL serves plain bytes.
     - ``plain_declared_gzip``: the next N answers omit ``compressionAlgorithm`` but the URL serves gzip bytes.
     - ``duplicate_notifications``: the next N notifications are delivered twice (same notificationId).
@@ -92,6 +94,7 @@ class Faults:
     slow_seconds: float = 2.0
     dropped_connections: int = 0
     expired_urls: int = 0
+    bad_url_hosts: int = 0
     truncated_gzip: int = 0
     gzip_declared_plain: int = 0
     plain_declared_gzip: int = 0
