@@ -164,7 +164,8 @@ class FatalLedger:
         """Count one FATAL report of ``report_type`` and keep its reason (for the request path)."""
         kind = report_type or "UNKNOWN"
         try:
-            with self._redis.pipeline(transaction=False) as pipe:
+            # One transaction: the report's entry (what ``recorded`` reads) is never there without the count.
+            with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hincrby(f"{KEY_PREFIX}{kind}", "count", 1)
                 pipe.hset(f"{KEY_PREFIX}{kind}", "last_reason", reason or "")
                 pipe.hset(f"{KEY_PREFIX}{kind}", "last_report", report_id or "")
@@ -172,6 +173,13 @@ class FatalLedger:
                 if report_id:
                     pipe.set(self._report_key(seller_id, report_id), reason or "", ex=REPORT_REASON_TTL_SECONDS)
                 pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            raise RedisUnavailable(f"FATAL ledger: Redis unavailable ({type(exc).__name__})") from None
+
+    def recorded(self, seller_id: str, report_id: str) -> bool:
+        """Whether the FATAL report was counted (within the 30 days its reason is kept)."""
+        try:
+            return bool(self._redis.exists(self._report_key(seller_id, report_id)))
         except (redis.RedisError, OSError) as exc:
             raise RedisUnavailable(f"FATAL ledger: Redis unavailable ({type(exc).__name__})") from None
 
