@@ -16,6 +16,7 @@ they go into logs, task results and the manifest.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import redis
 
 from spreports.errors import RedisUnavailable
 
-__all__ = ["CAPTURE_BYTES", "MAX_REASON", "FatalLedger", "FatalStats", "error_reason"]
+__all__ = ["CAPTURE_BYTES", "MAX_REASON", "UNREADABLE", "FatalLedger", "FatalStats", "error_reason"]
 
 KEY_PREFIX = "spreports:fatal:"
 REPORT_PREFIX = f"{KEY_PREFIX}report:"
@@ -33,23 +34,105 @@ CAPTURE_BYTES = 64 * 1024
 MAX_REASON = 500
 REPORT_REASON_TTL_SECONDS = 30 * 24 * 3600
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+#: The reason given for an error document that cannot be read (binary, or JSON nested too deeply).
+UNREADABLE = "unreadable error document"
+#: Deeper JSON is not parsed: Python's parser recurses once per level and a few KiB of brackets exhaust it.
+MAX_JSON_DEPTH = 64
+#: A document with more than this share of control or undecodable characters is binary, not a reason.
+MAX_UNPRINTABLE_SHARE = 0.1
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+_JSON_TOKENS = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
+_DETAILS_KEY = re.compile(r'"[Ee]rrorDetails"')
+_DETAILS_VALUE = re.compile(r'\s*:\s*("(?:[^"\\]|\\.)*")')
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_TOO_DEEP = object()
 
 
 def error_reason(document: bytes) -> str | None:
-    """The reason a FATAL report's error document gives (its ``errorDetails``), or None when it says nothing."""
-    text = document.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    """The reason a FATAL report's error document gives (its ``errorDetails``), or None when it says nothing.
+
+    Never raises: the document is Amazon's bytes of any shape (huge, deeply nested, binary, any
+    charset), and its reason must not keep the document's manifest, counter and cooldown from being
+    written. A document that cannot be read yields :data:`UNREADABLE` with what was wrong.
+    """
+    try:
+        return _reason(document[:CAPTURE_BYTES])
+    except Exception as exc:  # whatever the bytes do to a parser, the reason is best effort
+        return f"{UNREADABLE} ({type(exc).__name__})"
+
+
+def _reason(document: bytes) -> str | None:
+    text = _decode(document).lstrip("\ufeff").strip()
     if not text:
         return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
+    if _unprintable_share(text) > MAX_UNPRINTABLE_SHARE:
+        return f"{UNREADABLE} (binary)"
+    data = _json_or_none(text)
+    if data is _TOO_DEEP:
+        return _flat_details(text) or f"{UNREADABLE} (JSON nested too deeply)"
     if isinstance(data, dict):
         details = data.get("errorDetails", data.get("ErrorDetails"))
         if details is None:
             return None
         text = details if isinstance(details, str) else json.dumps(details, ensure_ascii=False)
     return _clean(text) or None
+
+
+def _decode(document: bytes) -> str:
+    """The document as text: by its BOM, else UTF-8, else (some other charset) Cp1252, Amazon's usual other one."""
+    for bom, codec in _BOMS:
+        if document.startswith(bom):
+            return document[len(bom) :].decode(codec, errors="replace")
+    if _mostly_nul(document[0::2]) or _mostly_nul(document[1::2]):
+        codec = "utf-16-be" if _mostly_nul(document[0::2]) else "utf-16-le"
+        return document[: len(document) // 2 * 2].decode(codec, errors="replace")
+    # A capture cut inside a character is no reason to call the document something else.
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(document, final=False)
+    return document.decode("cp1252", errors="replace") if "\ufffd" in text else text
+
+
+def _mostly_nul(sample: bytes) -> bool:
+    return len(sample) >= 2 and sample.count(0) > len(sample) * 0.9
+
+
+def _unprintable_share(text: str) -> float:
+    return len(_UNPRINTABLE.findall(text)) / len(text)
+
+
+def _json_or_none(text: str) -> object:
+    """The parsed JSON, None when the text is not JSON, or ``_TOO_DEEP`` (the parser recurses per level)."""
+    if not text.startswith(("{", "[")):
+        return None
+    depth, in_string = 0, False
+    for token in _JSON_TOKENS.findall(text):  # one pass, escapes taken as pairs: linear on any input
+        if token == '"':
+            in_string = not in_string
+        elif not in_string and token in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return _TOO_DEEP
+        elif not in_string and token in "]}":
+            depth -= 1
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _flat_details(text: str) -> str | None:
+    """The first ``errorDetails`` string of a document too deep to parse, if it has one."""
+    key = _DETAILS_KEY.search(text)
+    found = _DETAILS_VALUE.match(text, key.end()) if key is not None else None
+    try:
+        return _clean(json.loads(found.group(1))) or None if found is not None else None
+    except ValueError:  # an escape JSON does not know
+        return None
 
 
 def _text(value: bytes | str) -> str:
@@ -81,7 +164,8 @@ class FatalLedger:
         """Count one FATAL report of ``report_type`` and keep its reason (for the request path)."""
         kind = report_type or "UNKNOWN"
         try:
-            with self._redis.pipeline(transaction=False) as pipe:
+            # One transaction: the report's entry (what ``recorded`` reads) is never there without the count.
+            with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hincrby(f"{KEY_PREFIX}{kind}", "count", 1)
                 pipe.hset(f"{KEY_PREFIX}{kind}", "last_reason", reason or "")
                 pipe.hset(f"{KEY_PREFIX}{kind}", "last_report", report_id or "")
@@ -89,6 +173,13 @@ class FatalLedger:
                 if report_id:
                     pipe.set(self._report_key(seller_id, report_id), reason or "", ex=REPORT_REASON_TTL_SECONDS)
                 pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            raise RedisUnavailable(f"FATAL ledger: Redis unavailable ({type(exc).__name__})") from None
+
+    def recorded(self, seller_id: str, report_id: str) -> bool:
+        """Whether the FATAL report was counted (within the 30 days its reason is kept)."""
+        try:
+            return bool(self._redis.exists(self._report_key(seller_id, report_id)))
         except (redis.RedisError, OSError) as exc:
             raise RedisUnavailable(f"FATAL ledger: Redis unavailable ({type(exc).__name__})") from None
 

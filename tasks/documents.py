@@ -105,7 +105,11 @@ def retrieve_report_document(
         _record_failure(ctx, args, exc)
         raise
     if args.processing_status == "FATAL":
-        summary = _record_fatal(ctx, args, summary)
+        try:
+            summary = _record_fatal(ctx, args, summary)
+        except TransientError as exc:
+            # Stored, its counter and cooldown not yet: the retry finds the document stored and writes them.
+            retry_later(self, exc)
     _count_stored(metrics, summary)
     log.info(
         "stored document %s of seller %s at %s (report %s, %s; %s bytes in, %s out, %s s; task %s)",
@@ -149,11 +153,13 @@ def _record_fatal(ctx: TaskContext, args: DocumentRequest, summary: dict[str, An
     manifest = ctx.storage.find(args.seller_id, args.report_document_id)
     reason = manifest.error_reason if manifest is not None else None
     summary = {**summary, "processing_status": "FATAL", "error_reason": reason}
-    if summary.get("already_stored"):
+    ledger = FatalLedger(ctx.redis)
+    if summary.get("already_stored") and (not args.report_id or ledger.recorded(args.seller_id, args.report_id)):
         return summary  # counted and cooled down by the run that stored it
     report_type = args.report_type or (manifest.report_type if manifest is not None else None)
-    FatalLedger(ctx.redis).record(args.seller_id, args.report_id, report_type, reason)
+    # The cooldown first, the ledger last: its entry for the report tells a later run that both are written.
     until = start_cooldown(ctx.redis, args.seller_id, report_type, report_id=args.report_id) if report_type else None
+    ledger.record(args.seller_id, args.report_id, report_type, reason)
     log.warning(
         "report %s (%s) of seller %s is FATAL: %s%s",
         args.report_id or "?", report_type or "type unknown", args.seller_id, reason or "(no reason given)",

@@ -6,7 +6,7 @@ import logging
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn
 
 import redis
@@ -51,6 +51,11 @@ SWEEP_MARK_TTL_SECONDS = 3600
 FATAL_POLLS_PREFIX = "spreports:fatal-polls:"
 FATAL_REASON_POLLS = 6
 FATAL_REASON_WAIT_SECONDS = 5.0
+# The sweep looks for dead writers' leftovers in today's and yesterday's folders every time, and in every
+# folder, whatever its day, once per this period (the first sweep of the fleet's day takes it): a part of
+# a day whose sweeps never ran (the fleet was down) is removed too, and the whole tree is listed rarely.
+STALE_PARTS_FULL_SCAN_KEY = "spreports:sweep:stale-parts-full-scan"
+STALE_PARTS_FULL_SCAN_SECONDS = 24 * 3600
 
 
 @shared_task(name=names.REQUEST_REPORT, bind=True)
@@ -357,10 +362,19 @@ def sweep_finished_reports() -> dict[str, int | str]:
 
 
 def _remove_stale_parts(ctx: TaskContext) -> int:
-    """Remove what writers killed mid-write left in the storage (today's and yesterday's folders)."""
+    """Remove what writers killed mid-write left in the storage (today's and yesterday's folders; once a
+    day every folder)."""
     today = datetime.now(UTC).date()
+    days: list[date] | None = [today, today - timedelta(days=1)]
     try:
-        removed = ctx.storage.remove_stale_parts([today, today - timedelta(days=1)])
+        if ctx.redis.set(STALE_PARTS_FULL_SCAN_KEY, 1, nx=True, ex=STALE_PARTS_FULL_SCAN_SECONDS):
+            days = None
+    except (redis.RedisError, OSError) as exc:
+        log.warning(
+            "the clean-up of unfinished writes looks at recent days only: Redis failed (%s)", type(exc).__name__
+        )
+    try:
+        removed = ctx.storage.remove_stale_parts(days)
     except SpreportsError as exc:
         log.warning("the clean-up of unfinished writes failed: %s", exc)
         return 0

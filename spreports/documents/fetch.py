@@ -30,6 +30,9 @@ from spreports.errors import (
 )
 
 _QUERY = re.compile(r"\?\S*")
+# A DNS label: 1 to 63 letters, digits, hyphens (none at either end) or underscores; a name of at most 253.
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+MAX_HOST_NAME = 253
 
 
 class _RedactQueries(logging.Filter):
@@ -73,6 +76,7 @@ def check_allowed(url: str, allowed_hosts: Sequence[str]) -> str:
     except LocationParseError:
         raise DocumentRejected("the document URL is malformed") from None
     host = (parsed.host or "").lower()
+    _check_labels(host)
     if parsed.auth:
         raise DocumentRejected(f"the document URL on host {host!r} carries credentials; refused")
     scheme = (parsed.scheme or "").lower()
@@ -92,6 +96,20 @@ def check_allowed(url: str, allowed_hosts: Sequence[str]) -> str:
     raise DocumentRejected(
         f"the document URL ({scheme} on host {host!r}, port {port}) is not on SPREPORTS_DOCUMENTS__ALLOWED_HOSTS; refused"
     )
+
+
+def _check_labels(host: str) -> None:
+    """Refuse a host name DNS cannot carry: urllib3 refuses it only when it connects, with an exception
+    outside requests' own (a permanent fault that would otherwise be reported as a bug)."""
+    if not host or host.startswith("["):  # no host (refused as not allowed), or an IPv6 literal
+        return
+    name = host.removesuffix(".")  # the root's empty label, as in "s3.amazonaws.com."
+    if len(name) > MAX_HOST_NAME or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        shown = host if len(host) <= 80 else f"{host[:80]}..."
+        raise DocumentRejected(
+            f"the document URL's host {shown!r} is not a DNS name (an empty label, a label over 63 characters, "
+            f"a name over {MAX_HOST_NAME}, or a character or hyphen a label may not have); refused"
+        )
 
 
 def _default_port(scheme: str) -> int:
@@ -118,7 +136,12 @@ def open_download(
         )
     except requests.Timeout:
         raise ServiceUnavailable(f"timed out connecting to the document host {host!r}") from None
-    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
+    except (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.MissingSchema,
+        urllib3.exceptions.LocationValueError,  # raised by urllib3 as it connects, not wrapped by requests
+    ):
         # No retry can mend the URL itself.
         raise DocumentRejected(f"the document URL on host {host!r} cannot be fetched") from None
     except requests.RequestException as exc:

@@ -63,7 +63,7 @@ def lwa_token(core: Core, request: Request) -> tuple[int, dict[str, Any], str | 
                 and secrets.compare_digest(fields["client_secret"], config.client_secret)):  # fmt: skip
             raise LwaError(401, "invalid_client", "Client authentication failed")
         lifetime = config.token_lifetime
-        expires_in = max(1, math.floor(core.clock.real_seconds(lifetime)))
+        expires_in = _expires_in(core)
         if grant_type == "refresh_token":
             refresh = fields.get("refresh_token")
             if not refresh:
@@ -110,7 +110,13 @@ def create_restricted_data_token(call: Call) -> Reply:
         allowed.add((resource["method"], path))
     lifetime = call.core.config.token_lifetime
     token = call.core.world.grant(call.seller_id, lifetime, restricted=frozenset(allowed))
-    return 200, {"restrictedDataToken": token, "expiresIn": max(1, math.floor(call.core.clock.real_seconds(lifetime)))}
+    return 200, {"restrictedDataToken": token, "expiresIn": _expires_in(call.core)}
+
+
+def _expires_in(core: Core) -> float:
+    """What a token answer says of its lifetime: whole real seconds, or the configured odd value."""
+    odd = core.config.token_expires_in
+    return odd if odd is not None else max(1, math.floor(core.clock.real_seconds(core.config.token_lifetime)))
 
 
 def _check_document_path(call: Call, path: str) -> None:

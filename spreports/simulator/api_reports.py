@@ -289,10 +289,12 @@ def get_report_document(call: Call, reportDocumentId: str) -> Reply:
     core.urls[signature] = UrlGrant(
         document.document_id, document.seller_id, issued + lifetime, served, encoding_header and declared and served
     )
-    body: dict[str, Any] = {
-        "reportDocumentId": document.document_id,
-        "url": _presigned(call, document.document_id, issued, signature),
-    }
+    url = _presigned(call, document.document_id, issued, signature)
+    if core.faults.take("bad_url_hosts"):
+        # The same signed path and query on an S3 host no resolver takes (nothing listens there anyway).
+        label = "" if core.faults.bad_url_hosts % 2 else "b" * 64  # of the remaining ones: alternately
+        url = f"https://tortuga-prod-na.{label}.s3-external-1.amazonaws.com" + url.removeprefix(core.base_url)
+    body: dict[str, Any] = {"reportDocumentId": document.document_id, "url": url}
     if document.spec.algorithm is not None:
         body["compressionAlgorithm"] = document.spec.algorithm
     elif declared:

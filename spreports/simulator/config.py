@@ -67,6 +67,8 @@ class Faults:
     - ``expired_urls``: the next N URLs returned by getReportDocument have already expired (403 on GET).
     - ``truncated_gzip``: the next N downloads of GZIP documents serve a gzip stream cut before its end
       (the HTTP response itself is complete: its Content-Length matches the cut body).
+    - ``bad_url_hosts``: the next N getReportDocument answers give a pre-signed URL on an S3 host name that
+      DNS cannot carry: an empty label or a label of 64 characters, alternately (the last one a 64-character one).
     - ``gzip_declared_plain``: the next N getReportDocument answers say ``GZIP`` but the URL serves plain bytes.
     - ``plain_declared_gzip``: the next N answers omit ``compressionAlgorithm`` but the URL serves gzip bytes.
     - ``duplicate_notifications``: the next N notifications are delivered twice (same notificationId).
@@ -92,6 +94,7 @@ class Faults:
     slow_seconds: float = 2.0
     dropped_connections: int = 0
     expired_urls: int = 0
+    bad_url_hosts: int = 0
     truncated_gzip: int = 0
     gzip_declared_plain: int = 0
     plain_declared_gzip: int = 0
@@ -151,6 +154,9 @@ class SimulatorConfig:
     - ``start``: the simulated clock's first instant (default: now); a start in the past gives reports
       created hours ago by the callers' real clocks (a report stuck since then, say).
     - ``token_lifetime`` / ``url_lifetime``: simulated seconds an LWA token / a pre-signed URL lives.
+    - ``token_expires_in``: the ``expires_in`` (LWA) and ``expiresIn`` (Restricted Data Tokens) answered
+      instead of the token's lifetime: an odd value a token endpoint might send (``0.001``, ``1e308``,
+      ``math.inf``, sent as ``Infinity``); the token itself still lives ``token_lifetime``.
     - ``rate_limits``: enforce Amazon's documented (rate, burst) per (seller, operation).
     - ``outcomes``: how reports end and how long they take.
     - ``faults``: the initial faults (changeable later with ``set_faults`` or ``POST /_sim/faults``).
@@ -188,6 +194,7 @@ class SimulatorConfig:
     start: datetime | None = None
     token_lifetime: float = 3600.0
     url_lifetime: float = 300.0
+    token_expires_in: float | None = None
     rate_limits: bool = True
     outcomes: Outcomes = Outcomes()
     faults: Faults = field(default_factory=Faults)

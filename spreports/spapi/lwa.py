@@ -10,6 +10,7 @@ holds the client secret, a refresh token or an access token.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import requests
@@ -84,12 +85,22 @@ def _parse_token(response: requests.Response, who: str) -> FetchedToken:
     try:
         body = response.json()
         token = body["access_token"]
-        expires_in = float(body.get("expires_in", DEFAULT_EXPIRES_IN))
     except (ValueError, KeyError, TypeError):
         raise ServiceUnavailable(f"LWA answered 200 without a usable access token for {who}") from None
     if not isinstance(token, str) or not token:
         raise ServiceUnavailable(f"LWA answered 200 without a usable access token for {who}")
-    return FetchedToken(value=token, expires_in=expires_in)
+    # The token is good whatever its expires_in says: an odd one is bounded where the token is cached.
+    return FetchedToken(value=token, expires_in=_seconds(body.get("expires_in", DEFAULT_EXPIRES_IN)))
+
+
+def _seconds(value: object) -> float:
+    """A JSON number of seconds; NaN for anything else (a string, a bool, null), which the bounds refuse."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        return math.inf
 
 
 def lwa_error(response: requests.Response, who: str, *, secrets: tuple[str, ...] = ()) -> SpreportsError:

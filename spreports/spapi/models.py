@@ -217,7 +217,8 @@ class CreateRestrictedDataTokenResponse(SpapiModel):
     """The answer of createRestrictedDataToken; the token is a secret."""
 
     restricted_data_token: SecretStr
-    expires_in: int
+    # An integer in Amazon's model; read as any number (Infinity included), bounded where the token is cached.
+    expires_in: float
 
 
 def iso(value: datetime) -> str:

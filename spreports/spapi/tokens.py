@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,14 @@ REFRESH_MARGIN_SECONDS = 60.0
 #: ... but never more than this share of its lifetime: a short-lived token (a simulator's accelerated
 #: clock turns Amazon's hour into a minute) is still reused for most of its life, not fetched per call.
 REFRESH_MARGIN_SHARE = 0.1
+#: The token lifetimes taken at Amazon's word: an hour is LWA's and the Tokens API's; a simulator's
+#: accelerated clock makes it a second or more. Anything else (0.001, Infinity, 1e308) is an anomaly:
+#: it would cache a token for no time at all or forever (and overflow Redis's expiry).
+MIN_LIFETIME_SECONDS = 1.0
+MAX_LIFETIME_SECONDS = 24 * 3600.0
+#: The lifetime an anomalous ``expires_in`` is read as: Amazon's documented hour. Should the token
+#: expire sooner, Amazon's "expired" answer makes the transport fetch a fresh one (once).
+DEFAULT_LIFETIME_SECONDS = 3600.0
 #: How long a refresher may hold the lock, and how long others wait for it.
 LOCK_TIMEOUT_SECONDS = 30.0
 KEY_PREFIX = "spreports:token"
@@ -105,6 +114,20 @@ def fingerprint(*parts: str) -> str:
     """A short, one-way name for a credential, fit for a Redis key (never the secret itself)."""
     digest = hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
     return digest[:16]
+
+
+def bounded_lifetime(expires_in: float, what: str) -> float:
+    """``expires_in`` when it is a plausible lifetime, else :data:`DEFAULT_LIFETIME_SECONDS` (a logged anomaly).
+
+    ``what`` names the token in the log line (a cache key: never the token itself).
+    """
+    if math.isfinite(expires_in) and MIN_LIFETIME_SECONDS <= expires_in <= MAX_LIFETIME_SECONDS:
+        return expires_in
+    log.warning(
+        "token %s came with expires_in %.6g s, outside %g to %g s: an anomaly; using %g s",
+        what, expires_in, MIN_LIFETIME_SECONDS, MAX_LIFETIME_SECONDS, DEFAULT_LIFETIME_SECONDS,
+    )  # fmt: skip
+    return DEFAULT_LIFETIME_SECONDS
 
 
 def refresh_margin(expires_in: float, margin: float = REFRESH_MARGIN_SECONDS) -> float:
@@ -200,12 +223,10 @@ class SharedTokenCache:
 
     def _fetch_and_store(self) -> str:
         fetched = self._fetch()
-        usable = fetched.expires_in - refresh_margin(fetched.expires_in, self._margin)
-        if usable > 0:
-            self._redis.set(self.key, self._sealer.seal(fetched.value), px=int(usable * 1000))
-            self._local.put(self.key, fetched.value, self._clock() + usable)
-        else:
-            # A token too short-lived to cache is used once and fetched again next time.
-            self._local.drop(self.key)
-        log.info("refreshed token %s (valid %.0f s)", self.key, fetched.expires_in)
+        # Bounded, the lifetime is at least a second, so the usable part is at least 0.9 s: a valid expiry.
+        lifetime = bounded_lifetime(fetched.expires_in, self.key)
+        usable = lifetime - refresh_margin(lifetime, self._margin)
+        self._redis.set(self.key, self._sealer.seal(fetched.value), px=max(1, int(usable * 1000)))
+        self._local.put(self.key, fetched.value, self._clock() + usable)
+        log.info("refreshed token %s (valid %.0f s)", self.key, lifetime)
         return fetched.value

@@ -7,6 +7,7 @@ since the values may hold a pre-signed URL or a token.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -17,6 +18,10 @@ from spreports.errors import InvalidRequest, UnexpectedResponse
 from spreports.spapi.operations import Operation
 
 M = TypeVar("M", bound=BaseModel)
+MAX_ID_LENGTH = 200
+# The ids Amazon hands out (reports, documents, schedules, subscriptions, destinations, notification types):
+# amzn1.spdoc.1.4.na.<uuid>.<...>, 50013018012, REPORT_PROCESSING_FINISHED, a UUID. The relay reads the same shape.
+ID_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}")
 
 
 def unexpected_response(operation: Operation, response: requests.Response, exc: Exception) -> UnexpectedResponse:
@@ -50,9 +55,18 @@ def payload_of(value: M | None, operation: Operation) -> M:
 
 
 def path_id(value: str, name: str) -> str:
-    """A non-empty id for a path segment (the transport percent-encodes it)."""
+    """An id for a path segment, in the shape of Amazon's ids; anything else is refused before any call.
+
+    Percent-encoding alone is not enough: ``..`` (or ``.``) stays itself and the HTTP library removes it
+    as a dot segment, so the seller's token would go to another path (``/reports/2021-06-30/``).
+    """
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"{name} must be a non-empty string")
+    if not ID_PATTERN.fullmatch(value):
+        raise InvalidRequest(
+            f"{name} is not an Amazon id (1 to {MAX_ID_LENGTH} letters, digits, '.', '_' or '-', the first a "
+            "letter or digit); refused before any call"
+        )
     return value
 
 

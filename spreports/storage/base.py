@@ -49,8 +49,9 @@ class Storage(Protocol):
     def check_writable(self) -> None:
         """Prove the storage accepts writes; raise StorageError with a clear message otherwise."""
 
-    def remove_stale_parts(self, days: Sequence[date]) -> int:
-        """Remove what writers killed mid-write left behind (for the documents of ``days``); return how many."""
+    def remove_stale_parts(self, days: Sequence[date] | None = None) -> int:
+        """Remove what writers killed mid-write left behind (for the documents of ``days``, or of any day
+        when None); return how many."""
 
 
 class ManifestWriting(ABC):

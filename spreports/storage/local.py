@@ -16,13 +16,15 @@ from pathlib import Path
 
 from spreports.errors import StorageError, StorageUnavailable
 from spreports.storage.base import ManifestWriting
-from spreports.storage.layout import ERRORS_DIR, DocumentKey, Manifest, index_parts
+from spreports.storage.layout import ERRORS_DIR, INDEX_DIR, DocumentKey, Manifest, index_parts
 
 WRITEBACK_STEP = 32 * 2**20
 # A temporary file untouched for this long belongs to a dead writer: it was created after its task
 # started, and no task lives past the hard time limit (45 min, spreports.tasks.retrying). Younger ones may be a
 # live writer's (a duplicate task's, whose claim lapsed), so they are left alone.
 STALE_PART_SECONDS = 3600
+# Any day folder (YYYY-MM-DD), as a glob: not the data folders beside them.
+_ANY_DAY = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 
 
 # Conditions an operator (or time) mends: a write refused for one of these is tried again later.
@@ -56,20 +58,26 @@ class LocalStorage(ManifestWriting):
         self._write = write
         self.stale_after = stale_after
 
-    def remove_stale_parts(self, days: Sequence[date]) -> int:
-        """Delete the temporary files of writers killed mid-write in the day folders of ``days``.
+    def remove_stale_parts(self, days: Sequence[date] | None = None) -> int:
+        """Delete the temporary files of writers killed mid-write in the day folders of ``days``, or (None)
+        in every folder writers write to, whatever its day (and the manifest index's).
 
         Only files untouched for ``stale_after``: a younger one may be a live writer's.
         """
         cutoff = time.time() - self.stale_after
+        names = [day.isoformat() for day in days] if days is not None else [_ANY_DAY]
+        patterns = [
+            pattern for name in names for pattern in (f"*/*/{name}/.*.part", f"{ERRORS_DIR}/*/*/{name}/.*.part")
+        ]
+        if days is None:
+            patterns.append(f"{INDEX_DIR}/*/.*.part")
         removed = 0
-        for day in days:
-            for pattern in (f"*/*/{day.isoformat()}/.*.part", f"{ERRORS_DIR}/*/*/{day.isoformat()}/.*.part"):
-                for stale in self.root.glob(pattern):
-                    with contextlib.suppress(FileNotFoundError):
-                        if stale.stat().st_mtime < cutoff:
-                            stale.unlink()
-                            removed += 1
+        for pattern in patterns:
+            for stale in self.root.glob(pattern):
+                with contextlib.suppress(FileNotFoundError):
+                    if stale.stat().st_mtime < cutoff:
+                        stale.unlink()
+                        removed += 1
         return removed
 
     def location(self, parts: list[str]) -> str:

@@ -40,8 +40,8 @@ class S3Storage(ManifestWriting):
         self.client = client
         self.stale_after = stale_after
 
-    def remove_stale_parts(self, days: Sequence[date]) -> int:
-        """Abort the multipart uploads of writers killed mid-write (under the prefix, whatever the day).
+    def remove_stale_parts(self, days: Sequence[date] | None = None) -> int:
+        """Abort the multipart uploads of writers killed mid-write (under the prefix, whatever ``days`` says).
 
         Only uploads started more than ``stale_after`` ago: a younger one may be a live writer's.
         """

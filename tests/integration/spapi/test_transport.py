@@ -183,11 +183,15 @@ def test_bad_input_is_refused_before_any_call(fake_amazon: FakeAmazon, seller_cl
     assert fake_amazon.api_requests() == []
 
 
-def test_path_ids_are_encoded(fake_amazon: FakeAmazon, seller_client: SpapiClient) -> None:
+def test_path_ids_are_amazon_ids_in_one_segment(fake_amazon: FakeAmazon, seller_client: SpapiClient) -> None:
     fake_amazon.handler = lambda request: Answer(200, REPORT)
-    seller_client.get_report("a/b?x=1")
-    # One path segment, never another resource or a query.
-    assert fake_amazon.api_requests()[0].raw_uri == "/reports/2021-06-30/reports/a%2Fb%3Fx%3D1"
+    # Never another resource, a query or (``..``) a dot segment the HTTP library would remove.
+    for trick in ("a/b?x=1", "..", "%2e%2e"):
+        with pytest.raises(InvalidRequest, match="report_id is not an Amazon id"):
+            seller_client.get_report(trick)
+    assert fake_amazon.api_requests() == []
+    seller_client.get_report("R1.a-b_c")
+    assert fake_amazon.api_requests()[0].raw_uri == "/reports/2021-06-30/reports/R1.a-b_c"
 
 
 def test_rate_limit_header_retunes_the_bucket(
