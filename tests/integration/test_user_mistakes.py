@@ -193,6 +193,10 @@ USAGE: dict[str, tuple[tuple[str, ...], str]] = {
     "--parallel 0": ((*BACKFILL, "--from", "2025-01-01", "--to", "2025-01-02", "--parallel", "0"),
                      "0 is not in the range 1<=x<=15"),
     "demo --timeout -1": (("demo", "--timeout", "-1"), "Invalid value for '--timeout': -1 is out of range"),
+    "simulator --speed nan": (("simulator", "--port", "0", "--speed", "nan"),
+                              "Invalid value for '--speed': nan is out of range: give from 0.001 up to 1000000"),
+    "simulator --speed inf": (("simulator", "--port", "0", "--speed", "inf"), "inf is out of range"),
+    "simulator --speed 0": (("simulator", "--port", "0", "--speed", "0"), "0 is out of range"),
     "the longest --timeout": (("reports", "download", "--document", "D1", "--timeout", "2592000"), ACCEPTED),
     "metrics --port 65535": (("metrics", "--port", "65535", "--once"), ACCEPTED),
 }  # fmt: skip
