@@ -138,6 +138,8 @@ class RequestsSettings(_Section):
     # A backfill's driving run this many seconds late for its next round is taken for dead: the next
     # run of the same backfill takes it over (until then, a second run only follows the first).
     backfill_takeover_seconds: float = Field(default=120.0, gt=0)
+    # ``spreports reports backfill`` of more windows than this asks for --yes (a mistyped year is not 1,500 requests).
+    backfill_max_windows: int = Field(default=100, ge=1, le=100_000)
 
 
 class SellerSettings(_Section):
@@ -282,14 +284,59 @@ class Settings(BaseSettings):
         return seller.region if seller and seller.region else self.spapi.region
 
 
-def read_toml(path: Path, variable: str) -> dict[str, Any]:
-    """Read the TOML file a setting names; a missing or broken file is a :class:`SettingsError`."""
+#: The largest settings file read (a sellers or schedules file, ``.env``): thousands of entries fit in it.
+MAX_FILE_BYTES = 2**20
+#: The deepest nesting of tables and arrays a settings file may have (the schedules file needs 3).
+MAX_FILE_DEPTH = 16
+
+
+def read_text_file(path: Path, name: str | None = None) -> str:
+    """A settings file's text: at most :data:`MAX_FILE_BYTES` of UTF-8; else a :class:`SettingsError` naming
+    the file (after ``name``, the variable that names it)."""
+    where = f"{name}: " if name else ""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise SettingsError(f"{ENV_PREFIX}{variable}: cannot read {path}: {exc.strerror}") from None
+        raise SettingsError(f"{where}cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SettingsError(f"{where}{path} is larger than {MAX_FILE_BYTES // 2**20} MiB; is it the right file?")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SettingsError(f"{where}{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})") from None
+    if "\0" in text:
+        raise SettingsError(f"{where}{path} is not a text file (it holds NUL bytes)")
+    return text
+
+
+def read_toml(path: Path, variable: str) -> dict[str, Any]:
+    """Read the TOML file a setting names; a missing, broken, oversized or too deeply nested file is a
+    :class:`SettingsError`."""
+    name = f"{ENV_PREFIX}{variable}"
+    text = read_text_file(path, name)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{ENV_PREFIX}{variable}: {path} is not valid TOML: {exc}") from None
+        raise SettingsError(f"{name}: {path} is not valid TOML: {exc}") from None
+    except RecursionError:  # the parser recurses once per nested array or inline table
+        data = None
+    if data is None or _depth(data) > MAX_FILE_DEPTH:
+        raise SettingsError(f"{name}: {path} nests tables or arrays more than {MAX_FILE_DEPTH} levels deep")
+    return data
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value``'s dicts and lists nest (iterative: a deep value must not exhaust the stack)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level + 1)
+            if level < MAX_FILE_DEPTH:
+                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def read_sellers_file(path: Path) -> dict[str, SellerSettings]:
@@ -350,6 +397,8 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
     ``AWS_*`` variables of ``env_file`` are exported for boto3 (see :func:`export_aws_variables`).
     """
     _reject_unknown_variables(os.environ)
+    if env_file is not None and Path(env_file).is_file():
+        read_text_file(Path(env_file))  # python-dotenv would fail on a binary or non-UTF-8 one with a traceback
     export_aws_variables(env_file, os.environ)
     try:
         return Settings(_env_file=env_file)
@@ -358,6 +407,9 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
     except SourceError as exc:
         # pydantic-settings could not JSON-decode a list or section value; its message names only the field.
         raise SettingsError(_describe_json_error(str(exc), env_file)) from None
+    except RecursionError:
+        # json.loads recurses once per nested array or object of a list or section value.
+        raise SettingsError(_describe_deep_json(env_file)) from None
 
 
 def _known_variables() -> set[str]:
@@ -399,6 +451,38 @@ def _describe_json_error(message: str, env_file: str | Path | None) -> str:
         name, hint = culprits[0]
         return f"{name}{where}: is not valid JSON ({hint})"
     return f"{ENV_PREFIX}{field.upper()}{where}: a value of this setting could not be parsed as JSON"
+
+
+def _describe_deep_json(env_file: str | Path | None) -> str:
+    """One line naming the ``SPREPORTS_*`` value (of the environment or ``env_file``) that nests deepest."""
+    values: dict[str, str | None] = {}
+    if env_file is not None and Path(env_file).is_file():
+        from dotenv import dotenv_values
+
+        values.update((f"{name} (in {env_file})", value) for name, value in dotenv_values(env_file).items())
+    values.update(os.environ)
+    deepest = max(
+        ((_nesting(value or ""), name) for name, value in values.items() if name.upper().startswith(ENV_PREFIX)),
+        default=(0, f"a {ENV_PREFIX}* value"),
+    )
+    return f"{deepest[1]}: nests arrays or objects more than {MAX_FILE_DEPTH} levels deep"
+
+
+def _nesting(text: str) -> int:
+    """How deeply the brackets of a JSON text nest (strings skipped)."""
+    level = deepest = 0
+    quoted = escaped = False
+    for char in text:
+        if quoted:
+            escaped, quoted = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            quoted = True
+        elif char in "[{":
+            level += 1
+            deepest = max(deepest, level)
+        elif char in "]}":
+            level -= 1
+    return deepest
 
 
 def _json_variables(field: str) -> list[tuple[str, str]]:

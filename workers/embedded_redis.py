@@ -6,7 +6,7 @@ machine shares one real Redis server of the product's own: started by the first 
 directory, and left running for the others. ``spreports redis stop`` (or :meth:`EmbeddedRedis.stop`) ends it.
 
 A one-shot command (``spreports reports download --local``, ``schedules list``...) that had to start
-it stops it again when it ends (:meth:`EmbeddedRedis.release`), and removes the data directory it
+it stops it again when it ends, however it ends (:func:`release_started`), and removes the data directory it
 created unless tasks wait in it: a command that ran leaves no server and no folder behind.
 ``spreports check`` never starts it (:meth:`EmbeddedRedis.startable`).
 """
@@ -36,6 +36,16 @@ MAX_SOCKET_PATH = 107
 # Keys that hold work for a worker (kombu's queues, with their priority variants, and its unacked
 # messages): a data directory holding any of them is kept when a one-shot command stops the server.
 QUEUED_KEY_PATTERNS = (f"{names.CONTROL_QUEUE}*", f"{names.DOCUMENTS_QUEUE}*", "unacked*")
+
+
+#: The servers this process started: a one-shot command stops them as it ends (:func:`release_started`).
+_started_here: list[EmbeddedRedis] = []
+
+
+def release_started() -> None:
+    """Release every embedded Redis this process started (:meth:`EmbeddedRedis.release`), whoever started it."""
+    while _started_here:
+        _started_here.pop().release()
 
 
 def state_url(settings: Settings) -> str:
@@ -104,6 +114,7 @@ class EmbeddedRedis:
             if not self.is_running():
                 self._start()
                 self.started = True
+                _started_here.append(self)
         return self.url
 
     def startable(self) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +26,9 @@ from spreports.spapi.models import Period
 __all__ = ["DesiredSchedule", "RequestEntry", "SchedulesFile", "load_schedules_file", "read_schedules_file"]
 
 VARIABLE = "SCHEDULES_FILE"
+#: The range of a time in the file (as on the command line).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 E = TypeVar("E", bound="_Entry")
 _TOP_LEVEL = ("prune", "schedules", "requests")
 RESTATE_LIMIT = timedelta(days=90)
@@ -40,6 +43,9 @@ def _aware(value: Any) -> Any:
             raise ValueError("is not an ISO 8601 date-time, e.g. 2025-01-01T02:00:00-08:00") from None
     if isinstance(value, datetime) and value.tzinfo is None:
         raise ValueError("has no time zone offset: write it as e.g. 2025-01-01T02:00:00-08:00 or ...Z")
+    if isinstance(value, datetime) and not EARLIEST <= value < LATEST:
+        # A year like 9999 is a typo, and would overflow as a period is added to it.
+        raise ValueError(f"is out of range: give a time from {EARLIEST:%Y-%m-%d} to {LATEST.year - 1}-12-31")
     return value
 
 

@@ -37,6 +37,9 @@ TOLERANCE = timedelta(seconds=1)
 ANCHOR = datetime(1970, 1, 5, tzinfo=UTC)
 #: The shortest request period: a check every 30 s could not keep a finer cadence.
 MIN_EVERY = timedelta(minutes=5)
+#: The longest request period and data window: a year (and a day, for leap years); Amazon keeps
+#: reports 90 days and no report type takes a longer window, so anything longer is a typo.
+MAX_LENGTH = timedelta(days=366)
 
 _EVERY = re.compile(r"^P(?:(?P<days>\d+)D|T(?:(?P<hours>\d+)H|(?P<minutes>\d+)M))$")
 _WINDOW_WORDS = re.compile(r"^(?:previous|last)\s+(?:(?P<count>\d+)\s+)?(?P<unit>minute|hour|day|week)s?$")
@@ -86,11 +89,13 @@ def parse_every(text: str) -> timedelta:
     """The length of an ``every`` (``PT<n>M``, ``PT<n>H``, ``P<n>D``); ValueError names what is accepted."""
     match = _EVERY.match(text.strip().upper())
     if match is None:
-        raise ValueError(f"unknown period {text!r}: use PT<n>M, PT<n>H or P<n>D (e.g. PT1H, P1D, P7D)")
-    days, hours, minutes = (int(match[name] or 0) for name in ("days", "hours", "minutes"))
+        raise ValueError(f"unknown period {_shown(text)}: use PT<n>M, PT<n>H or P<n>D (e.g. PT1H, P1D, P7D)")
+    days, hours, minutes = (_count(match[name], text, "period") for name in ("days", "hours", "minutes"))
     length = timedelta(days=days, hours=hours, minutes=minutes)
     if length < MIN_EVERY:
-        raise ValueError(f"period {text!r} is shorter than {int(MIN_EVERY.total_seconds() // 60)} minutes")
+        raise ValueError(f"period {_shown(text)} is shorter than {int(MIN_EVERY.total_seconds() // 60)} minutes")
+    if length > MAX_LENGTH:
+        raise ValueError(f"period {_shown(text)} is longer than {MAX_LENGTH.days} days")
     return length
 
 
@@ -99,16 +104,32 @@ def parse_window(text: str) -> timedelta:
     words = " ".join(text.strip().lower().split())
     match = _WINDOW_WORDS.match(words)
     if match is not None:
-        count = int(match["count"] or 1)
+        count = _count(match["count"] or "1", text, "window")
         if count < 1:
-            raise ValueError(f"window {text!r} is empty")
+            raise ValueError(f"window {_shown(text)} is empty")
+        if count * _UNITS[match["unit"]] > MAX_LENGTH:
+            raise ValueError(f"window {_shown(text)} is longer than {MAX_LENGTH.days} days")
         return count * _UNITS[match["unit"]]
-    try:
-        return parse_every(text)
-    except ValueError:
-        raise ValueError(
-            f"unknown window {text!r}: use 'previous day', 'last <n> days', 'last <n> hours' or P<n>D"
-        ) from None
+    if _EVERY.match(text.strip().upper()) is not None:
+        try:
+            return parse_every(text)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("period", "window", 1)) from None
+    raise ValueError(f"unknown window {_shown(text)}: use 'previous day', 'last <n> days', 'last <n> hours' or P<n>D")
+
+
+def _count(digits: str | None, text: str, what: str) -> int:
+    """A count of a period or window: more than 6 digits is longer than any allowed (and than a timedelta)."""
+    if digits is None:
+        return 0
+    if len(digits) > 6:
+        raise ValueError(f"{what} {_shown(text)} is longer than {MAX_LENGTH.days} days")
+    return int(digits)
+
+
+def _shown(text: str) -> str:
+    # A message names the value, but never more than a line of it.
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}..."
 
 
 def period_start(now: datetime, every: timedelta) -> datetime:

@@ -606,6 +606,8 @@ def test_the_metrics_service_and_the_prometheus_config_scrape_the_fleet() -> Non
     metrics = services["metrics"]
     # One exporter per deployment, on the port the README names, on the compose network only.
     assert metrics["command"][0] == "metrics" and listen_port(metrics) == DEFAULT_PORT == 9808
+    # Prometheus scrapes it from another container: not on the loopback it listens on by default.
+    assert "--host=0.0.0.0" in metrics["command"]
     assert str(DEFAULT_PORT) in [str(port) for port in metrics["expose"]] and "ports" not in metrics
     assert metrics["deploy"]["replicas"] == 1 and not metrics.get("profiles")
     assert f"127.0.0.1:{DEFAULT_PORT}/metrics" in " ".join(metrics["healthcheck"]["test"])

@@ -3,8 +3,8 @@
 Commands load on demand: ``spreports --help`` imports click and nothing else, and each command
 imports only what it runs. Every command runs inside one error boundary
 (:func:`~spreports.workers.cli.common.handle_errors`): expected failures (bad settings, Redis
-unreachable, unwritable storage, bad input) end with one ``spreports: error:`` line and exit status
-2, never a traceback and never a secret.
+unreachable, unwritable storage, bad input, click's usage errors) end with one ``spreports: error:``
+line and exit status 2, never a traceback and never a secret.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from spreports.workers.cli.common import handle_errors
+from spreports.workers.cli.common import handle_errors, release_embedded_redis, usage_in_one_line
 
 #: name -> (module:attribute, the one-line help shown by ``spreports --help`` without loading it).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -53,9 +53,19 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl([(name, short_help) for name, (_, short_help) in COMMANDS.items()])
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        with usage_in_one_line():  # ``spreports --bogus``, ``spreports bogus``
+            return super().make_context(info_name, args, parent, **extra)
+
     def invoke(self, ctx: click.Context) -> Any:
-        with handle_errors():
-            return super().invoke(ctx)
+        try:
+            with usage_in_one_line(ctx), handle_errors():
+                return super().invoke(ctx)
+        finally:
+            # On any exit (an error, a bug, Ctrl-C): a one-shot command leaves no server behind.
+            release_embedded_redis(ctx.invoked_subcommand)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

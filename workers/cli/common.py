@@ -41,6 +41,31 @@ class UserError(click.ClickException):
 
 
 @contextmanager
+def usage_in_one_line(around: click.Context | None = None) -> Iterator[None]:
+    """Turn click's usage errors (a missing or unknown option, a bad value) into one line with the hint.
+
+    Click prints three (the usage, a hint, the error): a script's log or a terminal gets one
+    ``spreports: error: ...`` line like every other mistake, with the same exit status 2. A command
+    group given nothing still shows its help. ``around``: the context running the command, for the
+    hint of an error that names none (an option missing its value).
+    """
+    try:
+        yield
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # click >= 8.2: a group given nothing shows its help
+            raise
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        path = exc.ctx.command_path if exc.ctx is not None else _path_of(around)
+        raise UserError(f"{message} (see '{path} --help')") from None
+
+
+def _path_of(context: click.Context | None) -> str:
+    if context is None:
+        return "spreports"
+    return " ".join(filter(None, [context.command_path, context.invoked_subcommand]))
+
+
+@contextmanager
 def handle_errors() -> Iterator[None]:
     """Turn the product's errors, and Redis or the broker failing, into a :class:`UserError`."""
     try:
@@ -110,7 +135,7 @@ def check_redis(settings: Settings) -> str:
     """Return the state Redis's URL once it answers (starting the embedded one when none is configured).
 
     A one-shot command that had to start the embedded Redis stops it (and removes the data directory
-    it created, unless tasks wait there) when the command ends.
+    it created, unless tasks wait there) when the command ends (:func:`release_embedded_redis`).
     """
     from spreports.connection import ping
     from spreports.workers.embedded_redis import EmbeddedRedis
@@ -118,12 +143,7 @@ def check_redis(settings: Settings) -> str:
     if settings.state_redis_url:  # the Redis of the product's state (the broker, unless it is RabbitMQ)
         ping(settings.state_redis_url)
         return settings.state_redis_url
-    embedded = EmbeddedRedis(settings.data_dir)
-    url = embedded.ensure_running()
-    context = click.get_current_context(silent=True)
-    if embedded.started and context is not None and _top_command(context) not in LONG_RUNNING_COMMANDS:
-        context.call_on_close(embedded.release)
-    return url
+    return EmbeddedRedis(settings.data_dir).ensure_running()
 
 
 def _top_command(context: click.Context) -> str | None:
@@ -131,6 +151,17 @@ def _top_command(context: click.Context) -> str | None:
     while context.parent is not None and context.parent.parent is not None:
         context = context.parent
     return context.info_name if context.parent is not None else None
+
+
+def release_embedded_redis(command: str | None) -> None:
+    """As a one-shot ``command`` ends, however it ends, stop the embedded Redis it started (see
+    :func:`spreports.workers.embedded_redis.release_started`); a long-running one leaves it for the fleet."""
+    if command in LONG_RUNNING_COMMANDS:
+        return
+    # Loaded only if the command used it: nothing to stop otherwise, and nothing to import.
+    embedded = sys.modules.get("spreports.workers.embedded_redis")
+    if embedded is not None:
+        embedded.release_started()
 
 
 def check_storage(settings: Settings) -> None:

@@ -36,6 +36,7 @@ from spreports.workers.cli.common import (
     command_settings,
     require_local_extra,
 )
+from spreports.workers.cli.values import MAX_WAIT_SECONDS, BoundedFloat
 from spreports.workers.embedded_redis import EmbeddedRedis, state_url
 
 DEMO_REPORT_TYPES = (
@@ -56,7 +57,13 @@ SIMULATOR_AWS_VARIABLES = ("AWS_ENDPOINT_URL_SQS", "AWS_ACCESS_KEY_ID", "AWS_SEC
     "--reports", "count", default=3, show_default=True, type=click.IntRange(1, 50), help="Reports to request."
 )
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 16), help="Worker processes.")
-@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the documents.")
+@click.option(
+    "--timeout",
+    default=180.0,
+    show_default=True,
+    type=BoundedFloat(0, MAX_WAIT_SECONDS),
+    help="Seconds to wait for the documents.",
+)
 @click.option("--keep-running", is_flag=True, help="Leave everything running (with Flower on :5555) until Ctrl-C.")
 def demo(count: int, concurrency: int, timeout: float, keep_running: bool) -> None:
     """Run the whole pipeline locally (simulator, local SQS, embedded Redis) and retrieve reports."""

@@ -10,13 +10,15 @@ from __future__ import annotations
 import click
 
 from spreports.workers.cli.common import UserError, check_redis, command_settings, stop_signal, wait_for
+from spreports.workers.cli.values import PORT
 
 DEFAULT_PORT = 9808
 
 
 @click.command("metrics")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port of the /metrics endpoint.")
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=PORT, help="Port of the /metrics endpoint.")
+# Loopback unless told: the endpoint has no login, and the queue depths and failures are the fleet's business.
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every one).")
 @click.option("--once", is_flag=True, help="Print the metrics once (Prometheus text format) and exit.")
 def metrics(port: int, host: str, once: bool) -> None:
     """Serve the fleet's Prometheus metrics (from Redis) on one port.

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from itertools import islice
 from typing import Any
 
@@ -17,6 +18,9 @@ from spreports.contracts import DocumentRequest
 from spreports.errors import InvalidRequest, ServiceUnavailable
 from spreports.settings import Settings
 from spreports.workers.cli.common import UserError, check_redis, check_storage, command_settings
+from spreports.workers.cli.values import MAX_WAIT_SECONDS, BoundedFloat, Moment
+
+SECONDS = BoundedFloat(0, MAX_WAIT_SECONDS)
 
 
 @click.group("reports")
@@ -29,7 +33,9 @@ def reports() -> None:
 @click.option("--report", "report_id", help="A reportId: its document is retrieved (getReport finds it).")
 @click.option("--seller", "seller_id", help="The seller (default: SPREPORTS_SELLER_ID).")
 @click.option("--local", is_flag=True, help="Run the pipeline in this process instead of on a worker.")
-@click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait for a worker's result.")
+@click.option(
+    "--timeout", default=3600.0, show_default=True, type=SECONDS, help="Seconds to wait for a worker's result."
+)
 def download(
     document_id: str | None, report_id: str | None, seller_id: str | None, local: bool, timeout: float
 ) -> None:
@@ -154,16 +160,16 @@ def _progress() -> Iterator[Callable[[int, int | None], None] | None]:
 @click.option("--type", "report_type", required=True, help="The reportType, e.g. GET_MERCHANT_LISTINGS_ALL_DATA.")
 @click.option("-m", "--marketplace", "marketplace_ids", multiple=True, help="A marketplace id (repeatable).")
 @click.option("--seller", "seller_id", help="The seller (default: SPREPORTS_SELLER_ID).")
-@click.option("--start", "data_start_time", help="dataStartTime, ISO 8601.")
-@click.option("--end", "data_end_time", help="dataEndTime, ISO 8601.")
+@click.option("--start", "data_start_time", type=Moment(), help="dataStartTime, ISO 8601 with its offset.")
+@click.option("--end", "data_end_time", type=Moment(), help="dataEndTime, ISO 8601 with its offset.")
 @click.option("--wait", is_flag=True, help="Wait until the document is stored and print its summary.")
-@click.option("--timeout", type=float, help="Seconds to wait (default: 120 for the report id, 3600 with --wait).")
+@click.option("--timeout", type=SECONDS, help="Seconds to wait (default: 120 for the report id, 3600 with --wait).")
 def request(
     report_type: str,
     marketplace_ids: tuple[str, ...],
     seller_id: str | None,
-    data_start_time: str | None,
-    data_end_time: str | None,
+    data_start_time: datetime | None,
+    data_end_time: datetime | None,
     wait: bool,
     timeout: float | None,
 ) -> None:
@@ -214,7 +220,13 @@ STATUSES = ("IN_QUEUE", "IN_PROGRESS", "DONE", "CANCELLED", "FATAL")
 @click.option("--type", "report_types", multiple=True, help="A reportType (repeatable; default: the configured ones).")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only this status (repeatable).")
 @click.option("--seller", "seller_id", help="The seller (default: SPREPORTS_SELLER_ID).")
-@click.option("--days", default=7.0, show_default=True, help="Reports created within this many days (at most 90).")
+@click.option(
+    "--days",
+    default=7.0,
+    show_default=True,
+    type=BoundedFloat(0, 90, inclusive=True),
+    help="Reports created within this many days (at most 90).",
+)
 @click.option(
     "--limit",
     default=100,
@@ -226,7 +238,7 @@ def list_reports(
     report_types: tuple[str, ...], statuses: tuple[str, ...], seller_id: str | None, days: float, limit: int
 ) -> None:
     """List Amazon's reports (getReports), newest first: created, id, type, status, data window, document."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, timedelta
 
     settings = command_settings()
     seller = seller_id or settings.seller_id
@@ -236,7 +248,7 @@ def list_reports(
     if not types:
         raise UserError("give --type: no report types are configured (SPREPORTS_SQS__REPORT_TYPES, the schedules file)")
     check_redis(settings)
-    since = datetime.now(UTC) - timedelta(days=min(max(days, 0.0), 90.0))
+    since = datetime.now(UTC) - timedelta(days=days)
     client = _client(settings, seller)
     found: list[Any] = []
     for start in range(0, len(types), 10):  # getReports takes at most 10 types a call
@@ -306,33 +318,40 @@ def retry_failed(seller_id: str | None) -> None:
     click.echo(f"queued {len(entries)} document(s) of the failure ledger again")
 
 
-def _day_or_moment(value: str) -> Any:
-    from datetime import date, datetime
-
-    try:
-        return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
-
-
 @reports.command("backfill")
 @click.option("--type", "report_type", required=True, help="The reportType to backfill.")
-@click.option("--from", "start", required=True, help="The first day (YYYY-MM-DD, UTC) or an ISO 8601 date-time.")
-@click.option("--to", "end", required=True, help="The last day, included (YYYY-MM-DD), or an ISO 8601 date-time.")
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    type=Moment(days=True),
+    help="The first day (YYYY-MM-DD, UTC) or an ISO 8601 date-time with its offset.",
+)
+@click.option(
+    "--to",
+    "end",
+    required=True,
+    type=Moment(days=True),
+    help="The last day, included (YYYY-MM-DD), or an ISO 8601 date-time with its offset.",
+)
 @click.option("--seller", "seller_id", help="The seller (default: SPREPORTS_SELLER_ID).")
 @click.option("-m", "--marketplace", "marketplace_ids", multiple=True, help="A marketplace id (repeatable).")
-@click.option("--parallel", default=1, show_default=True, help="Windows at Amazon at once (1-15).")
+@click.option("--parallel", default=1, show_default=True, type=click.IntRange(1, 15), help="Windows at Amazon at once.")
 @click.option("--no-wait", is_flag=True, help="Queue the backfill and return.")
-@click.option("--timeout", default=24 * 3600.0, show_default=True, help="Seconds to wait for the whole backfill.")
+@click.option(
+    "--timeout", default=24 * 3600.0, show_default=True, type=SECONDS, help="Seconds to wait for the whole backfill."
+)
+@click.option("--yes", is_flag=True, help="Queue more windows than SPREPORTS_REQUESTS__BACKFILL_MAX_WINDOWS allows.")
 def backfill(
     report_type: str,
-    start: str,
-    end: str,
+    start: date | datetime,
+    end: date | datetime,
     seller_id: str | None,
     marketplace_ids: tuple[str, ...],
     parallel: int,
     no_wait: bool,
     timeout: float,
+    yes: bool,
 ) -> None:
     """Request and store a date range in windows no longer than the type allows; run it again to resume.
 
@@ -342,13 +361,19 @@ def backfill(
     from spreports.workers.producers import app_for, backfill_arguments
 
     settings = command_settings()
-    args = backfill_arguments(report_type, _day_or_moment(start), _day_or_moment(end), seller_id=seller_id,
+    args = backfill_arguments(report_type, start, end, seller_id=seller_id,
                               marketplace_ids=list(marketplace_ids), parallel=parallel)  # fmt: skip
-    progress = _backfill_progress(settings, args)
-    check_redis(settings)
-    driving = _driving_run(settings, progress)
+    plan = _backfill_plan(settings, args)
+    total, allowed = len(plan.windows), settings.requests.backfill_max_windows
+    if total > allowed and not yes:
+        raise UserError(
+            f"the backfill is {total} windows of {report_type}, more than SPREPORTS_REQUESTS__BACKFILL_MAX_WINDOWS "
+            f"({allowed}) allows: check --from and --to, or add --yes to queue them all"
+        )
+    redis_url = check_redis(settings)
+    progress = _backfill_progress(redis_url, plan)
+    driving = _driving_run(redis_url, settings, progress)
     result = app_for(settings).send_task(names.BACKFILL_REPORTS, kwargs=args.task_kwargs(), queue=names.CONTROL_QUEUE)
-    total = len(progress.plan.windows)
     click.echo(f"backfill {progress.plan.plan_id}: {total} window(s); task {result.id}", err=True)
     if driving is not None:
         click.echo(f"run {driving} already drives this backfill: task {result.id} follows it", err=True)
@@ -365,31 +390,36 @@ def backfill(
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
 
 
-def _driving_run(settings: Settings, progress: Any) -> str | None:
+def _driving_run(redis_url: str, settings: Settings, progress: Any) -> str | None:
     """The run driving the backfill now (its lease in force), if any."""
     from datetime import UTC, datetime, timedelta
 
     from spreports.backfill_runs import RunLease
     from spreports.connection import connect
-    from spreports.workers.embedded_redis import state_url
 
     grace = timedelta(seconds=settings.requests.backfill_takeover_seconds)
-    lease = RunLease(connect(state_url(settings)), progress.plan.plan_id, grace=grace).current()
+    lease = RunLease(connect(redis_url), progress.plan.plan_id, grace=grace).current()
     if lease is None or lease.overdue(datetime.now(UTC), grace) or progress.summary()["finished"]:
         return None
     return lease.run_id
 
 
-def _backfill_progress(settings: Settings, args: Any) -> Any:
-    from spreports.backfill import BackfillPlan, BackfillProgress
-    from spreports.connection import connect
+def _backfill_plan(settings: Settings, args: Any) -> Any:
+    """The backfill's plan; an empty range fails here, before anything is started or queued."""
+    from spreports.backfill import BackfillPlan
     from spreports.report_requests import resolve_target
-    from spreports.workers.embedded_redis import state_url
 
     seller, marketplaces = resolve_target(settings, args.seller_id, args.marketplace_ids)
     plan = BackfillPlan.of(seller, args.report_type, marketplaces, args.data_start_time, args.data_end_time)
-    plan.windows  # noqa: B018 - an empty range fails here, before anything is queued
-    return BackfillProgress(connect(state_url(settings)), plan)
+    plan.windows  # noqa: B018 - an empty range raises
+    return plan
+
+
+def _backfill_progress(redis_url: str, plan: Any) -> Any:
+    from spreports.backfill import BackfillProgress
+    from spreports.connection import connect
+
+    return BackfillProgress(connect(redis_url), plan)
 
 
 def _show_progress(result: Any, progress: Any, timeout: float) -> None:

@@ -9,6 +9,7 @@ import click
 
 from spreports.settings import Settings
 from spreports.workers.cli.common import UserError, command_settings, require_local_extra, stop_signal, wait_for
+from spreports.workers.cli.values import BoundedFloat
 
 if TYPE_CHECKING:
     from spreports.simulator.server import Simulator
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     "--speed",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(min=0.001),
+    # Finite: a clock running at nan or inf seconds a second would fail every request.
+    type=BoundedFloat(0.001, 1e6, inclusive=True),
     help="Simulated seconds per real second.",
 )
 @click.option("--static-sandbox", is_flag=True, help="Answer only the models' static sandbox examples.")
