@@ -129,14 +129,14 @@ RULES: dict[str, ReportTypeRules] = {
     # to one month of data in a single report" (one month taken as 30 days, the shortest month-long window
     # that is always accepted). Near real-time.
     "GET_AMAZON_FULFILLED_SHIPMENTS_DATA_GENERAL": _fba(NEAR_REAL_TIME, schedulable=False),
-    # FBA inventory reports Amazon updates in near real-time.
+    # FBA inventory reports Amazon updates in near real-time (the Manage Inventory ones included).
+    "GET_FBA_MYI_UNSUPPRESSED_INVENTORY_DATA": _fba(NEAR_REAL_TIME),
+    "GET_FBA_MYI_ALL_INVENTORY_DATA": _fba(NEAR_REAL_TIME),
     "GET_AFN_INVENTORY_DATA": _fba(NEAR_REAL_TIME),
     "GET_AFN_INVENTORY_DATA_BY_COUNTRY": _fba(NEAR_REAL_TIME),
     "GET_FBA_FULFILLMENT_CURRENT_INVENTORY_DATA": _fba(NEAR_REAL_TIME),
     "GET_RESERVED_INVENTORY_DATA": _fba(NEAR_REAL_TIME),
     # FBA reports Amazon generates daily.
-    "GET_FBA_MYI_UNSUPPRESSED_INVENTORY_DATA": _fba(DAILY),
-    "GET_FBA_MYI_ALL_INVENTORY_DATA": _fba(DAILY),
     "GET_FBA_INVENTORY_PLANNING_DATA": _fba(DAILY),
     "GET_FBA_STORAGE_FEE_CHARGES_DATA": _fba(DAILY),
     "GET_FBA_ESTIMATED_FBA_FEES_TXT_DATA": _fba(DAILY),

@@ -12,7 +12,7 @@ from tests.integration.relay.conftest import Recorder, RelayFactory, send
 from tests.unit.relay.messages import body, notification
 
 SELLER = "A3TH9S8BH6GOGM"
-DAILY_FBA = "GET_FBA_MYI_UNSUPPRESSED_INVENTORY_DATA"
+DAILY_FBA = "GET_FBA_INVENTORY_PLANNING_DATA"
 
 
 def relay_all(relay: Any, expected: int) -> None:
