@@ -66,9 +66,27 @@ class RedisServer:
             self.url = f"rediss://127.0.0.1:{self.port}/0?ssl_cert_reqs=required&ssl_ca_certs={tls[0]}"
         self.dir = Path(tempfile.mkdtemp(prefix="spreports-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self._started = False
 
     def start(self) -> None:
-        """Start (or restart) the server and wait until it answers."""
+        """Start (or restart) the server and wait until it answers.
+
+        A server that exits at once lost its port to another process between :func:`free_port` and its
+        bind (tests run in parallel): it is started again on another port, unless it is a restart, whose
+        port its clients already hold.
+        """
+        restart = self.process is not None or self._started
+        for _ in range(5):
+            if self._launch():
+                self._started = True
+                return
+            if restart:
+                break
+            self._move_to(free_port())
+        raise RuntimeError(f"redis-server did not start on 127.0.0.1:{self.port}")
+
+    def _launch(self) -> bool:
+        """Start the process and wait until it answers (True) or exits (False)."""
         listen = ["--port", str(self.port)]
         if self.tls is not None:
             certificate, key = map(str, self.tls)
@@ -79,15 +97,25 @@ class RedisServer:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+        deadline = time.monotonic() + 60  # a readiness wait: a busy machine may take long to start it
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return True
+                except redis.ConnectionError:
+                    if self.process.poll() is not None:
+                        self.process = None
+                        return False
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def _move_to(self, port: int) -> None:
+        self.url = self.url.replace(f":{self.port}/", f":{port}/", 1)
+        self.port = port
 
     def stop(self) -> None:
         """Kill the server (its data is lost, as in a crash)."""
