@@ -7,13 +7,18 @@ gets its token, and the bucket's hash holds a plausible rate and expires.
 
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 
 import pytest
 import redis
 
-from spreports.spapi.operations import GET_REPORT, Operation
+from spreports.simulator import Simulator
+from spreports.spapi import SpapiClient
+from spreports.spapi.operations import CREATE_REPORT, GET_REPORT, Operation
 from spreports.spapi.ratelimit import _SCRIPT, RateLimiter, plausible_rates
+from tests.sim import simulator_settings
 
 HOSTILE = ["1e-300", "0", "-1", "nan", "inf", "-inf", "1e308", "0.0001", "5e-324", "-0"]
 THIRTY_DAYS = 30 * 86400
@@ -92,3 +97,27 @@ def test_a_drain_after_a_hostile_rate_still_refills(limiter: RateLimiter, redis_
     grant = limiter.try_acquire(key, GET_REPORT, max_wait=0)
     assert not grant.granted
     assert 0 < grant.wait <= 1 / GET_REPORT.rate + 0.1  # the documented refill, not 1e300 s
+
+
+@pytest.mark.parametrize("value", [*HOSTILE, "abc", "", "1" * 200])
+def test_the_simulator_sending_a_hostile_header_leaves_the_sellers_calls_working(
+    value: str,
+    simulator: Simulator,
+    redis_url: str,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = simulator_settings(simulator, redis_url, tmp_path)
+    client = SpapiClient.for_seller(settings, simulator.seller_id, redis=redis_client)
+    simulator.set_faults(odd_rate_headers=1, odd_rate_header=value)
+    with caplog.at_level(logging.WARNING, logger="spreports.spapi.ratelimit"):
+        client.create_report("GET_MERCHANT_LISTINGS_ALL_DATA", ["ATVPDKIKX0DER"])
+        client.create_report("GET_MERCHANT_LISTINGS_ALL_DATA", ["ATVPDKIKX0DER"])  # the next call of the bucket
+    assert simulator.faults.odd_rate_headers == 0  # the first answer carried the hostile header
+    [key] = redis_client.keys(f"spreports:ratelimit:*:{simulator.seller_id}:createReport")
+    low, high = plausible_rates(CREATE_REPORT)
+    assert low <= float(redis_client.hget(key, "rate") or "nan") <= high
+    assert 0 < redis_client.ttl(key) <= THIRTY_DAYS
+    anomalies = [r for r in caplog.records if "x-amzn-RateLimit-Limit" in r.getMessage()]
+    assert len(anomalies) == (0 if value == "" else 1)
