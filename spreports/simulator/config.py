@@ -87,6 +87,8 @@ class Faults:
     - ``odd_rate_headers`` / ``odd_rate_header``: the next N successful SP-API answers carry
       ``x-amzn-RateLimit-Limit: <odd_rate_header>`` instead of their plan's rate (the header is a
       best-effort string: ``1e-300``, ``nan``, ``abc``, an empty one).
+    - ``repeated_next_tokens``: the next N getReports calls with a ``nextToken`` answer the same page
+      again with the same ``nextToken`` (a listing that never ends).
     """
 
     throttle: int = 0
@@ -112,6 +114,7 @@ class Faults:
     legacy_notifications: int = 0
     odd_rate_headers: int = 0
     odd_rate_header: str = "1e-300"
+    repeated_next_tokens: int = 0
 
     def take(self, name: str) -> bool:
         """Use one occurrence of the counted fault ``name``: True when it fires now."""
