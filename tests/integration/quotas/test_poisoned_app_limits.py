@@ -1,6 +1,6 @@
-"""An application-wide limit whose keys hold values out of bounds is repaired by the next request, not fatal.
+"""A fleet-wide limit whose keys hold values out of bounds is repaired by the next request, not fatal.
 
-The real script runs in a real Redis. The keys are written as an older version, a hand edit or a
+The real script (application-wide limits) and the real back-off of a throttled type run in a real Redis. The keys are written as an older version, a hand edit or a
 half-finished write could have left them, without expiry; the next seller asking gets its turn.
 """
 
@@ -13,6 +13,7 @@ import redis
 
 from spreports.report_types import AppLimit
 from spreports.spapi.app_limits import KEY_PREFIX, AppLimiter
+from spreports.spapi.type_throttle import TypeBackoff
 
 TYPE = "GET_SALES_AND_TRAFFIC_REPORT"
 LIMIT = AppLimit(requests=1, per=timedelta(minutes=15), daily=96)
@@ -52,3 +53,10 @@ def test_a_poisoned_limit_gives_the_next_seller_its_turn(
         assert 0 < redis_client.ttl(name) <= 30 * 86400
     assert float(redis_client.hget(BASE, "tokens") or "nan") == 0.0
     assert redis_client.get(day) == b"1"
+
+
+def test_a_type_back_off_whose_count_is_not_an_integer_starts_again(redis_client: redis.Redis) -> None:
+    backoff = TypeBackoff(redis_client, base=60, cap=300)
+    scope = backoff.scope("na", "A1SELLER", TYPE, app_wide=False)
+    redis_client.set(f"{scope}:strikes", "abc")
+    assert [backoff.throttled(scope, TYPE).retry_after for _ in range(2)] == [60, 120]
