@@ -19,6 +19,7 @@ dead-letter cycle, and RabbitMQ before 4.0.1 holds such a message for good inste
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any, NoReturn
 
@@ -77,11 +78,18 @@ def reserved_bucket(task: Task) -> str | None:  # type: ignore[type-arg]
     return value if isinstance(value, str) and value else None
 
 
+def bounded_countdown(seconds: float) -> float:
+    """``seconds`` within [0, :data:`MAX_RETRY_COUNTDOWN`]; NaN (a wait nobody can tell) is the longest."""
+    if math.isnan(seconds):
+        return float(MAX_RETRY_COUNTDOWN)
+    return min(max(seconds, 0.0), MAX_RETRY_COUNTDOWN)
+
+
 def wait_then_retry(task: Task, countdown: float, *, reserved: str | None = None) -> NoReturn:  # type: ignore[type-arg]
     """Run the task again after ``countdown`` s without spending its failure budget."""
     done = waits(task)
     raise task.retry(
-        countdown=min(countdown, MAX_RETRY_COUNTDOWN),
+        countdown=bounded_countdown(countdown),
         max_retries=MAX_WAITS + task.request.retries - done,
         headers=retry_headers(task, **{WAITS_HEADER: done + 1, PREPAID_HEADER: reserved or ""}),
     )
@@ -95,7 +103,8 @@ def retry_countdown(exc: TransientError, failures: int) -> float:
         wait = STORAGE_BACKOFF_BASE_SECONDS * 2**failures * random.uniform(0.75, 1.0)
     else:
         wait = random.uniform(0, BACKOFF_BASE_SECONDS * 2**failures)
-    return min(wait, MAX_RETRY_COUNTDOWN)
+    # A wait asked for comes from outside (a header, a script's answer): never infinite, NaN or negative.
+    return bounded_countdown(wait)
 
 
 def retry_later(task: Task, exc: TransientError) -> NoReturn:  # type: ignore[type-arg]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import logging
+import math
 import os
 import re
 import socket
@@ -33,6 +34,10 @@ _QUERY = re.compile(r"\?\S*")
 # A DNS label: 1 to 63 letters, digits, hyphens (none at either end) or underscores; a name of at most 253.
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 MAX_HOST_NAME = 253
+#: A throttled download comes back after the host's ``Retry-After``, within these bounds (a task's
+#: countdown is capped at ten minutes anyway); a value that is not a number of seconds means this.
+DEFAULT_RETRY_AFTER_SECONDS = 5.0
+MAX_RETRY_AFTER_SECONDS = 600.0
 
 
 class _RedactQueries(logging.Filter):
@@ -172,10 +177,14 @@ def _check_status(response: requests.Response, host: str) -> None:
 
 
 def _retry_after(response: requests.Response) -> float:
+    """The host's ``Retry-After`` in seconds, bounded: anything not a finite number of seconds is 5 s."""
     try:
-        return max(1.0, float(response.headers.get("Retry-After", "5")))
+        seconds = float(response.headers.get("Retry-After", "5")[:32])
     except ValueError:
-        return 5.0
+        return DEFAULT_RETRY_AFTER_SECONDS
+    if not math.isfinite(seconds):
+        return DEFAULT_RETRY_AFTER_SECONDS
+    return min(max(1.0, seconds), MAX_RETRY_AFTER_SECONDS)
 
 
 def read_raw(response: requests.Response, chunk_size: int) -> Iterator[bytes]:

@@ -128,12 +128,16 @@ def get_reports(call: Call) -> Reply:
         if any(name in args for name in GET_REPORTS_FILTERS):
             raise invalid("nextToken;", "nextToken must be the only parameter when it is specified")
         with world.lock:
-            saved = world.next_tokens.pop(token, None)
+            saved = world.next_tokens.get(token)
+            # A repeating token: the same page again, pointing at itself (a listing that never ends).
+            repeat = saved is not None and call.core.faults.take("repeated_next_tokens")
+            if not repeat:
+                world.next_tokens.pop(token, None)
         if saved is None:
             raise invalid("nextToken;", "The nextToken is invalid or expired")
         filters, offset = saved
     else:
-        filters, offset = _report_filters(call), 0
+        filters, offset, repeat = _report_filters(call), 0, False
     with world.lock:
         matches = sorted(
             (
@@ -146,7 +150,9 @@ def get_reports(call: Call) -> Reply:
         )
         page = matches[offset : offset + filters["pageSize"]]
         result: dict[str, Any] = {"reports": [r.to_json(call.core.clock) for r in page]}
-        if offset + filters["pageSize"] < len(matches):
+        if repeat:
+            result["nextToken"] = token
+        elif offset + filters["pageSize"] < len(matches):
             next_token = secrets.token_urlsafe(32)
             world.next_tokens[next_token] = (filters, offset + filters["pageSize"])
             result["nextToken"] = next_token

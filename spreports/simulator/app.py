@@ -138,7 +138,9 @@ class SimulatorApp:
         response = Response(b"" if body is None else json.dumps(body), status=status, content_type="application/json")
         response.headers["x-amzn-RequestId"] = request_id
         if 200 <= status < 300 and operation in OPERATIONS:
-            response.headers["x-amzn-RateLimit-Limit"] = self.core.limiter.header(operation)
+            odd = self.core.faults.take("odd_rate_headers")
+            header = self.core.faults.odd_rate_header if odd else self.core.limiter.header(operation)
+            response.headers["x-amzn-RateLimit-Limit"] = header
         if error_type:
             response.headers["x-amzn-ErrorType"] = error_type
         self._record(request, operation, seller, status, request_id)

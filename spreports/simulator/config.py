@@ -84,6 +84,11 @@ class Faults:
       simulated seconds after the report finished (minutes, not the usual second).
     - ``legacy_notifications``: the next N notifications carry ``sellerId`` and no ``accountId`` (the
       shape of messages from before 2024-03-20).
+    - ``odd_rate_headers`` / ``odd_rate_header``: the next N successful SP-API answers carry
+      ``x-amzn-RateLimit-Limit: <odd_rate_header>`` instead of their plan's rate (the header is a
+      best-effort string: ``1e-300``, ``nan``, ``abc``, an empty one).
+    - ``repeated_next_tokens``: the next N getReports calls with a ``nextToken`` answer the same page
+      again with the same ``nextToken`` (a listing that never ends).
     """
 
     throttle: int = 0
@@ -107,6 +112,9 @@ class Faults:
     late_notifications: int = 0
     late_seconds: float = 300.0
     legacy_notifications: int = 0
+    odd_rate_headers: int = 0
+    odd_rate_header: str = "1e-300"
+    repeated_next_tokens: int = 0
 
     def take(self, name: str) -> bool:
         """Use one occurrence of the counted fault ``name``: True when it fires now."""
@@ -133,6 +141,8 @@ class Faults:
                 raise ValueError(f"{name} must be a non-negative integer")
             elif isinstance(current, float) and (not isinstance(value, int | float) or value < 0):
                 raise ValueError(f"{name} must be a non-negative number")
+            elif isinstance(current, str) and not isinstance(value, str):
+                raise ValueError(f"{name} must be a string")
             setattr(self, name, value)
         if self.server_error_status not in (500, 503):
             raise ValueError("server_error_status must be 500 or 503")

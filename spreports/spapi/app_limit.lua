@@ -10,6 +10,25 @@
 --
 -- Only the seller at the head of the line may take a token: whoever asks, the sellers are served in
 -- the order they first asked, one turn each, so none starves. Returns {granted, wait seconds, position}.
+--
+-- Whatever the keys hold (a value written by an older version or by hand), the script reads it as a
+-- usable state or as none, and computes its expiries before its first write: an error half way must
+-- never leave keys that every later call fails on.
+
+-- Redis refuses an expiry that overflows; no limit needs its state kept longer than this.
+local MAX_TTL_SECONDS = 30 * 86400
+
+local function finite(x)
+  return x ~= nil and x == x and x > -math.huge and x < math.huge
+end
+
+local function ttl_of(seconds)
+  local ttl = math.ceil(seconds * 2) + 60
+  if not finite(ttl) or ttl > MAX_TTL_SECONDS then
+    return MAX_TTL_SECONDS
+  end
+  return math.max(ttl, 60)
+end
 
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
@@ -18,6 +37,15 @@ local burst = tonumber(ARGV[2])
 local rate = burst / tonumber(ARGV[3])
 local daily = tonumber(ARGV[4])
 local stale_after = tonumber(ARGV[5])
+local limit_ttl = ttl_of(tonumber(ARGV[3]))
+local line_ttl = ttl_of(stale_after)
+
+local used = tonumber(redis.call('GET', KEYS[4]) or '0')
+if not finite(used) or used ~= math.floor(used) then
+  -- Not a count INCR could go on from: today's count starts again.
+  redis.call('DEL', KEYS[4])
+  used = 0
+end
 
 redis.call('ZADD', KEYS[2], 'NX', now, seller)
 redis.call('HSET', KEYS[3], seller, tostring(now))
@@ -26,20 +54,24 @@ while true do
   local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
   if head == nil or head == seller then break end
   local seen = tonumber(redis.call('HGET', KEYS[3], head) or '0')
-  if now - seen <= stale_after then break end
+  if finite(seen) and now - seen <= stale_after then break end
   redis.call('ZREM', KEYS[2], head)
   redis.call('HDEL', KEYS[3], head)
 end
 
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or burst
-local ts = tonumber(state[2]) or now
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if not finite(tokens) or not finite(ts) or ts > now + 86400 then
+  tokens = burst
+  ts = now
+end
+tokens = math.max(math.min(tokens, burst), 0)
 if now > ts then
   tokens = math.min(burst, tokens + (now - ts) * rate)
   ts = now
 end
 local position = redis.call('ZRANK', KEYS[2], seller)
-local used = tonumber(redis.call('GET', KEYS[4]) or '0')
 
 local granted = 0
 local wait = 0
@@ -57,7 +89,7 @@ else
   wait = (position + 1 - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
-redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) * 2) + 60)
-redis.call('EXPIRE', KEYS[2], math.ceil(stale_after * 2) + 60)
-redis.call('EXPIRE', KEYS[3], math.ceil(stale_after * 2) + 60)
+redis.call('EXPIRE', KEYS[1], limit_ttl)
+redis.call('EXPIRE', KEYS[2], line_ttl)
+redis.call('EXPIRE', KEYS[3], line_ttl)
 return {granted, tostring(wait), position}

@@ -170,14 +170,25 @@ class SpapiClient:
 
         Pages cost getReports quota (burst 10, then one per 45 s): a long listing may raise
         :class:`~spreports.errors.RateLimited` part way; :meth:`get_reports_page` can resume from a token.
+        A ``nextToken`` Amazon already gave in this listing leads back to pages already seen: the listing
+        ends there, with a warning, instead of going round for ever.
         """
         page = self.get_reports_page(
             report_types, processing_statuses, marketplace_ids, created_since, created_until, page_size
         )
+        given: set[str] = set()
         while True:
             yield from page.reports
             if not page.next_token:
                 return
+            if page.next_token in given:
+                log.warning(
+                    "getReports for seller %s gave a nextToken it had given before (after %d pages): "
+                    "the listing ends here",
+                    self.seller_id, len(given) + 1,
+                )  # fmt: skip
+                return
+            given.add(page.next_token)
             page = self.get_reports_page(next_token=page.next_token)
 
     def get_reports_page(

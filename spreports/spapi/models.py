@@ -2,15 +2,16 @@
 
 Python names are snake_case; the wire names are Amazon's camelCase (``alias_generator=to_camel``).
 Response models ignore fields Amazon may add later; request models are dumped ``by_alias`` with
-unset fields left out. Timestamps accept both ``Z`` and ``+00:00`` and are timezone-aware.
+unset fields left out. Timestamps accept both ``Z`` and ``+00:00`` and are timezone-aware; those
+Amazon sends are kept in UTC (:data:`AmazonTime`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal, get_args
+from datetime import UTC, datetime
+from typing import Annotated, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
 from spreports.errors import InvalidRequest
@@ -23,6 +24,19 @@ Period = Literal[
 ]  # fmt: skip
 #: The same periods as a tuple, for membership tests and messages.
 PERIODS: tuple[Period, ...] = get_args(Period)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; one beyond the first or last instant Python can hold in UTC is that instant."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+01:00 or 9999-12-31T23:00-05:00: valid ISO 8601, but its UTC date is year 0 or 10000.
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+#: A timestamp from Amazon, in UTC: any aware one is taken, and comparing it or converting it never overflows.
+AmazonTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class SpapiModel(BaseModel):
@@ -44,13 +58,13 @@ class Report(SpapiModel):
     report_id: str
     report_type: str
     processing_status: ProcessingStatus
-    created_time: AwareDatetime
+    created_time: AmazonTime
     marketplace_ids: list[str] | None = None
     report_schedule_id: str | None = None
-    data_start_time: AwareDatetime | None = None
-    data_end_time: AwareDatetime | None = None
-    processing_start_time: AwareDatetime | None = None
-    processing_end_time: AwareDatetime | None = None
+    data_start_time: AmazonTime | None = None
+    data_end_time: AmazonTime | None = None
+    processing_start_time: AmazonTime | None = None
+    processing_end_time: AmazonTime | None = None
     report_document_id: str | None = None
 
 

@@ -5,11 +5,18 @@ draw from the same bucket. The bucket lives in one Redis hash updated by a Lua s
 (``token_bucket.lua``) that reads Redis ``TIME``: one atomic round trip per call, and no dependence
 on the callers' clocks. Buckets start from the operation's documented rate and burst and follow the
 ``x-amzn-RateLimit-Limit`` header when a successful answer carries one.
+
+A header is a number from outside, and a bucket is shared by the whole fleet: a rate is followed only
+when it is finite and within :func:`plausible_rates` of the operation. Anything else (``1e-300``,
+``nan``, ``abc``...) is logged once per bucket and value as an anomaly and the bucket goes back to
+the documented rate. The script checks what it reads as well (a bucket written by an older version
+with a rate out of bounds is repaired, not fatal) and computes its expiry before it writes anything.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,6 +59,43 @@ class Grant:
     reserved: bool = False
 
 
+#: A header rate below the documented one divided by this is not believed: it would stall the fleet
+#: (and, tiny enough, overflow the bucket's arithmetic). Amazon lowers no plan that far.
+MIN_RATE_DIVISOR = 100.0
+#: A header rate above the documented one times this is not believed. The margin is wide on purpose: a
+#: rate too high costs at most a 429 (which drains the bucket), and the simulator's clock multiplies its
+#: rates by its speed (up to a million).
+MAX_RATE_FACTOR = 1_000_000.0
+# Longer than any rate header Amazon sends (a few characters); a longer one is not parsed at all.
+_MAX_HEADER_CHARS = 32
+# Anomalies already logged, per (bucket, value): each is told once, not on every answer.
+_MAX_ANOMALIES_KEPT = 1024
+
+
+def plausible_rates(operation: Operation) -> tuple[float, float]:
+    """The lowest and highest ``x-amzn-RateLimit-Limit`` (requests per second) believed for ``operation``."""
+    return operation.rate / MIN_RATE_DIVISOR, operation.rate * MAX_RATE_FACTOR
+
+
+def header_rate(operation: Operation, header: str | None) -> float | None:
+    """The rate an ``x-amzn-RateLimit-Limit`` header gives ``operation``: None when absent, NaN when not plausible.
+
+    Amazon sends the header best-effort: an absent or empty one says nothing. A value that is not a
+    number, not finite or outside :func:`plausible_rates` is returned as NaN, for the caller to treat as
+    an anomaly (see :meth:`RateLimiter.observe_header`).
+    """
+    if header is None or not header.strip():
+        return None
+    if len(header) > _MAX_HEADER_CHARS:
+        return math.nan
+    try:
+        rate = float(header)
+    except ValueError:
+        return math.nan
+    low, high = plausible_rates(operation)
+    return rate if math.isfinite(rate) and low <= rate <= high else math.nan
+
+
 #: Added to an in-place wait for the next token (see :meth:`RateLimiter.acquire`).
 SLEEP_MARGIN_SECONDS = 0.1
 
@@ -76,6 +120,7 @@ class RateLimiter:
         self._sleep = sleep
         # The last rate each bucket was told, so an unchanged header costs no round trip.
         self._known_rates: dict[str, float] = {}
+        self._anomalies: set[tuple[str, str]] = set()
 
     def key(self, region: str, seller: str, operation: Operation) -> str:
         """The Redis key of one bucket."""
@@ -109,21 +154,48 @@ class RateLimiter:
             self._sleep(grant.wait + SLEEP_MARGIN_SECONDS)
         return grant.wait
 
+    def observe_header(self, key: str, operation: Operation, header: str | None) -> None:
+        """Follow an answer's ``x-amzn-RateLimit-Limit`` header; an implausible one resets the documented rate."""
+        rate = header_rate(operation, header)
+        if rate is None:
+            return
+        if math.isnan(rate):
+            assert header is not None  # an absent header is None, never NaN
+            self._anomaly(key, operation, header)
+            rate = operation.rate
+        self.observe_rate(key, operation, rate)
+
     def observe_rate(self, key: str, operation: Operation, rate: float) -> None:
-        """Follow Amazon's ``x-amzn-RateLimit-Limit`` for this bucket (only when it changed)."""
-        if rate <= 0 or self._known_rates.get(key) == rate:
+        """Follow a rate Amazon gave for this bucket (only when it changed); an implausible one is ignored."""
+        low, high = plausible_rates(operation)
+        if not low <= rate <= high or self._known_rates.get(key) == rate:
             return
         self._run(key, operation, "set_rate", rate)
         self._known_rates[key] = rate
         if rate != operation.rate:
             log.info("rate limit of %s is %s/s per Amazon (documented %s/s)", operation.name, rate, operation.rate)
 
+    def _anomaly(self, key: str, operation: Operation, header: str) -> None:
+        value = header[:_MAX_HEADER_CHARS]
+        if (key, value) in self._anomalies:
+            return
+        if len(self._anomalies) >= _MAX_ANOMALIES_KEPT:
+            self._anomalies.clear()
+        self._anomalies.add((key, value))
+        low, high = plausible_rates(operation)
+        log.warning(
+            "ignoring x-amzn-RateLimit-Limit %r for %s of bucket %s: not a rate from %g to %g/s; "
+            "using the documented %g/s",
+            value, operation.name, key, low, high, operation.rate,
+        )  # fmt: skip
+
     def drain(self, key: str, operation: Operation) -> None:
         """Empty the bucket after Amazon throttled us, so the whole fleet waits for a refill."""
         self._run(key, operation, "drain", 0)
 
     def _run(self, key: str, operation: Operation, mode: str, *values: float) -> tuple[int, float, float]:
-        args: list[str | int] = [mode, repr(operation.rate), operation.burst, *map(repr, values)]
+        low, high = plausible_rates(operation)
+        args: list[str | int] = [mode, repr(operation.rate), operation.burst, repr(low), repr(high), *map(repr, values)]
         try:
             result = self._script(keys=[key], args=args)
         except (redis.RedisError, OSError) as exc:

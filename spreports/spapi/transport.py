@@ -267,15 +267,7 @@ class Transport:
         self.sleep(delay)
 
     def _observe_rate(self, response: requests.Response, bucket: str, operation: Operation) -> None:
-        header = response.headers.get("x-amzn-RateLimit-Limit")
-        if not header:
-            return
-        try:
-            rate = float(header)
-        except ValueError:
-            log.debug("ignoring malformed x-amzn-RateLimit-Limit %r", header[:32])
-            return
-        self.limiter.observe_rate(bucket, operation, rate)
+        self.limiter.observe_header(bucket, operation, response.headers.get("x-amzn-RateLimit-Limit"))
 
 
 def error_from_response(operation: Operation, context: CallContext, response: requests.Response) -> SpreportsError:

@@ -76,7 +76,12 @@ class TypeBackoff:
             with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(strikes_key)
                 pipe.expire(strikes_key, int(self._cap * 2))
-                strikes = int(pipe.execute()[0])
+                counted = pipe.execute(raise_on_error=False)[0]
+            if isinstance(counted, redis.ResponseError):
+                # A count that is not an integer (a hand edit, another version): the run of 429s starts again.
+                self._redis.set(strikes_key, 1, ex=int(self._cap * 2))
+                counted = 1
+            strikes = int(counted)
             seconds = min(self._cap, self._base * 2.0 ** min(strikes - 1, 30))
             self._redis.set(scope, strikes, px=max(1, int(seconds * 1000)))
         except (redis.RedisError, OSError) as exc:

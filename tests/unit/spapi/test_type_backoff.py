@@ -34,3 +34,13 @@ def test_each_429_in_a_row_doubles_the_wait_up_to_the_cap_and_a_success_starts_o
     assert backoff.throttled(scope, "GET_X").retry_after == 60
     # Another seller's type is not held.
     backoff.check(backoff.scope("na", "A2", "GET_X", app_wide=False), "GET_X")
+
+
+@pytest.mark.parametrize("count", [b"abc", b"1.5", b"99999999999999999999999"])
+def test_a_strike_count_that_is_not_an_integer_starts_the_run_again(count: bytes) -> None:
+    client = fakeredis.FakeRedis()
+    backoff = TypeBackoff(client, base=60, cap=300)
+    scope = backoff.scope("na", "A1", "GET_X", app_wide=False)
+    client.set(f"{scope}:strikes", count)
+    assert [backoff.throttled(scope, "GET_X").retry_after for _ in range(2)] == [60, 120]
+    assert 0 < client.ttl(f"{scope}:strikes") <= 600
