@@ -15,6 +15,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from spreports.errors import InvalidRequest
+from spreports.ids import AmazonId
 
 ProcessingStatus = Literal["DONE", "FATAL", "CANCELLED"]
 
@@ -40,12 +41,12 @@ class _TaskArguments(BaseModel):
 class DocumentRequest(_TaskArguments):
     """Arguments of ``spreports.retrieve_report_document``: which document of which seller to store."""
 
-    seller_id: str = Field(min_length=1, max_length=200)
-    report_document_id: str = Field(min_length=1, max_length=500)
-    report_id: str | None = Field(default=None, max_length=200)
-    report_type: str | None = Field(default=None, max_length=200)
+    seller_id: AmazonId
+    report_document_id: AmazonId
+    report_id: AmazonId | None = None
+    report_type: AmazonId | None = None
     processing_status: ProcessingStatus = "DONE"
-    notification_id: str | None = Field(default=None, max_length=200)
+    notification_id: AmazonId | None = None
 
     @property
     def task_id(self) -> str | None:
@@ -56,14 +57,14 @@ class DocumentRequest(_TaskArguments):
 class ReportRequest(_TaskArguments):
     """Arguments of ``spreports.request_report``: a createReport for one seller."""
 
-    report_type: str = Field(min_length=1, max_length=200)
-    seller_id: str | None = Field(default=None, max_length=200)
-    marketplace_ids: list[str] = Field(default_factory=list, max_length=25)
+    report_type: AmazonId
+    seller_id: AmazonId | None = None
+    marketplace_ids: list[AmazonId] = Field(default_factory=list, max_length=25)
     data_start_time: datetime | None = None
     data_end_time: datetime | None = None
     report_options: dict[str, str] | None = None
     #: The stuck report this request stands in for (the stuck pass sets it; nobody else needs to).
-    replaces: str | None = Field(default=None, min_length=1, max_length=200)
+    replaces: AmazonId | None = None
     #: Pull the window again as a new report (a DONE one is never reused); its document supersedes the earlier.
     restated: bool = False
 
@@ -81,18 +82,18 @@ class ReportRequest(_TaskArguments):
 class ReportFollow(_TaskArguments):
     """Arguments of ``spreports.follow_report``: a requested report to follow to its stored document."""
 
-    seller_id: str = Field(min_length=1, max_length=200)
-    report_id: str = Field(min_length=1, max_length=200)
-    report_type: str | None = Field(default=None, max_length=200)
+    seller_id: AmazonId
+    report_id: AmazonId
+    report_type: AmazonId | None = None
 
 
 class BackfillRequest(_TaskArguments):
     """Arguments of ``spreports.backfill_reports``: one report type over a date range, window by window."""
 
-    report_type: str = Field(min_length=1, max_length=200)
+    report_type: AmazonId
     data_start_time: datetime
     data_end_time: datetime
-    seller_id: str | None = Field(default=None, max_length=200)
-    marketplace_ids: list[str] = Field(default_factory=list, max_length=25)
+    seller_id: AmazonId | None = None
+    marketplace_ids: list[AmazonId] = Field(default_factory=list, max_length=25)
     report_options: dict[str, str] | None = None
     parallel: int = Field(default=1, ge=1, le=15)

@@ -31,12 +31,11 @@ from pydantic.alias_generators import to_camel, to_pascal
 
 from spreports.contracts import DocumentRequest
 from spreports.errors import InvalidNotification
+from spreports.ids import ID_PATTERN
 
 REPORT_PROCESSING_FINISHED = "REPORT_PROCESSING_FINISHED"
 MERCHANT_ACCOUNT_PREFIX = "amzn1.merchant.o."
 VENDOR_GROUP_PREFIX = "amzn1.vg."
-# Ids end up in storage paths and Redis keys: letters, digits, dot, dash, underscore only.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 _SHOWABLE = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 ProcessingStatus = Literal["CANCELLED", "DONE", "FATAL"]

@@ -7,7 +7,6 @@ since the values may hold a pre-signed URL or a token.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -15,13 +14,10 @@ import requests
 from pydantic import BaseModel, ValidationError
 
 from spreports.errors import InvalidRequest, UnexpectedResponse
+from spreports.ids import MAX_ID_LENGTH, is_amazon_id
 from spreports.spapi.operations import Operation
 
 M = TypeVar("M", bound=BaseModel)
-MAX_ID_LENGTH = 200
-# The ids Amazon hands out (reports, documents, schedules, subscriptions, destinations, notification types):
-# amzn1.spdoc.1.4.na.<uuid>.<...>, 50013018012, REPORT_PROCESSING_FINISHED, a UUID. The relay reads the same shape.
-ID_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}")
 
 
 def unexpected_response(operation: Operation, response: requests.Response, exc: Exception) -> UnexpectedResponse:
@@ -62,7 +58,7 @@ def path_id(value: str, name: str) -> str:
     """
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"{name} must be a non-empty string")
-    if not ID_PATTERN.fullmatch(value):
+    if not is_amazon_id(value):
         raise InvalidRequest(
             f"{name} is not an Amazon id (1 to {MAX_ID_LENGTH} letters, digits, '.', '_' or '-', the first a "
             "letter or digit); refused before any call"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from spreports import enqueue_document
+from spreports import enqueue_document, names
 from spreports.errors import DocumentRejected, InvalidRequest
 from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, Simulator
@@ -90,9 +90,14 @@ def test_permanent_errors_fail_the_task_clearly_and_store_nothing(sim: Simulator
         with pytest.raises(DocumentRejected, match="not on SPREPORTS_DOCUMENTS__ALLOWED_HOSTS"):
             result.get(timeout=120)
         assert "X-Amz" not in (result.traceback or "")
-        bad = enqueue_document("../../../etc/passwd", settings=strict)
-        with pytest.raises(InvalidRequest):
-            bad.get(timeout=120)
+        with pytest.raises(InvalidRequest, match="report_document_id"):  # the producer refuses it at once
+            enqueue_document("../../../etc/passwd", settings=strict)
+        # Sent by name, past the producer: the task refuses it, as it refuses the colliding "S:X" seller.
+        for seller, document in ((sim.seller_id, "../../../etc/passwd"), ("S:X", "missing1")):
+            bad = app.send_task(names.RETRIEVE_REPORT_DOCUMENT, queue=names.DOCUMENTS_QUEUE,
+                                kwargs={"seller_id": seller, "report_document_id": document})  # fmt: skip
+            with pytest.raises(InvalidRequest, match="bad task arguments"):
+                bad.get(timeout=120)
     app.close()
     assert stored_files(strict) == []
 
