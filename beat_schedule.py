@@ -30,8 +30,9 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute="*/15"),
         "options": {"queue": CONTROL_QUEUE, "expires": 14 * 60},
     },
-    # A worker killed mid-download leaves its document listed with a lapsed claim: queued again at once,
-    # instead of after the broker's visibility timeout. With a 30 s claim, back within a minute.
+    # A worker killed mid-download leaves its document listed with a lapsed claim, a message the broker lost
+    # leaves it listed past its due moment: queued again soon, not after the broker's visibility timeout.
+    # With a 30 s claim, a dead worker's document is back within a minute. Its runs are beat's heartbeat.
     "requeue-orphaned-documents": {
         "task": REQUEUE_ORPHANED_DOCUMENTS,
         "schedule": 15.0,

@@ -30,6 +30,7 @@ Run every case (about 6 minutes per broker on the project's 2-core machine), or 
     .venv/bin/python benchmarks/chaos.py
     .venv/bin/python benchmarks/chaos.py --case worker-sigkill --case redis-freeze --keep
     .venv/bin/python benchmarks/chaos.py --broker redis --broker rabbitmq   # every case on both brokers
+    .venv/bin/python benchmarks/chaos.py --case redis-kills --drain-documents 1500 --sweep-seconds 0
 
 The exit status is 1 when any case lost, duplicated or exposed a partial document, 0 otherwise.
 ``tests/e2e/test_chaos.py`` and ``test_chaos_rabbitmq.py`` run the cheapest cases through this same code. The full-disk case mounts a
@@ -96,6 +97,8 @@ SWEPT_REPORT_TYPE = "GET_MERCHANT_LISTINGS_ALL_DATA"  # the type of every docume
 RELAY_REDIS_TIMEOUT = 10  # the relay's Redis socket timeout (spreports.workers.relay.process)
 WATCH_SECONDS = 0.1
 INDEX = "_index"
+DRAIN_DOCUMENTS = 300  # the redis-kills case's documents (--drain-documents)
+REDIS_KILLS = 8
 
 
 # --- a private Redis that can be killed, restarted with its data, frozen and thawed ----------------------
@@ -250,14 +253,15 @@ class Lab:
 
     def __init__(self, name: str, work: Path, aws: str, *, persistent_redis: bool = False,
                  storage: Path | None = None, lwa_switch: bool = False, pool: str = "prefork",
-                 concurrency: int = 4, amqp_url: str | None = None, claim_ttl: int = CLAIM_TTL) -> None:  # fmt: skip
+                 concurrency: int = 4, amqp_url: str | None = None, claim_ttl: int = CLAIM_TTL,
+                 sellers: int = SELLERS) -> None:  # fmt: skip
         self.name, self.work, self.aws, self.pool, self.concurrency = name, work, aws, pool, concurrency
         self.claim_ttl = claim_ttl
         self.amqp_url = amqp_url  # RabbitMQ carries the tasks; None: the private Redis does
         work.mkdir(parents=True, exist_ok=True)
         self.root = storage or work / "reports"
         self.redis = RedisProcess(work / "redis", persistent=persistent_redis)
-        self.sellers: tuple[SellerAccount, ...] = tuple(generated_seller(i) for i in range(1, SELLERS + 1))
+        self.sellers: tuple[SellerAccount, ...] = tuple(generated_seller(i) for i in range(1, sellers + 1))
         self.sim: Simulator = start_simulator(quick_config(sellers=self.sellers))
         self.lwa = LwaSwitch(self.sim.token_url) if lwa_switch else None
         self.sqs = boto3.client("sqs", endpoint_url=aws, region_name="us-east-1")
@@ -274,6 +278,7 @@ class Lab:
         self._threads: list[threading.Thread] = []
         self._next_seller = 0
         self._starts: dict[str, int] = {"worker": 1, "relay": 1}  # how many times each was started
+        self.requeued = 0  # documents the requeue task queued again
 
     # lifecycle
 
@@ -492,7 +497,7 @@ class Lab:
         while not self._stopping.wait(1.0):
             with contextlib.suppress(Exception):
                 self.app.set_current()
-                requeue_orphaned_documents.apply()
+                self.requeued += requeue_orphaned_documents.apply().get()
 
     def _sweep_settings(self) -> Any:
         from spreports.settings import load_settings
@@ -513,6 +518,8 @@ class Lab:
         # broker handed to a worker killed before the delivery was recorded.
         from spreports.tasks.reports import sweep_finished_reports
 
+        if SWEEP_SECONDS <= 0:  # --sweep-seconds 0: what the queues, claims and in-flight list recover alone
+            return
         while not self._stopping.wait(SWEEP_SECONDS):
             with contextlib.suppress(Exception):
                 self.sweeper.set_current()
@@ -566,7 +573,7 @@ class Lab:
     def whereabouts(self, document_id: str) -> str:
         """Where a document that was not stored is: its task queued, delivered and unacknowledged, in flight,
         in the failure ledger, or nowhere."""
-        from spreports.documents.inflight import InFlight
+        from spreports.documents.inflight import INFLIGHT_KEY
         from spreports.ledger import FailureLedger
 
         broker = redis.Redis.from_url(self.redis.url, socket_timeout=5)
@@ -577,7 +584,7 @@ class Lab:
                 places.append("its task delivered and unacknowledged (back after the broker's visibility timeout)")
             if any(document_id in _task_text(_raw(entry)) for entry in broker.lrange(names.DOCUMENTS_QUEUE, 0, -1)):
                 places.append("its task queued")
-            if any(r.report_document_id == document_id for r in InFlight(broker).orphans()):
+            if broker.hexists(INFLIGHT_KEY, f"{seller}:{document_id}"):
                 places.append("listed in flight")
             if any(e.request.report_document_id == document_id for e in FailureLedger(broker).entries()):
                 places.append("in the failure ledger")
@@ -718,6 +725,32 @@ def redis_restart(lab: Lab, row: Row) -> float:
     return time.monotonic()
 
 
+def redis_kills(lab: Lab, row: Row) -> float:
+    """appendonly yes (fsync always): while DRAIN_DOCUMENTS documents drain, Redis SIGKILLed every 5 s, 8 times,
+    restarted at once each time. A kill between a consumer's pop of a message and its record as delivered
+    loses the message; a delayed message a worker held is left unacknowledged until the visibility timeout."""
+    lab.add_many(DRAIN_DOCUMENTS)  # they drain as they are notified
+    started = time.monotonic()
+    at_kills = []
+    for _ in range(REDIS_KILLS):
+        time.sleep(5.0)
+        at_kills.append(lab.stored())
+        lab.redis.kill()
+        lab.redis.start()
+    row.fault_seconds = time.monotonic() - started
+    row.notes.append(f"{REDIS_KILLS} kills with {', '.join(map(str, at_kills))} stored; {lab.queue_depth()} after")
+    ended = time.monotonic()
+    with contextlib.suppress(TimeoutError):  # settle() tells what is lost
+        until(lab.all_stored, 240, "every document stored", interval=0.2)
+    row.notes.append(f"{lab.requeued} queued again by the requeue task by the end")
+    return ended
+
+
+def drain_sellers() -> int:
+    """Enough sellers that each one's getReportDocument burst (15) covers its share of the drained documents."""
+    return max(SELLERS, -(-DRAIN_DOCUMENTS // 12))
+
+
 def redis_freeze(lab: Lab, row: Row) -> float:
     """Redis SIGSTOPped for 15 s (the relay's Redis timeout is 10 s, the SQS visibility timeout 8 s) while
     documents are notified, then SIGCONTinued."""
@@ -850,6 +883,13 @@ CASES = [
         deadline=120,
         lab={"persistent_redis": True},
     ),
+    Case(
+        "redis-kills",
+        "Redis SIGKILLed every 5 s while documents drain",
+        redis_kills,
+        deadline=240,
+        lab={"persistent_redis": True},
+    ),
     Case("redis-freeze", "Redis frozen (SIGSTOP) 15 s, past the relay's timeouts", redis_freeze, deadline=120),
     Case("broker-disconnect", "every broker connection closed at once", broker_disconnect, quick=True),
     Case("throttle-storm", "a 429 storm (36 calls)", throttle_storm),
@@ -902,6 +942,8 @@ def run_case(case: Case, work: Path, aws: str, pool: str = "prefork", broker: st
                 row.skipped = reason
                 return row
             options["storage"] = disk / "reports"
+        if case.name == "redis-kills":
+            options["sellers"] = drain_sellers()
         lab = Lab(case.name, place, aws, **options)
         stack.callback(lab.stop)
         lab.start()
@@ -1006,6 +1048,7 @@ def summary(rows: Sequence[Row]) -> str:
 
 
 def main() -> int:
+    global DRAIN_DOCUMENTS, SWEEP_SECONDS  # the case functions take (lab, row) only
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", action="append", choices=[c.name for c in CASES], help="run only these (repeat)")
     parser.add_argument("--quick", action="store_true", help="only the cases the test suite runs")
@@ -1016,7 +1059,12 @@ def main() -> int:
         "--repeat", type=int, default=1, help="run the chosen cases this many times (a summary follows)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, stored files)")
+    parser.add_argument("--drain-documents", type=int, default=DRAIN_DOCUMENTS, metavar="N",
+                        help=f"documents the redis-kills case drains (default {DRAIN_DOCUMENTS})")  # fmt: skip
+    parser.add_argument("--sweep-seconds", type=float, default=SWEEP_SECONDS, metavar="S",
+                        help=f"beat's sweep every S seconds (default {SWEEP_SECONDS:.0f}; 0: no sweep)")  # fmt: skip
     args = parser.parse_args()
+    DRAIN_DOCUMENTS, SWEEP_SECONDS = args.drain_documents, args.sweep_seconds
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request lines
     chosen = args.case or (QUICK if args.quick else [c.name for c in CASES])
     work = Path(tempfile.mkdtemp(prefix="spreports-chaos-"))

@@ -85,7 +85,7 @@ GAUGES: dict[str, str] = {
     "queue_depth": "Messages waiting in a queue of the broker",
     "broker_unacked": "Messages delivered to workers and not acknowledged yet (running, or waiting for a countdown)",
     "broker_held_messages": "Messages RabbitMQ holds for good in its delay queues (never delivered; RabbitMQ only)",
-    "documents_in_flight": "Documents being retrieved now (holding a claim)",
+    "documents_in_flight": "Documents taken by a task, not yet stored or failed for good",
     "failed_documents": "Documents in the failure ledger (failed for good, not stored yet)",
     "redis_up": "1 when the exporter could read the broker's Redis, else 0",
 }

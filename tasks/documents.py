@@ -8,9 +8,10 @@ ones past the budget) fail the task with the error's message and go into the fai
 (:mod:`spreports.ledger`). The result is a small summary, never the pre-signed URL.
 
 Waiting for another run's claim, or for the fleet's quota of getReportDocument, is a wait, not a
-failure: it never uses up the transient-retry budget (:mod:`spreports.tasks.retrying`). A run that
-holds a claim lists its document as in flight (:mod:`spreports.documents.inflight`), so that
-:func:`requeue_orphaned_documents` queues it again soon after its worker dies.
+failure: it never uses up the transient-retry budget (:mod:`spreports.tasks.retrying`). A document taken
+by a task is listed in flight (:mod:`spreports.documents.inflight`) until it is stored or in the failure
+ledger, waits included (with the moment its task is due back), so that :func:`requeue_orphaned_documents`
+queues it again soon after its worker dies or the broker loses its message.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import logging
 import random
 import time
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import redis
@@ -30,7 +32,7 @@ from spreports.contracts import DocumentRequest
 from spreports.cooldowns import start_cooldown
 from spreports.documents import DocumentClaim, RetrievalOptions, RetrievalResult, retrieve_document
 from spreports.documents.claim import claim_owner
-from spreports.documents.inflight import InFlight
+from spreports.documents.inflight import DUE_MARGIN_SECONDS, InFlight
 from spreports.errors import QuotaWait, ServiceUnavailable, SpreportsError, TransientError
 from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
@@ -79,7 +81,8 @@ def retrieve_report_document(
     try:
         with prepaid(reserved_bucket(self)):
             summary = _find_or_retrieve(self, args, ctx)
-    except Retry:  # a wait for another run's claim, scheduled
+    except Retry as wait:  # a wait for another run's claim, scheduled
+        _list_away(ctx, args, wait)
         raise
     except Reject as rejected:  # the wait for another run's claim could not be queued
         _record_failure(ctx, args, _unqueued(rejected))
@@ -88,7 +91,8 @@ def retrieve_report_document(
         _count_transient(metrics, exc)
         try:
             retry_later(self, exc)
-        except Retry:
+        except Retry as wait:
+            _list_away(ctx, args, wait)
             if not isinstance(exc, QuotaWait):
                 metrics.count("document_retries")
             raise
@@ -120,6 +124,24 @@ def retrieve_report_document(
     with contextlib.suppress(redis.RedisError, OSError):
         FailureLedger(ctx.redis).resolve(args.seller_id, args.report_document_id)
     return summary
+
+
+def _list_away(ctx: TaskContext, args: DocumentRequest, wait: Retry) -> None:
+    """Keep the document listed while its task is away on a countdown, with the moment it is due back: should
+    the broker lose the delayed message, the requeue task queues the document again soon after."""
+    when = wait.when
+    if isinstance(when, datetime):
+        countdown = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - time.time()
+    else:
+        countdown = float(when or 0.0)
+    try:
+        InFlight(ctx.redis).away(args, countdown)
+    except (redis.RedisError, OSError) as exc:
+        # The retry is queued all the same: only a broker loss of it would go unnoticed (the sweep remains).
+        log.warning(
+            "document %s of seller %s: could not list its wait in flight (%s)",
+            args.report_document_id, args.seller_id, type(exc).__name__,
+        )  # fmt: skip
 
 
 def _unqueued(rejected: Reject) -> ServiceUnavailable:
@@ -174,11 +196,13 @@ def _record_failure(ctx: TaskContext, args: DocumentRequest, error: BaseExceptio
     try:
         entry = FailureLedger(ctx.redis).record(args, error)
     except (redis.RedisError, OSError) as exc:
+        # Left in flight: the requeue task tries it again, so it is not lost while the ledger is unreachable.
         log.error(
             "document %s of seller %s failed for good (%s) and the failure ledger is unreachable (%s)",
             args.report_document_id, args.seller_id, type(error).__name__, type(exc).__name__,
         )  # fmt: skip
         return
+    _unlist(InFlight(ctx.redis), args)  # in the ledger now: re-driven from there, not by the requeue task
     # One line, no traceback: what failed, whether it can pass, Amazon's words (with its request id), what next.
     log.error(
         "document %s of seller %s not stored (%s, %s): %s; in the failure ledger (`spreports reports failed`)",
@@ -217,35 +241,42 @@ def _find_or_retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> di
                 args.report_document_id, args.seller_id,
             )  # fmt: skip
             raise
-        except BaseException:
-            _unlist(inflight, args)
-            raise
+        # On an error the entry stays listed: the task's retry lists it as away (with its due moment), a
+        # failure for good takes it off as it goes into the ledger.
         _unlist(inflight, args)
         return summary
 
 
 def _unlist(inflight: InFlight, args: DocumentRequest) -> None:
-    # Best effort: an entry left behind with a released claim is found stored, or queued once more.
+    # Best effort: an entry left behind without a claim is found stored, or queued once more.
     with contextlib.suppress(redis.RedisError, OSError):
         inflight.remove(args)
 
 
 @shared_task(name=names.REQUEUE_ORPHANED_DOCUMENTS)
 def requeue_orphaned_documents() -> int:
-    """Queue again the documents whose run died mid-retrieval (their claim lapsed); return how many."""
+    """Queue again the listed documents whose task has not been seen (its worker died, or the broker lost its
+    message while it ran or waited on a countdown); return how many."""
     ctx = context()
     inflight = InFlight(ctx.redis)
+    inflight.record_pass()
+    # A task comes back by its due moment; one whose claim could still be alive, or a little late, is not lost.
+    grace = ctx.settings.documents.claim_ttl_seconds + DUE_MARGIN_SECONDS
     requeued = 0
-    for request in inflight.orphans():
-        # Off the list only once it is stored or queued again: a failure here leaves it for the next run.
+    for entry in inflight.orphans(grace):
+        request = entry.request
+        # Off the list only once it is stored; listed as queued again before it is, so that a failure in
+        # between leaves it due for the next pass.
         if ctx.storage.find(request.seller_id, request.report_document_id) is not None:
-            inflight.remove(request)
+            inflight.drop(entry)
             continue
+        if not inflight.redriven(entry, grace):
+            continue  # a task listed it anew meanwhile: it is not lost
         current_app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
-        inflight.remove(request)
         log.warning(
-            "document %s of seller %s: its worker died mid-retrieval; queued again",
+            "document %s of seller %s: its task was not seen %s; queued again",
             request.report_document_id, request.seller_id,
+            "since its claim lapsed" if entry.due is None else f"for {grace:.0f} s after it was due back",
         )  # fmt: skip
         requeued += 1
     return requeued

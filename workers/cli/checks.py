@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import redis
+
     from spreports.settings import Settings
 
 # A check waits this long for an answer at most, whatever the settings allow a worker.
@@ -274,6 +276,28 @@ def schedules(settings: Settings) -> str:
         return "no SPREPORTS_SCHEDULES_FILE: no schedules or periodic requests are kept (optional)"
     loaded = load_schedules_file(path)
     return f"{path}: {len(loaded.schedules)} schedule(s), {len(loaded.requests)} periodic request(s)"
+
+
+#: Beat queues the requeue task every 15 s; when its last pass is older than this, nothing re-drives lost work.
+REQUEUE_STALE_SECONDS = 5 * 60
+
+
+def recovery_warning(client: redis.Redis, now: float | None = None) -> str | None:
+    """A warning when the requeue task (beat's, on a worker of the control queue) has not run lately: documents
+    whose worker died or whose message the broker lost are then re-driven by nothing but the slow sweep."""
+    import time
+
+    from spreports.documents.inflight import InFlight
+
+    last = InFlight(client).last_pass()
+    advice = ("documents whose worker dies or whose task message the broker loses are not re-driven: run one "
+              "`spreports beat` and a worker on the control queue")  # fmt: skip
+    if last is None:
+        return f"the requeue task has never run ({advice})"
+    age = (time.time() if now is None else now) - last
+    if age > REQUEUE_STALE_SECONDS:
+        return f"the requeue task last ran {age / 60:.0f} min ago ({advice})"
+    return None
 
 
 @contextmanager

@@ -72,12 +72,14 @@ def check() -> None:
 
 
 def _warnings(settings: Settings, url: str | None) -> None:
-    """What works but will hurt: a Redis that forgets, a sweep with nothing to sweep, failed documents.
+    """What works but will hurt: a Redis that forgets, a sweep with nothing to sweep, no beat re-driving lost
+    work, failed documents.
 
     ``url``: the Redis that answered the broker check (None: none to ask).
     """
     from spreports.connection import connect, persistence_warning
     from spreports.ledger import FailureLedger
+    from spreports.workers.cli import checks
 
     warning = None if url is None else persistence_warning(url)
     if warning is not None:
@@ -88,6 +90,9 @@ def _warnings(settings: Settings, url: str | None) -> None:
             "document is never caught up: set SPREPORTS_SQS__REPORT_TYPES or SPREPORTS_SCHEDULES_FILE",
             err=True,
         )
+    recovery = None if url is None else checks.recovery_warning(connect(url))
+    if recovery is not None:
+        click.echo(f"spreports: warning: {recovery}", err=True)
     failed = 0 if url is None else FailureLedger(connect(url)).count()
     if failed:
         click.echo(
