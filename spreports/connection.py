@@ -6,6 +6,7 @@ that runs (``spreports.workers``); everything below it receives a URL.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import redis
@@ -37,11 +38,27 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}"
 
 
-def persistence_warning(url: str) -> str | None:
-    """Why the Redis at ``url`` would lose queued tasks on a restart (no AOF, no snapshots), or None.
+@dataclass(frozen=True)
+class Persistence:
+    """What a Redis keeps on disk, as its ``CONFIG`` says."""
 
-    None as well when Redis does not say (``CONFIG`` disabled, as on some managed services).
-    """
+    #: Every write is appended to a log (AOF): a crash loses at most the last second.
+    appendonly: bool
+    #: The ``save`` rules (seconds, changes): a snapshot once ``changes`` writes are ``seconds`` old.
+    save_points: tuple[tuple[int, int], ...]
+
+    @property
+    def window(self) -> tuple[int, int] | None:
+        """The longest a write may wait for a snapshot, with the fewest writes that start the wait: the rule with
+        the fewest changes (a trickle of writes meets no other); None without save points."""
+        if not self.save_points:
+            return None
+        return min(self.save_points, key=lambda rule: (rule[1], rule[0]))
+
+
+def persistence(url: str) -> Persistence | None:
+    """What the Redis at ``url`` keeps on disk; None when it does not say (``CONFIG`` disabled, as on some
+    managed services). :class:`RedisUnavailable` when it does not answer."""
     client = connect(url, socket_connect_timeout=2, socket_timeout=5)
     try:
         appendonly = client.config_get("appendonly").get("appendonly")
@@ -50,9 +67,29 @@ def persistence_warning(url: str) -> str | None:
         return None
     except (redis.RedisError, OSError) as exc:
         raise RedisUnavailable(f"Redis at {safe_url(url)} does not answer: {type(exc).__name__}") from None
-    if appendonly == "yes" or save:
+    numbers = [int(part) for part in (save or "").split() if part.isdigit()]
+    return Persistence(appendonly == "yes", tuple(zip(numbers[::2], numbers[1::2], strict=False)))
+
+
+def persistence_warning(url: str, role: str = "", lost: str = "queued tasks, claims and marks") -> str | None:
+    """Why the Redis at ``url`` would lose ``lost`` on a crash or restart (no AOF: no snapshots, or only
+    snapshots), or None. ``role`` names what the Redis is to the deployment ("the broker's Redis"); None as
+    well when Redis does not say. :class:`RedisUnavailable` when it does not answer."""
+    found = persistence(url)
+    if found is None or found.appendonly:
         return None
+    where = f"{role or 'Redis'} at {safe_url(url)}"
+    window = found.window
+    if window is None:
+        return (
+            f"{where} keeps nothing on disk (appendonly no, no save points): {lost} are lost when it restarts; "
+            "set appendonly yes (the embedded Redis and docker-compose.yml do)"
+        )
+    seconds, changes = window
+    rules = " ".join(f"{s} {c}" for s, c in found.save_points)
+    # A snapshot is a point in time: everything written since the last one is gone after a crash.
+    fewer = f" (fewer than {changes} writes are not saved at all until more come)" if changes > 1 else ""
     return (
-        f"Redis at {safe_url(url)} keeps nothing on disk (appendonly no, no save points): queued tasks, claims "
-        "and marks are lost when it restarts; set appendonly yes (the embedded Redis and docker-compose.yml do)"
+        f"{where} keeps only a snapshot every {seconds} s (save {rules}, appendonly no): up to {seconds} s of "
+        f"{lost} lost on a crash{fewer}; set appendonly yes"
     )

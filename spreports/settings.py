@@ -13,6 +13,9 @@ variable and the problem, never the value (it may be a secret).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import json
 import os
 import re
@@ -86,7 +89,13 @@ class SqsSettings(_Section):
     report_types: list[str] = Field(default_factory=list)
     receivers: int = Field(default=1, ge=1, le=32)
     visibility_timeout: int = Field(default=60, ge=5, le=43200)
-    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # Port 0 would be any free port, one Prometheus could not know.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("queue_url", "dead_letter_queue_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else _require_http_url(value)
 
 
 class StorageSettings(_Section):
@@ -182,6 +191,9 @@ class Settings(BaseSettings):
     #: Keys sealing the cached tokens in Redis (Fernet keys; the first seals, all open); none: derived
     #: from the LWA client secret.
     token_keys: list[SecretStr] = Field(default_factory=list)
+    #: ``user:password`` that ``spreports metrics`` asks of its clients (HTTP basic auth); required when
+    #: it listens beyond loopback.
+    metrics_basic_auth: SecretStr | None = None
     schedules_file: Path | None = None
     #: Seconds between schedule syncs (beat also syncs when it starts and when the schedules file changes).
     schedules_sync_interval: int = Field(default=3600, ge=60)
@@ -205,19 +217,34 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in AMQP_SCHEMES:
             return _require_redis_url(value, also="or an AMQP URL such as amqp://host:5672//")
-        try:
-            parts.port  # noqa: B018 - raises ValueError for a malformed port
-        except ValueError:
-            raise ValueError("has a malformed port") from None
-        if not parts.hostname:
-            raise ValueError("needs a host, e.g. amqp://user:password@rabbitmq:5672//")
-        return value
+        return _require_host_and_port(value, example="amqp://user:password@rabbitmq:5672//")
 
     @field_validator("rabbitmq_management_url")
     @classmethod
     def _management_url(cls, value: str | None) -> str | None:
         if value is not None and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
             raise ValueError("needs http:// or https:// and a host, e.g. http://user:password@rabbitmq:15672")
+        return None if value is None else _require_http_url(value)
+
+    @field_validator("token_keys")
+    @classmethod
+    def _fernet_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        # Checked here, not when the first token is sealed: a bad key must stop every process at start,
+        # not fail each document. The message never shows a key (it is a secret).
+        for index, key in enumerate(keys, start=1):
+            if not _is_fernet_key(key.get_secret_value()):
+                which = f"key {index} of {len(keys)}" if len(keys) > 1 else "the key"
+                raise ValueError(
+                    f"{which} is not a Fernet key (32 url-safe base64-encoded bytes, 44 characters); make one with "
+                    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+                )
+        return keys
+
+    @field_validator("metrics_basic_auth")
+    @classmethod
+    def _basic_auth(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            basic_auth(value)  # raises ValueError naming what is wrong, never the password
         return value
 
     @model_validator(mode="after")
@@ -529,20 +556,81 @@ def _require_redis_url(value: str, also: str = "") -> str:
     if parts.scheme not in REDIS_SCHEMES:
         raise ValueError(f"must be a Redis URL such as redis://host:6379/0{' ' + also if also else ''}")
     if parts.scheme in ("redis", "rediss"):
-        try:
-            parts.port  # noqa: B018 - raises ValueError for a malformed port
-        except ValueError:
-            raise ValueError("has a malformed port") from None
-        if not parts.hostname:
-            raise ValueError("needs a host, e.g. redis://localhost:6379/0")
+        _require_host_and_port(value, example="redis://localhost:6379/0")
+        # redis-py and kombu take the path for the database number: anything else fails on first use.
+        if parts.path not in ("", "/") and not re.fullmatch(r"/[0-9]{1,5}/?", parts.path):
+            raise ValueError("has a database that is not a number (redis://host:6379/0)")
+    elif not parts.path:
+        raise ValueError("needs the socket's path, e.g. redis+socket:///run/redis.sock")
     return value
 
 
 def _require_http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if urlsplit(value).scheme not in ("http", "https"):
         raise ValueError("must be an http(s) URL")
+    return _require_host_and_port(value, example="https://host:443/path")
+
+
+#: A host name's label (DNS allows 63 characters; underscores appear in container names).
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def _require_host_and_port(value: str, example: str) -> str:
+    """``value`` when it has a valid host and (if any) a port within 1-65535; else a ValueError saying which part
+    is wrong (never the value: it may hold a password)."""
+    # urlsplit quietly drops tabs and newlines, and the HTTP and Redis clients refuse what it kept.
+    if any(char.isspace() or not char.isprintable() for char in value):
+        raise ValueError("holds a space or a control character")
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has a malformed port (a number from 1 to 65535)") from None
+    if port == 0:
+        raise ValueError("has a malformed port (a number from 1 to 65535)")
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"needs a host, e.g. {example}")
+    if not _valid_host(host):
+        raise ValueError("has a malformed host name (labels of 1 to 63 letters, digits, - or _, at most 253 in all)")
     return value
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host.removesuffix(".")
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _is_fernet_key(key: str) -> bool:
+    """Whether ``key`` is what Fernet takes: 32 bytes, url-safe base64-encoded (decoded as Fernet decodes)."""
+    if not key.isascii():
+        return False
+    try:
+        return len(base64.urlsafe_b64decode(key)) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
+#: Passwords that are an example's placeholder, never a real one (``.env.example`` ships such values).
+_PLACEHOLDERS = re.compile(r"change[-_ ]?me|changeit|placeholder|^(password|secret|admin)$", re.IGNORECASE)
+
+
+def basic_auth(value: SecretStr) -> tuple[str, str]:
+    """The (user, password) of a ``user:password`` login setting; a ValueError (showing neither) when the
+    form is wrong, the password empty or a placeholder."""
+    user, colon, password = value.get_secret_value().partition(":")
+    if not colon or not user:
+        raise ValueError("must be user:password")
+    if not password:
+        raise ValueError("has an empty password")
+    if _PLACEHOLDERS.search(password):
+        raise ValueError("has a placeholder password: choose your own (e.g. openssl rand -hex 32)")
+    return user, password
 
 
 MASK = "**********"

@@ -31,7 +31,8 @@ def _option(args: Sequence[str], environ: Mapping[str, str], name: str) -> str |
     return value
 
 
-def _loopback(address: str) -> bool:
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (an IP address or ``localhost``) is this host's loopback; "" (every interface) is not."""
     if address == "localhost":
         return True
     try:
@@ -51,7 +52,7 @@ def flower_arguments(args: Sequence[str], environ: Mapping[str, str]) -> list[st
     if address is None:
         address = DEFAULT_ADDRESS
         arguments.append(f"--address={address}")
-    if not _loopback(address) and not any(_option(arguments, environ, name) for name in _AUTH_OPTIONS):
+    if not is_loopback(address) and not any(_option(arguments, environ, name) for name in _AUTH_OPTIONS):
         where = address or "every interface"
         raise SettingsError(
             f"Flower would listen on {where} with no login: set FLOWER_BASIC_AUTH=user:password "

@@ -276,6 +276,7 @@ def compose() -> dict[str, Any]:
 COMPOSE_VARIABLES = {
     "REDIS_PASSWORD": "test-" + os.urandom(8).hex(),
     "FLOWER_BASIC_AUTH": "operator:" + os.urandom(8).hex(),
+    "METRICS_PASSWORD": os.urandom(8).hex(),
 }
 _VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -446,8 +447,11 @@ def serving(venv: CoreVenv, service: Service) -> bool:
     elif service.command == "relay":
         ready = True  # its health check below is the readiness: a fresh heartbeat
     elif service.command == "metrics":
+        login = tuple(service.env["SPREPORTS_METRICS_BASIC_AUTH"].split(":", 1))  # beyond loopback: a login
         try:
-            ready = "spreports_queue_depth" in requests.get(f"http://127.0.0.1:{service.port}/metrics", timeout=5).text
+            ready = "spreports_queue_depth" in (
+                requests.get(f"http://127.0.0.1:{service.port}/metrics", timeout=5, auth=login).text  # type: ignore[arg-type]
+            )
         except requests.ConnectionError:
             ready = False
     else:
@@ -620,6 +624,17 @@ def test_the_metrics_service_and_the_prometheus_config_scrape_the_fleet() -> Non
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     # Each job names a service of this file and the port that service serves its metrics on.
     assert jobs["spreports"]["static_configs"] == [{"targets": [f"metrics:{DEFAULT_PORT}"]}]
+    # Beyond loopback the exporter asks for a login, compose refuses to start without its password, and
+    # Prometheus sends it: the user of the service's setting, the password from the compose secret it mounts.
+    login = str(metrics["environment"]["SPREPORTS_METRICS_BASIC_AUTH"])
+    assert interpolate(login) == f"prometheus:{COMPOSE_VARIABLES['METRICS_PASSWORD']}"
+    with pytest.raises(AssertionError, match="compose refuses to start"):
+        interpolate(login, {})
+    auth = jobs["spreports"]["basic_auth"]
+    assert auth["username"] == interpolate(login).split(":", 1)[0]
+    [secret] = prometheus["secrets"]
+    assert auth["password_file"] == f"/run/secrets/{secret}"
+    assert compose()["secrets"][secret] == {"environment": "METRICS_PASSWORD"}
     [relay_dns] = jobs["spreports-relay"]["dns_sd_configs"]
     relay = services["relay"]
     assert relay_dns["names"] == ["relay"]

@@ -94,6 +94,10 @@ def _no_such_queue(env: dict[str, str], tmp_path: Path) -> None:
     env["SPREPORTS_SQS__QUEUE_URL"] = env["SPREPORTS_SQS__QUEUE_URL"].rsplit("/", 1)[0] + "/no-such-queue"
 
 
+def _dead_letters_only(env: dict[str, str], tmp_path: Path) -> None:
+    env["SPREPORTS_SQS__DEAD_LETTER_QUEUE_URL"] = "http://127.0.0.1:1/000000000000/dead-letters"
+
+
 def _storage_under_a_file(env: dict[str, str], tmp_path: Path) -> None:
     env["SPREPORTS_STORAGE__URL"] = str(tmp_path / "schedules.toml" / "reports")
 
@@ -108,7 +112,10 @@ BROKEN = {
     "no seller": (("SPREPORTS_LWA__REFRESH_TOKEN", "SPREPORTS_SELLER_ID"), None, "credentials", "no seller"),
     "a refresh token LWA refuses": ((), {"SPREPORTS_LWA__REFRESH_TOKEN": WRONG_REFRESH_TOKEN}, "credentials",
                                     "LWA refused the credentials of seller"),
-    "no queue URL": (("SPREPORTS_SQS__QUEUE_URL",), None, "queue", "SPREPORTS_SQS__QUEUE_URL"),
+    "a dead-letter queue but no queue": (("SPREPORTS_SQS__QUEUE_URL",), _dead_letters_only, "queue",
+                                         "SPREPORTS_SQS__QUEUE_URL: not set, but SPREPORTS_SQS__DEAD_LETTER_QUEUE_URL"),
+    "a relay metrics port but no queue": (("SPREPORTS_SQS__QUEUE_URL",), {"SPREPORTS_SQS__METRICS_PORT": "9100"},
+                                          "queue", "SPREPORTS_SQS__QUEUE_URL: not set, but SPREPORTS_SQS__METRICS_PORT"),
     "a queue that does not exist": ((), _no_such_queue, "queue", "SQS refused to read the queue"),
     "a missing schedules file": ((), _missing_schedules, "schedules", "cannot read"),
     "an invalid schedules file": ((), _invalid_schedules, "schedules", "SPREPORTS_SCHEDULES_FILE"),
@@ -142,6 +149,18 @@ def test_each_broken_part_is_one_fail_line_and_exit_2(
         assert secret not in shown
     if name != "storage":
         assert_changed_nothing(tmp_path, keys, redis_client)
+
+
+def test_a_deployment_without_a_queue_passes_the_queue_check_as_optional(
+    deployment: dict[str, str], tmp_path: Path
+) -> None:
+    # Requests, schedules and the sweep need no notifications: no queue is a choice, not a failure.
+    env = {key: value for key, value in deployment.items() if key != "SPREPORTS_SQS__QUEUE_URL"}
+    result = check(env, tmp_path / "cwd")
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdict, detail = verdicts(result)["queue"]
+    assert verdict == "ok" and detail.startswith("no SPREPORTS_SQS__QUEUE_URL: no notifications are relayed"), detail
+    assert detail.endswith("(optional)")
 
 
 @pytest.fixture

@@ -157,3 +157,79 @@ def test_malformed_json_without_a_culprit_names_the_section(monkeypatch: pytest.
     monkeypatch.setenv("SPREPORTS_DOCUMENTS", "{b")
     with pytest.raises(SettingsError, match=r"^SPREPORTS_DOCUMENTS: a value of this setting could not be parsed"):
         load_settings(env_file=None)
+
+
+# A real Fernet key (Fernet.generate_key()): 44 characters, 32 bytes.
+FERNET_KEY = "x8QvhXxmyHe0xzcibttQbLQmPSjg5cxYxQBSvAV-3eI="
+OTHER_KEY = "tsaow4KrtAK7PBWxFQNy6xjO4w_FspQIhaqm2Kfa8_8="
+LABEL_63 = "a" * 63
+
+# Values refused at settings load: (variable, value, start of the one line). Each line names the
+# variable and never shows the value (a key, a URL with a password).
+REFUSED = [
+    ("SPREPORTS_TOKEN_KEYS", '["not-a-fernet-key"]', "SPREPORTS_TOKEN_KEYS: the key is not a Fernet key"),
+    ("SPREPORTS_TOKEN_KEYS", '[""]', "SPREPORTS_TOKEN_KEYS: the key is not a Fernet key"),
+    ("SPREPORTS_TOKEN_KEYS", f'["{FERNET_KEY[:-1]}"]', "SPREPORTS_TOKEN_KEYS: the key is not a Fernet key"),
+    ("SPREPORTS_TOKEN_KEYS", f'["{FERNET_KEY[:-4]}"]', "SPREPORTS_TOKEN_KEYS: the key is not a Fernet key"),
+    ("SPREPORTS_TOKEN_KEYS", f'["{FERNET_KEY[:-1]}AAAA="]', "SPREPORTS_TOKEN_KEYS: the key is not a Fernet key"),
+    ("SPREPORTS_TOKEN_KEYS", f'["{FERNET_KEY[:-2]}é="]', "SPREPORTS_TOKEN_KEYS: the key is not a Fernet key"),
+    ("SPREPORTS_TOKEN_KEYS", f'["{FERNET_KEY}", "secret-second"]', "SPREPORTS_TOKEN_KEYS: key 2 of 2 is not"),
+    ("SPREPORTS_SQS__QUEUE_URL", "sqs.us-east-1.amazonaws.com/1/q", "SPREPORTS_SQS__QUEUE_URL: must be an http(s)"),
+    ("SPREPORTS_SQS__QUEUE_URL", "https://:443/1/q", "SPREPORTS_SQS__QUEUE_URL: needs a host"),
+    ("SPREPORTS_SQS__QUEUE_URL", "https://h:0/1/q", "SPREPORTS_SQS__QUEUE_URL: has a malformed port"),
+    ("SPREPORTS_SQS__QUEUE_URL", "https://h:65536/1/q", "SPREPORTS_SQS__QUEUE_URL: has a malformed port"),
+    ("SPREPORTS_SQS__QUEUE_URL", "https://h:-1/1/q", "SPREPORTS_SQS__QUEUE_URL: has a malformed port"),
+    ("SPREPORTS_SQS__DEAD_LETTER_QUEUE_URL", "https://h\t.com/q", "SPREPORTS_SQS__DEAD_LETTER_QUEUE_URL: holds a space"),
+    ("SPREPORTS_SPAPI__ENDPOINT", f"https://{LABEL_63}a.example.com", "SPREPORTS_SPAPI__ENDPOINT: has a malformed host"),
+    ("SPREPORTS_SPAPI__ENDPOINT", "https://a..example.com", "SPREPORTS_SPAPI__ENDPOINT: has a malformed host"),
+    ("SPREPORTS_LWA__TOKEN_URL", "https://secret@", "SPREPORTS_LWA__TOKEN_URL: needs a host"),
+    ("SPREPORTS_RABBITMQ_MANAGEMENT_URL", "http://u:secret@h:99999", "SPREPORTS_RABBITMQ_MANAGEMENT_URL: has a malformed port"),
+    ("SPREPORTS_BROKER_URL", "redis://:secret@h:0/0", "SPREPORTS_BROKER_URL: has a malformed port"),
+    ("SPREPORTS_BROKER_URL", "amqp://u:secret@h:65536//", "SPREPORTS_BROKER_URL: has a malformed port"),
+    ("SPREPORTS_REDIS_URL", "redis://:secret@h:6379/secret", "SPREPORTS_REDIS_URL: has a database that is not a number"),
+    ("SPREPORTS_REDIS_URL", "redis+socket://", "SPREPORTS_REDIS_URL: needs the socket's path"),
+    ("SPREPORTS_SQS__METRICS_PORT", "0", "SPREPORTS_SQS__METRICS_PORT: Input should be greater than or equal to 1"),
+    ("SPREPORTS_SQS__METRICS_PORT", "65536", "SPREPORTS_SQS__METRICS_PORT: Input should be less than or equal to 65535"),
+    ("SPREPORTS_METRICS_BASIC_AUTH", "secret", "SPREPORTS_METRICS_BASIC_AUTH: must be user:password"),
+    ("SPREPORTS_METRICS_BASIC_AUTH", ":secret", "SPREPORTS_METRICS_BASIC_AUTH: must be user:password"),
+    ("SPREPORTS_METRICS_BASIC_AUTH", "prometheus:", "SPREPORTS_METRICS_BASIC_AUTH: has an empty password"),
+    ("SPREPORTS_METRICS_BASIC_AUTH", "admin:change-me", "SPREPORTS_METRICS_BASIC_AUTH: has a placeholder password"),
+]  # fmt: skip
+
+# The boundaries just inside: taken as they are.
+ACCEPTED = [
+    ("SPREPORTS_TOKEN_KEYS", f'["{FERNET_KEY}"]'),
+    ("SPREPORTS_TOKEN_KEYS", f'["{FERNET_KEY}", "{OTHER_KEY}"]'),
+    ("SPREPORTS_TOKEN_KEYS", "[]"),
+    ("SPREPORTS_SQS__QUEUE_URL", "https://h:65535/1/q"),
+    ("SPREPORTS_SQS__QUEUE_URL", "https://h:1/1/q"),
+    ("SPREPORTS_SQS__QUEUE_URL", "http://[::1]:4566/000000000000/q"),
+    ("SPREPORTS_SPAPI__ENDPOINT", f"https://{LABEL_63}.example.com"),
+    ("SPREPORTS_BROKER_URL", "redis://:pw@my_redis:6379/15"),
+    ("SPREPORTS_BROKER_URL", "redis+socket:///run/redis.sock"),
+    ("SPREPORTS_SQS__METRICS_PORT", "1"),
+    ("SPREPORTS_SQS__METRICS_PORT", "65535"),
+    ("SPREPORTS_METRICS_BASIC_AUTH", "prometheus:0b7d5c1e9f2a4c6b"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), REFUSED)
+def test_bad_keys_urls_and_ports_are_refused_at_load_naming_the_setting_never_its_value(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env_file=None)
+    message = str(caught.value)
+    assert message.startswith(expected), message
+    assert "\n" not in message
+    for secret in ("secret", "not-a-fernet-key", FERNET_KEY[:20], "change-me", LABEL_63):
+        assert secret not in message
+
+
+@pytest.mark.parametrize(("name", "value"), ACCEPTED)
+def test_the_boundaries_of_keys_urls_and_ports_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    load_settings(env_file=None)

@@ -231,11 +231,29 @@ def _token_call(settings: Settings, seller_id: str) -> Callable[[], str]:
     return check
 
 
+#: Settings only the relay uses: one of them set means a relay is meant to run, and it needs the queue.
+RELAY_SETTINGS = {"dead_letter_queue_url": "SPREPORTS_SQS__DEAD_LETTER_QUEUE_URL",
+                  "metrics_port": "SPREPORTS_SQS__METRICS_PORT"}  # fmt: skip
+
+
 def queue(settings: Settings) -> str:
-    """The notifications queue (and the dead-letter queue, when set) answer to the relay's credentials."""
+    """The notifications queue (and the dead-letter queue, when set) answer to the relay's credentials.
+
+    No queue is fine for a deployment without notifications (requests, schedules and the sweep work
+    without): unless a relay-only setting says a relay is meant to run.
+    """
+    from spreports.errors import SettingsError
     from spreports.workers.relay.process import sqs_client
     from spreports.workers.relay.receiver import RelayOptions
 
+    if not settings.sqs.queue_url:
+        wanted = [variable for name, variable in RELAY_SETTINGS.items() if getattr(settings.sqs, name) is not None]
+        if wanted:
+            raise SettingsError(f"SPREPORTS_SQS__QUEUE_URL: not set, but {wanted[0]} is: the relay needs the queue")
+        return (
+            "no SPREPORTS_SQS__QUEUE_URL: no notifications are relayed; documents come from requests and the "
+            "15-minute sweep (optional)"
+        )
     options = RelayOptions.from_settings(settings)
     sqs = sqs_client(options, 1)
     waiting = _queue_depth(sqs, options.queue_url, "SPREPORTS_SQS__QUEUE_URL")
@@ -317,3 +335,48 @@ def _fail(error: Exception) -> Callable[[], str]:
         raise error
 
     return check
+
+
+#: What each role's Redis holds: what its loss costs.
+_HELD = {
+    "broker": "queued tasks",
+    "state": "claims, rate limits, token caches, dedupe marks and the failure ledger",
+}
+
+
+def redis_roles(settings: Settings, answered: str | None) -> dict[str, list[tuple[str, str]]]:
+    """The deployment's Redis servers, each with its roles and their URLs: ``{server: [(role, url), ...]}``.
+
+    ``answered``: the state Redis that answered the broker check (the embedded one when nothing is set).
+    A server is a host and port (or a socket): persistence is a server's, whatever the database number.
+    """
+    from spreports.connection import safe_url
+
+    state = settings.state_redis_url or answered
+    # RabbitMQ holds the tasks itself (durable quorum queues); unset, the broker is the state Redis.
+    broker = None if settings.broker_is_amqp else (settings.broker_url or state)
+    servers: dict[str, list[tuple[str, str]]] = {}
+    for role, url in (("broker", broker), ("state", state)):
+        if url is not None:
+            servers.setdefault(safe_url(url), []).append((role, url))
+    return servers
+
+
+def persistence_warnings(settings: Settings, answered: str | None) -> list[str]:
+    """One warning per Redis server whose crash or restart would lose what its roles hold (nothing kept on disk,
+    or only snapshots: their window named). A server that does not answer has its FAIL line already."""
+    from spreports.connection import persistence_warning
+    from spreports.errors import RedisUnavailable
+
+    warnings = []
+    for roles in redis_roles(settings, answered).values():
+        names = [role for role, _ in roles]
+        role = f"the {' and '.join(names)} Redis"
+        lost = ", ".join(_HELD[name] for name in names)
+        try:
+            warning = persistence_warning(roles[0][1], role=role, lost=lost)
+        except RedisUnavailable:
+            continue
+        if warning is not None:
+            warnings.append(warning)
+    return warnings

@@ -43,7 +43,8 @@ def check() -> None:
     """Check what a deployment needs, changing nothing; exit 0 when all is well.
 
     One line per check, ``ok`` or ``FAIL`` with the reason: the broker answers, the storage takes writes,
-    LWA gives each seller a token, the SQS queue answers, the schedules file is valid.
+    LWA gives each seller a token, the SQS queue answers (when set), the schedules file is valid. Then a
+    ``warning`` line for each thing that works but will hurt, failed checks or not.
     """
     from spreports.workers.cli import checks
 
@@ -63,43 +64,61 @@ def check() -> None:
     ]:
         outcomes.append(checks.run(name, call))
         click.echo(outcomes[-1].line())
+    # Warnings even when a check failed: a Redis that forgets is worth knowing while fixing the rest.
+    for warning in _warnings(settings, url):
+        click.echo(f"spreports: warning: {warning}", err=True)
     failed = [outcome for outcome in outcomes if not outcome.ok]
     if failed:
-        # The first failure is the error line; warnings wait until every check passes.
         more = f" (and {len(failed) - 1} more failed check(s) above)" if len(failed) > 1 else ""
         raise UserError(f"{failed[0].detail}{more}")
-    _warnings(settings, url)
 
 
-def _warnings(settings: Settings, url: str | None) -> None:
+def _warnings(settings: Settings, url: str | None) -> list[str]:
     """What works but will hurt: a Redis that forgets, a sweep with nothing to sweep, no beat re-driving lost
     work, failed documents.
 
-    ``url``: the Redis that answered the broker check (None: none to ask).
+    ``url``: the Redis that answered the broker check (None: none to ask). Each entry of ``found`` is one
+    kind of warning, each giving none or more lines.
     """
-    from spreports.connection import connect, persistence_warning
-    from spreports.ledger import FailureLedger
     from spreports.workers.cli import checks
 
-    warning = None if url is None else persistence_warning(url)
-    if warning is not None:
-        click.echo(f"spreports: warning: {warning}", err=True)
-    if not settings.sqs.report_types and settings.schedules_file is None:
-        click.echo(
-            "spreports: warning: the 15-minute sweep has no report types to look for, so a lost notification's "
-            "document is never caught up: set SPREPORTS_SQS__REPORT_TYPES or SPREPORTS_SCHEDULES_FILE",
-            err=True,
-        )
-    recovery = None if url is None else checks.recovery_warning(connect(url))
-    if recovery is not None:
-        click.echo(f"spreports: warning: {recovery}", err=True)
+    found = [
+        checks.persistence_warnings(settings, url),
+        _sweep_warnings(settings),
+        _recovery_warnings(url),
+        _ledger_warnings(url),
+    ]
+    return [warning for warnings in found for warning in warnings]
+
+
+def _sweep_warnings(settings: Settings) -> list[str]:
+    if settings.sqs.report_types or settings.schedules_file is not None:
+        return []
+    return [
+        "the 15-minute sweep has no report types to look for, so a lost notification's document is never caught "
+        "up: set SPREPORTS_SQS__REPORT_TYPES or SPREPORTS_SCHEDULES_FILE"
+    ]
+
+
+def _recovery_warnings(url: str | None) -> list[str]:
+    from spreports.connection import connect
+    from spreports.workers.cli import checks
+
+    warning = None if url is None else checks.recovery_warning(connect(url))
+    return [] if warning is None else [warning]
+
+
+def _ledger_warnings(url: str | None) -> list[str]:
+    from spreports.connection import connect
+    from spreports.ledger import FailureLedger
+
     failed = 0 if url is None else FailureLedger(connect(url)).count()
-    if failed:
-        click.echo(
-            f"spreports: warning: {failed} document(s) failed for good: see `spreports reports failed`, "
-            "re-drive with `spreports reports retry-failed`",
-            err=True,
-        )
+    if not failed:
+        return []
+    return [
+        f"{failed} document(s) failed for good: see `spreports reports failed`, re-drive with "
+        "`spreports reports retry-failed`"
+    ]
 
 
 @click.group()
