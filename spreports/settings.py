@@ -91,6 +91,8 @@ class SqsSettings(_Section):
     visibility_timeout: int = Field(default=60, ge=5, le=43200)
     # Port 0 would be any free port, one Prometheus could not know.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: Where the relay's metrics listen: loopback unless told; beyond it, SPREPORTS_METRICS_BASIC_AUTH is required.
+    metrics_host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
 
     @field_validator("queue_url", "dead_letter_queue_url")
     @classmethod

@@ -748,10 +748,11 @@ def test_every_compose_service_serves_then_stops_within_its_grace_period(
             )
             assert check.returncode == 0, check.stderr
             assert "relay(s) alive" in check.stdout
-            assert (
-                "spreports_relay_received_total"
-                in requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
-            )
+            # Beyond loopback the relay's metrics ask for the metrics login, as compose configures it.
+            url = f"http://127.0.0.1:{metrics_port}/metrics"
+            assert requests.get(url, timeout=10).status_code == 401
+            login = tuple(relay.env["SPREPORTS_METRICS_BASIC_AUTH"].split(":", 1))
+            assert "spreports_relay_received_total" in requests.get(url, auth=login, timeout=10).text
             # Each worker consumes the queues its command names: a task sent to each runs on it.
             queues = {
                 queue: node_name(service.argv)

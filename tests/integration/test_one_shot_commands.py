@@ -104,12 +104,12 @@ def test_a_second_relay_on_the_same_metrics_port_says_so_in_one_line(
 
         def serving() -> bool:
             assert first.poll() is None, (tmp_path / "relay.log").read_text()
-            return "metrics on port" in (tmp_path / "relay.log").read_text()
+            return f"metrics on 127.0.0.1 port {port}" in (tmp_path / "relay.log").read_text()
 
         wait_for(serving, timeout=60)
         second = spreports("relay", env=env, cwd=tmp_path, timeout=60)
         assert first.poll() is None
     assert second.returncode == 2, second.stderr
     [line] = second.stderr.strip().splitlines()[-1:]
-    assert line.startswith(f"spreports: error: SPREPORTS_SQS__METRICS_PORT: cannot serve metrics on 0.0.0.0:{port}")
+    assert line.startswith(f"spreports: error: SPREPORTS_SQS__METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}")
     assert "Traceback" not in second.stderr

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import CollectorRegistry, Counter
 
 from spreports.errors import SettingsError
 
@@ -60,19 +60,27 @@ class RelayCounters:
             return dict(self._counts)
 
 
-def serve_metrics(counters: RelayCounters, port: int, addr: str = "0.0.0.0") -> tuple[Any, threading.Thread]:
-    """Serve ``/metrics`` for Prometheus on ``port``; returns prometheus-client's (server, thread).
+def serve_metrics(
+    counters: RelayCounters, port: int, host: str = "127.0.0.1", login: tuple[str, str] | None = None
+) -> Any:
+    """Serve ``/metrics`` for Prometheus on ``host:port`` (behind ``login`` when given); returns the server.
 
     A port that cannot be had (another relay of this host has it) is a :class:`SettingsError`.
     """
+    from prometheus_client import make_wsgi_app
+
+    from spreports.workers.metrics_server import require_login, serve
+
+    app = make_wsgi_app(counters.registry)
+    if login is not None:
+        app = require_login(app, *login)
     try:
-        server, thread = start_http_server(port, addr=addr, registry=counters.registry)
+        return serve(app, host, port)
     except OSError as exc:
         raise SettingsError(
-            f"SPREPORTS_SQS__METRICS_PORT: cannot serve metrics on {addr}:{port} ({exc.strerror or exc}); "
+            f"SPREPORTS_SQS__METRICS_PORT: cannot serve metrics on {host}:{port} ({exc.strerror or exc}); "
             "another process (a second relay on this host?) has it: give each relay its own port"
         ) from None
-    return server, thread
 
 
 def this_host() -> str:

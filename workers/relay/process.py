@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from spreports import logs, names
 from spreports.connection import connect
 from spreports.contracts import DocumentRequest
-from spreports.errors import ServiceUnavailable
+from spreports.errors import ServiceUnavailable, SettingsError
 from spreports.settings import Settings
 from spreports.workers.embedded_redis import EmbeddedRedis, state_url
 from spreports.workers.relay.metrics import Heartbeat, RelayCounters, fresh_heartbeats, serve_metrics, this_host
@@ -99,6 +99,7 @@ def run_relay(settings: Settings, stop: threading.Event, *, ready: threading.Eve
     from spreports.workers.app import create_app
 
     options = RelayOptions.from_settings(settings)
+    login = _metrics_login(settings)  # before anything: an open endpoint is refused at once
     url = state_url(settings)  # dedupe and heartbeats: the state Redis, whichever the broker
     receivers = settings.sqs.receivers
     sqs = sqs_client(options, receivers)
@@ -107,8 +108,8 @@ def run_relay(settings: Settings, stop: threading.Event, *, ready: threading.Eve
     app = create_app(settings)
     counters = RelayCounters()
     if settings.sqs.metrics_port is not None:
-        server, _ = serve_metrics(counters, settings.sqs.metrics_port)
-        log.info("metrics on port %d", server.server_port)
+        server = serve_metrics(counters, settings.sqs.metrics_port, settings.sqs.metrics_host, login)
+        log.info("metrics on %s port %d", settings.sqs.metrics_host, server.server_port)
     publish = celery_publisher(app)
     relays = [Relay(sqs, store, publish, options, counters) for _ in range(receivers)]
     heartbeat = Heartbeat(store, ttl_seconds=HEARTBEAT_TTL_SECONDS + options.wait_time_seconds)
@@ -199,3 +200,18 @@ def main(settings: Settings, *, check_only: bool = False) -> int:
     install_signal_handlers(stop)
     run_relay(settings, stop)
     return 0
+
+
+def _metrics_login(settings: Settings) -> tuple[str, str] | None:
+    """The login the relay's metrics ask for; a :class:`SettingsError` when they would be open beyond loopback."""
+    from spreports.settings import basic_auth
+    from spreports.workers.flower_security import is_loopback
+
+    if settings.metrics_basic_auth is not None:
+        return basic_auth(settings.metrics_basic_auth)
+    if not is_loopback(settings.sqs.metrics_host):
+        raise SettingsError(
+            f"SPREPORTS_SQS__METRICS_HOST: the relay's metrics would listen on {settings.sqs.metrics_host} with no "
+            "login: set SPREPORTS_METRICS_BASIC_AUTH=user:password (and basic_auth in Prometheus' scrape config)"
+        )
+    return None

@@ -33,6 +33,7 @@ from tests.integration.documents.helpers import check_stored, downloads, expecte
 from tests.processes import product_env, wait_for
 
 CLAIM_TTL = 10  # the least allowed
+HELD_CLAIM_SECONDS = 30  # the other run's claim
 UNACKED = ("unacked", "unacked_index")  # kombu's Redis transport: delivered, not yet acknowledged
 
 
@@ -45,8 +46,6 @@ def test_a_waiting_document_whose_message_the_broker_loses_is_stored_once_by_the
     attach(celery_app, settings)  # the requeue task's grace follows the claim TTL
     document_id = sim.add_document(DocumentSpec(size=64 * 1024, gzip=True, charset="UTF-8"), notify=False)
     field = f"{sim.seller_id}:{document_id}"
-    # Another run holds the claim (and dies without storing: its claim lapses after CLAIM_TTL).
-    redis_client.set(f"{CLAIM_PREFIX}:{field}", "another-run", ex=CLAIM_TTL)
 
     environment = product_env({
         **sim.env(),
@@ -63,6 +62,10 @@ def test_a_waiting_document_whose_message_the_broker_loses_is_stored_once_by_the
             env=environment, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
+            # Another run holds the claim and dies without storing: its claim lapses by itself. Taken once the
+            # worker is ready, and long enough that a busy machine's task finds it held.
+            wait_for(lambda: " ready." in (tmp_path / "worker.log").read_text(), timeout=90)
+            redis_client.set(f"{CLAIM_PREFIX}:{field}", "another-run", ex=HELD_CLAIM_SECONDS)
             enqueue_document(document_id, settings=settings)
 
             def waiting() -> bool:  # away on a countdown, its delayed message held by the worker

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -225,3 +226,36 @@ def test_a_relay_that_cannot_start_says_why_in_one_line(
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"spreports: error: {expected}")
     assert "Traceback" not in result.stderr
+
+
+def test_metrics_beyond_loopback_need_a_login(redis_url: str, sqs_queue_url: str, tmp_path: Path, relays: Any) -> None:
+    port = free_port()
+    public = relay_env(redis_url, sqs_queue_url, tmp_path, SPREPORTS_SQS__METRICS_PORT=str(port),
+                       SPREPORTS_SQS__METRICS_HOST="0.0.0.0")  # fmt: skip
+    refused = subprocess.run([sys.executable, "-m", "spreports.workers.relay"], env=public, capture_output=True,
+                             text=True, timeout=60, check=False)  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert "SPREPORTS_SQS__METRICS_HOST" in line and "SPREPORTS_METRICS_BASIC_AUTH" in line
+
+    relay = RelayProcess({**public, "SPREPORTS_METRICS_BASIC_AUTH": "prometheus:a-real-s3cret"}, tmp_path / "relay.log")
+    relays.append(relay)
+    relay.start()
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def answer(login: str | None) -> int:
+        request = urllib.request.Request(url)
+        if login is not None:
+            request.add_header("Authorization", "Basic " + base64.b64encode(login.encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return 0  # not serving yet
+
+    wait_until(lambda: answer(None) == 401, what="the relay's metrics asking for a login")
+    assert answer("prometheus:wrong") == 401
+    assert answer("prometheus:a-real-s3cret") == 200
+    assert relay.signal(signal.SIGTERM) == 0
