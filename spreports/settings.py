@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSe
 from pydantic_settings import SettingsError as SourceError
 
 from spreports.errors import SettingsError
+from spreports.ids import AmazonId, is_amazon_id
 
 ENV_PREFIX = "SPREPORTS_"
 NESTED_DELIMITER = "__"
@@ -188,7 +189,7 @@ class Settings(BaseSettings):
     #: A stopping worker (SIGTERM) lets running tasks finish this long, then hands the rest back to the
     #: queue (README, "Stopping a worker"); an orchestrator's grace period must be longer.
     worker_soft_shutdown_seconds: float = Field(default=10.0, ge=0, le=3600)
-    seller_id: str | None = None
+    seller_id: AmazonId | None = None
     sellers_file: Path | None = None
     #: Keys sealing the cached tokens in Redis (Fernet keys; the first seals, all open); none: derived
     #: from the LWA client secret.
@@ -375,6 +376,11 @@ def read_sellers_file(path: Path) -> dict[str, SellerSettings]:
         raise SettingsError(f"{ENV_PREFIX}SELLERS_FILE: {path} needs a [sellers.<sellerId>] table per seller")
     sellers = {}
     for seller_id, entry in table.items():
+        if not is_amazon_id(seller_id):
+            raise SettingsError(
+                f"{ENV_PREFIX}SELLERS_FILE: [sellers.{seller_id!r}] is not a seller id (letters, digits, '.', '_' "
+                "or '-', at most 200, the first a letter or digit)"
+            )
         try:
             sellers[seller_id] = SellerSettings.model_validate(entry)
         except ValidationError as exc:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from spreports.contracts import BackfillRequest, DocumentRequest, ReportFollow, ReportRequest
-from spreports.errors import InvalidRequest
+from spreports.errors import InvalidRequest, SettingsError
 from spreports.ids import is_amazon_id
+from spreports.settings import Settings, read_sellers_file
 
 GOOD = ["A1SELLER", "amzn1.vg.6213651", "amzn1.spdoc.1.4.na.3278d277-b268-44d1-a684-d3b4b42f8862.T7090709584.1186",
         "50347712782", "GET_MERCHANT_LISTINGS_ALL_DATA", "a" * 200, "9"]  # fmt: skip
@@ -50,3 +53,13 @@ def test_the_two_pairs_that_shared_a_key_cannot_both_exist() -> None:
         DocumentRequest.parse(seller_id="S:X", report_document_id="missing1")
     with pytest.raises(InvalidRequest):
         DocumentRequest.parse(seller_id="S", report_document_id="X:missing1")
+
+
+@pytest.mark.parametrize("value", ["S:X", "..", "a b", "ä"])
+def test_a_seller_id_that_is_no_id_is_refused_in_the_settings_and_the_sellers_file(value: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="seller_id"):
+        Settings(_env_file=None, seller_id=value)
+    sellers = tmp_path / "sellers.toml"
+    sellers.write_text(f'[sellers."{value}"]\nrefresh_token = "Atzr|x"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match="is not a seller id"):
+        read_sellers_file(sellers)
