@@ -200,3 +200,9 @@ def simulator():  # type: ignore[no-untyped-def]
     sim = start_simulator(quick_config())
     yield sim
     sim.stop()
+
+
+@pytest.fixture
+def sim(simulator):  # type: ignore[no-untyped-def]
+    """The same simulator, under the name most tests give it."""
+    return simulator

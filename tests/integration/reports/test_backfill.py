@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,20 +13,13 @@ from spreports import backfill_reports, names
 from spreports.backfill import BackfillPlan, BackfillProgress
 from spreports.report_types import rules_for
 from spreports.settings import Settings
-from spreports.simulator import Simulator, start_simulator
+from spreports.simulator import Simulator
 from spreports.storage import open_storage
 from tests.processes import wait_for
-from tests.sim import quick_config, simulator_settings
+from tests.sim import simulator_settings
 
 ORDERS = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL"
 US = ["ATVPDKIKX0DER"]
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    simulator = start_simulator(quick_config())
-    yield simulator
-    simulator.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,22 +19,14 @@ import redis
 
 from spreports import names
 from spreports.backfill import BackfillPlan
-from spreports.simulator import Simulator, start_simulator
+from spreports.simulator import Simulator
 from tests.processes import product_env, spreports_process, wait_for
-from tests.sim import quick_config
 
 ORDERS = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL"
 US = "ATVPDKIKX0DER"
 RUNS = 5
 WINDOWS = 4  # 30-day windows
 LATENCY_SECONDS = 0.3
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    simulator = start_simulator(quick_config())
-    yield simulator
-    simulator.stop()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,17 +9,10 @@ import redis
 
 from spreports import names, request_report
 from spreports.settings import Settings
-from spreports.simulator import DocumentSpec, Simulator, start_simulator
+from spreports.simulator import DocumentSpec, Simulator
 from spreports.storage import open_storage
 from tests.processes import wait_for
-from tests.sim import quick_config, simulator_settings
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    simulator = start_simulator(quick_config())
-    yield simulator
-    simulator.stop()
+from tests.sim import simulator_settings
 
 
 @pytest.fixture

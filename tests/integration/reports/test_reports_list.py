@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from spreports.simulator import Simulator, start_simulator
+from spreports.simulator import Simulator
 from tests.processes import product_env
-from tests.sim import quick_config
 
 LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    simulator = start_simulator(quick_config())
-    yield simulator
-    simulator.stop()
 
 
 def list_reports(sim: Simulator, redis_url: str, tmp_path: Path, *args: str) -> list[list[str]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,20 +12,13 @@ import pytest
 from spreports import request_report
 from spreports.errors import InvalidRequest
 from spreports.settings import Settings
-from spreports.simulator import Simulator, start_simulator
+from spreports.simulator import Simulator
 from tests.processes import product_env
-from tests.sim import quick_config, simulator_settings
+from tests.sim import simulator_settings
 
 S_AND_T = "GET_SALES_AND_TRAFFIC_REPORT"
 LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
 TWO = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"]
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    simulator = start_simulator(quick_config())
-    yield simulator
-    simulator.stop()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,18 +10,11 @@ import redis
 
 from spreports.errors import InvalidRequest
 from spreports.settings import Settings
-from spreports.simulator import Simulator, start_simulator
+from spreports.simulator import Simulator
 from spreports.spapi import SpapiClient
-from tests.sim import quick_config, simulator_settings
+from tests.sim import simulator_settings
 
 LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    simulator = start_simulator(quick_config())
-    yield simulator
-    simulator.stop()
 
 
 @pytest.fixture
