@@ -356,8 +356,14 @@ def _create(
         if not isinstance(exc, TransientError) or isinstance(exc, OutcomeUnknown):
             registry.forget(spec, PENDING + owner)
         raise
-    registry.remember_made(spec, report_id)
-    registry.record(spec, report_id, ttl)
+    try:
+        registry.remember_made(spec, report_id)
+        registry.record(spec, report_id, ttl)
+    except RedisUnavailable as exc:
+        # The report exists: a retry would create it again. Its bookkeeping is lost (the stuck pass will not
+        # know it as ours, an identical request may not reuse it), the request is answered all the same.
+        log.warning("requested %s report %s for seller %s, but Redis did not record it: %s",
+                    spec.report_type, report_id, spec.seller_id, exc)  # fmt: skip
     log.info("requested %s report %s for seller %s", spec.report_type, report_id, spec.seller_id)
     return Obtained(report_id, "new")
 

@@ -17,15 +17,16 @@ be cancelled and is only reported.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis
 
-from spreports.errors import InvalidRequest, TransientError
+from spreports.errors import InvalidRequest, RedisUnavailable, TransientError
 from spreports.report_requests import ReportSpec, RequestRegistry
 from spreports.spapi.models import Report
 
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 KEY_PREFIX = "spreports:stuck:"
 REQUEUED_PREFIX = f"{KEY_PREFIX}requeued:"
@@ -50,6 +52,9 @@ MAX_TYPES_PER_CALL = 10
 #: Amazon's largest page (its default is 10): every further page costs a getReports token.
 PAGE_SIZE = 100
 REQUEUED_TTL_SECONDS = 90 * 24 * 3600  # Amazon keeps reports 90 days
+#: A replacement's request not heard of for this long is taken for lost (its message gone): the next pass
+#: requests it again (the request registry keeps two identical requests to one createReport).
+PENDING_REPLACEMENT_SECONDS = 6 * 3600
 #: Most reports finish within minutes; a report still waiting after this is stuck.
 DEFAULT_THRESHOLD = timedelta(hours=2)
 #: Types known to take longer as a rule.
@@ -89,28 +94,42 @@ class Replacements:
 
     def start(self, seller_id: str, report_id: str) -> None:
         """``report_id`` is being requested again: its followers wait for the replacement."""
-        self._redis.set(self._key(seller_id, report_id), PENDING, ex=REQUEUED_TTL_SECONDS)
+        key = self._key(seller_id, report_id)
+        _call(lambda: self._redis.set(key, PENDING, ex=PENDING_REPLACEMENT_SECONDS))
 
     def record(self, seller_id: str, report_id: str, replacement_id: str) -> None:
         """``replacement_id`` stands in for ``report_id`` (and is itself never requested again)."""
-        with self._redis.pipeline() as pipe:
-            pipe.set(self._key(seller_id, report_id), replacement_id, ex=REQUEUED_TTL_SECONDS)
-            pipe.set(f"{REQUEUED_PREFIX}{seller_id}:{replacement_id}", 1, ex=REQUEUED_TTL_SECONDS)
-            pipe.execute()
+
+        def write() -> None:
+            with self._redis.pipeline() as pipe:
+                pipe.set(self._key(seller_id, report_id), replacement_id, ex=REQUEUED_TTL_SECONDS)
+                pipe.set(f"{REQUEUED_PREFIX}{seller_id}:{replacement_id}", 1, ex=REQUEUED_TTL_SECONDS)
+                pipe.execute()
+
+        _call(write)
 
     def abandon(self, seller_id: str, report_id: str) -> None:
         """The replacement's request failed for good: followers of ``report_id`` wait no more."""
         key = self._key(seller_id, report_id)
-        self._redis.eval(_ABANDON, 1, key, PENDING)
+        _call(lambda: self._redis.eval(_ABANDON, 1, key, PENDING))
 
     def of(self, seller_id: str, report_id: str) -> str | None:
         """The replacement's reportId, :data:`PENDING`, or None when ``report_id`` was not requested again."""
-        value = self._redis.get(self._key(seller_id, report_id))
+        value = _call(lambda: self._redis.get(self._key(seller_id, report_id)))
         return value.decode() if isinstance(value, bytes) else None
 
     @staticmethod
     def _key(seller_id: str, report_id: str) -> str:
         return f"{REPLACED_PREFIX}{seller_id}:{report_id}"
+
+
+def _call(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except (redis.RedisError, OSError) as exc:
+        raise RedisUnavailable(
+            f"the stuck reports' replacements in Redis are unreachable ({type(exc).__name__})"
+        ) from None
 
 
 # Only a pending mark goes: a replacement already recorded stays.
@@ -164,14 +183,16 @@ def handle_stuck_reports(
             log.warning("stuck report %s was not made by spreports: reported, not cancelled", report_id)
             continue
         mark = f"{REQUEUED_PREFIX}{seller_id}:{report_id}"
-        if requeue is not None and store.set(mark, 1, nx=True, ex=REQUEUED_TTL_SECONDS):
+        replacement = replacements.of(seller_id, report_id)
+        # A mark that outlives a lost replacement request for long: the next pass after it requests again.
+        if requeue is not None and replacement is None and store.set(mark, 1, nx=True, ex=PENDING_REPLACEMENT_SECONDS):
             _request_again(requeue, spec, report_id, store, registry, replacements, mark)
             store.hincrby(counts, "requeued", 1)
             found.requested_again.append(report_id)
             log.info("stuck report %s of seller %s is requested again", report_id, seller_id)
         # Requested again already (or itself a replacement): cancelled, not requested a third time. One whose
         # replacement is still being requested is left to that request, which cancels it once the new one exists.
-        elif replacements.of(seller_id, report_id) != PENDING and _cancel(client, report_id, found):
+        elif replacement != PENDING and _cancel(client, report_id, found):
             store.hincrby(counts, "cancelled", 1)
     return found
 
@@ -195,14 +216,16 @@ def _request_again(
 ) -> None:
     # Followers of the stuck report wait for its replacement from now on; the registry must not answer the
     # replacement's request with the stuck report itself.
-    replacements.start(spec.seller_id, report_id)
-    registry.forget(spec, report_id)
     try:
+        replacements.start(spec.seller_id, report_id)
+        registry.forget(spec, report_id)
         requeue(spec, report_id)
     except BaseException:
-        # Nothing was queued: the next pass tries again.
-        replacements.abandon(spec.seller_id, report_id)
-        store.delete(mark)
+        # Nothing was queued: the mark goes first, so that the next pass tries again whatever fails here.
+        with contextlib.suppress(redis.RedisError, OSError):
+            store.delete(mark)
+        with contextlib.suppress(RedisUnavailable):
+            replacements.abandon(spec.seller_id, report_id)
         raise
 
 

@@ -105,7 +105,8 @@ class InFlight:
         """Note that ``entry`` was queued again (it is due at once, and again later if that one is lost too);
         False when a task listed the document anew meanwhile (then nothing needs queueing)."""
         count = entry.redriven + 1
-        due = self._clock() + min(grace * (2 ** (count - 1) - 1), MAX_REDRIVE_SECONDS)
+        # The exponent capped: the hour's ceiling is reached long before, and a float power would overflow.
+        due = self._clock() + min(grace * (2 ** min(count - 1, 30) - 1), MAX_REDRIVE_SECONDS)
         return self._replace(entry, _value(entry.request, due, count))
 
     def drop(self, entry: Entry) -> bool:

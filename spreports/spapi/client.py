@@ -8,6 +8,7 @@ LWA token, retries) and returns pydantic models. Errors come from :mod:`spreport
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ import requests
 from pydantic import BaseModel, ValidationError
 
 from spreports.accounts import credentials_for
-from spreports.errors import AuthenticationError, InvalidRequest, NotFound, QuotaWait, RateLimited
+from spreports.errors import AuthenticationError, InvalidRequest, NotFound, QuotaWait, RateLimited, RedisUnavailable
 from spreports.report_types import AppLimit, rules_for
 from spreports.settings import Settings
 from spreports.spapi import operations as ops
@@ -262,7 +263,9 @@ class SpapiClient:
             raise  # the seller's shared bucket is in use: nothing was sent, nothing to charge to the type
         except RateLimited as exc:
             raise backoff.throttled(scope, report_type, request_id=exc.request_id) from None
-        backoff.cleared(scope)
+        # The report exists now: a Redis blip forgetting the type's 429s must not fail (and so repeat) the request.
+        with contextlib.suppress(RedisUnavailable):
+            backoff.cleared(scope)
         return answer.report_id
 
     def cancel_report(self, report_id: str) -> None:

@@ -9,11 +9,12 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 
-from spreports.errors import InvalidRequest, QuotaWait
+from spreports.errors import InvalidRequest, QuotaWait, RedisUnavailable
 from spreports.report_requests import ReportSpec, RequestRegistry, find_identical, obtain_report
 from spreports.spapi.models import Report
-from spreports.stuck import PENDING, Replacements, handle_stuck_reports
+from spreports.stuck import PENDING, PENDING_REPLACEMENT_SECONDS, Replacements, handle_stuck_reports
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
@@ -178,3 +179,68 @@ def test_a_registered_report_amazon_no_longer_knows_is_forgotten_and_requested_a
     amazon.reports.clear()  # past Amazon's 90 days
     second = obtain(spec, amazon, store)
     assert second != first and len(amazon.created) == 2
+
+
+def test_a_replacement_request_that_was_lost_is_requested_again_once_its_pending_mark_lapses() -> None:
+    store = fakeredis.FakeRedis()
+    amazon = FakeAmazon([])
+    stuck = obtain(ReportSpec.of("S", LISTINGS, ["ATVPDKIKX0DER"]), amazon, store)
+    amazon.reports = [report(stuck)]
+    requeued: list[str] = []
+    handle_stuck_reports(amazon, store, "S", [LISTINGS], now=NOW, requeue=lambda s, r: requeued.append(r))
+    assert requeued == [stuck]
+    # The request task's message is lost: its marks are not kept for Amazon's 90 days but for hours.
+    assert 0 < store.ttl(f"spreports:stuck:replaced-by:S:{stuck}") <= PENDING_REPLACEMENT_SECONDS
+    assert 0 < store.ttl(f"spreports:stuck:requeued:S:{stuck}") <= PENDING_REPLACEMENT_SECONDS
+    store.delete(f"spreports:stuck:replaced-by:S:{stuck}", f"spreports:stuck:requeued:S:{stuck}")  # lapsed
+    found = handle_stuck_reports(amazon, store, "S", [LISTINGS], now=NOW, requeue=lambda s, r: requeued.append(r))
+    assert requeued == [stuck, stuck] and found.requested_again == [stuck] and amazon.cancelled == []
+
+
+def test_a_stuck_report_with_its_replacement_recorded_is_cancelled_even_after_its_mark_lapsed() -> None:
+    store = fakeredis.FakeRedis()
+    amazon = FakeAmazon([])
+    spec = ReportSpec.of("S", LISTINGS, ["ATVPDKIKX0DER"])
+    stuck = obtain(spec, amazon, store)
+    Replacements(store).record("S", stuck, obtain(spec, amazon, store, replaces=stuck))
+    amazon.reports = [report(stuck)]  # the cancel of it failed then: still IN_QUEUE
+    requeued: list[str] = []
+    found = handle_stuck_reports(amazon, store, "S", [LISTINGS], now=NOW, requeue=lambda s, r: requeued.append(r))
+    assert requeued == [] and found.cancelled == [stuck]
+
+
+def test_a_redis_failure_before_the_requeue_leaves_no_mark_behind() -> None:
+    store = fakeredis.FakeRedis()
+    amazon = FakeAmazon([])
+    stuck = obtain(ReportSpec.of("S", LISTINGS, ["ATVPDKIKX0DER"]), amazon, store)
+    amazon.reports = [report(stuck)]
+    real_set = store.set
+
+    def pending_mark_fails(name: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(name).startswith("spreports:stuck:replaced-by:") or (isinstance(name, bytes) and b"replaced-by" in name):
+            raise redis.ConnectionError("Redis went away")
+        return real_set(name, value, *args, **kwargs)
+
+    store.set = pending_mark_fails  # type: ignore[method-assign]
+    with pytest.raises(RedisUnavailable):
+        handle_stuck_reports(amazon, store, "S", [LISTINGS], now=NOW, requeue=lambda s, r: None)
+    store.set = real_set  # type: ignore[method-assign]
+    assert not store.exists(f"spreports:stuck:requeued:S:{stuck}")  # the next pass requests it, never cancels it
+    requeued: list[str] = []
+    found = handle_stuck_reports(amazon, store, "S", [LISTINGS], now=NOW, requeue=lambda s, r: requeued.append(r))
+    assert requeued == [stuck] and found.cancelled == [] and amazon.cancelled == []
+
+
+def test_a_redis_failure_after_create_report_answers_with_the_report_instead_of_creating_it_again() -> None:
+    store, amazon = fakeredis.FakeRedis(), FakeAmazon([])
+    real_set = store.set
+
+    def bookkeeping_fails(name: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if "report-made" in str(name):
+            raise redis.ConnectionError("Redis went away")
+        return real_set(name, value, *args, **kwargs)
+
+    store.set = bookkeeping_fails  # type: ignore[method-assign]
+    spec = ReportSpec.of("S", LISTINGS, ["ATVPDKIKX0DER"])
+    made = obtain(spec, amazon, store)  # no RedisUnavailable: a retry would have made a second report
+    assert made == "1001" and len(amazon.created) == 1

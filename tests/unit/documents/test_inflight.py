@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import fakeredis
 
 from spreports.contracts import DocumentRequest
@@ -107,3 +109,15 @@ def test_the_requeue_heartbeat() -> None:
     assert inflight.last_pass() is None
     inflight.record_pass()
     assert inflight.last_pass() == clock.now
+
+
+def test_an_entry_redriven_a_thousand_times_and_more_is_still_redriven_an_hour_apart() -> None:
+    # Weeks without a consumer: the back-off's power must not overflow and stop every later pass.
+    inflight, client, clock = registry()
+    inflight.away(REQUEST, 0.0)
+    client.hset(INFLIGHT_KEY, "S1:D1", json.dumps({**json.loads(client.hget(INFLIGHT_KEY, "S1:D1")), "redriven": 1100}))
+    clock.now += GRACE + 1
+    [orphan] = inflight.orphans(GRACE)
+    assert orphan.redriven == 1100
+    assert inflight.redriven(orphan, GRACE)
+    assert json.loads(client.hget(INFLIGHT_KEY, "S1:D1"))["due"] == clock.now + MAX_REDRIVE_SECONDS
