@@ -73,6 +73,8 @@ def test_a_waiting_document_whose_message_the_broker_loses_is_stored_once_by_the
 
             wait_for(waiting, timeout=60)
             wait_for(lambda: "is being retrieved by another task" in (tmp_path / "worker.log").read_text(), timeout=30)
+            # Listed as away (with its due moment) once the retry is sent: on a busy machine a moment later.
+            wait_for(lambda: json.loads(redis_client.hget(INFLIGHT_KEY, field) or b"{}").get("due"), timeout=30)
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
         finally:
