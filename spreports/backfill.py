@@ -26,17 +26,8 @@ from typing import Any
 
 import redis
 
-from spreports.errors import InvalidRequest, RedisUnavailable
-from spreports.report_requests import (
-    Finished,
-    ReportApi,
-    ReportCancelled,
-    ReportFatal,
-    ReportSpec,
-    RequestRegistry,
-    obtain_report,
-    report_outcome,
-)
+from spreports.errors import InvalidRequest, RedisUnavailable, ReportCancelled, ReportFatal
+from spreports.report_requests import Finished, ReportApi, ReportSpec, RequestRegistry, obtain_report, report_outcome
 from spreports.report_types import rules_for
 
 KEY_PREFIX = "spreports:backfill:"

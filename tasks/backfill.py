@@ -24,15 +24,8 @@ from spreports import names
 from spreports.backfill import BackfillPlan, BackfillProgress, BackfillRound
 from spreports.backfill_runs import RunLease, drive
 from spreports.contracts import BackfillRequest, DocumentRequest
-from spreports.errors import RedisUnavailable, TransientError
-from spreports.report_requests import (
-    PENDING_RETRY_SECONDS,
-    Finished,
-    RequestPending,
-    RequestRegistry,
-    follow_countdown,
-    resolve_target,
-)
+from spreports.errors import RedisUnavailable, RequestPending, TransientError
+from spreports.report_requests import PENDING_RETRY_SECONDS, Finished, RequestRegistry, follow_countdown, resolve_target
 from spreports.spapi.ratelimit import prepaid
 from spreports.tasks.context import TaskContext, context
 from spreports.tasks.retrying import MAX_RETRY_COUNTDOWN, reserved_bucket, retry_later, wait_then_retry, waits

@@ -17,15 +17,22 @@ from spreports import names
 from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
 from spreports.cooldowns import check_cooldown, start_cooldown
 from spreports.documents.claim import CLAIM_PREFIX
-from spreports.errors import InvalidRequest, NotFound, OutcomeUnknown, RedisUnavailable, SpreportsError, TransientError
+from spreports.errors import (
+    InvalidRequest,
+    NotFound,
+    OutcomeUnknown,
+    RedisUnavailable,
+    ReportFatal,
+    ReportNotFinished,
+    RequestPending,
+    SpreportsError,
+    TransientError,
+)
 from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
 from spreports.report_requests import (
     PENDING_RETRY_SECONDS,
-    ReportFatal,
-    ReportNotFinished,
     ReportSpec,
-    RequestPending,
     RequestRegistry,
     follow_countdown,
     followed_for,

@@ -11,7 +11,8 @@ import pytest
 
 from spreports.backfill import BackfillPlan, BackfillProgress, BackfillRound
 from spreports.backfill_runs import ROUND_HOLD, Lease, RunLease, drive
-from spreports.report_requests import Finished, RequestPending, RequestRegistry
+from spreports.errors import RequestPending
+from spreports.report_requests import Finished, RequestRegistry
 from spreports.spapi.models import Report
 
 ORDERS = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL"

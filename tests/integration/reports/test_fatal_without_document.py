@@ -13,7 +13,7 @@ import redis
 
 from spreports import request_report
 from spreports.cooldowns import cooldown_until
-from spreports.report_requests import ReportFatal
+from spreports.errors import ReportFatal
 from spreports.settings import Settings
 from spreports.simulator import Outcomes, Simulator, start_simulator
 from tests.processes import wait_for

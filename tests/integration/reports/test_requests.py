@@ -17,7 +17,8 @@ import redis
 
 from spreports import report_requests, request_report
 from spreports.cooldowns import cooldown_until
-from spreports.report_requests import KEY_PREFIX, ReportCancelled, ReportFatal
+from spreports.errors import ReportCancelled, ReportFatal
+from spreports.report_requests import KEY_PREFIX
 from spreports.settings import Settings
 from spreports.simulator import Outcomes, Simulator, start_simulator
 from spreports.simulator.world import FATAL_REASONS
