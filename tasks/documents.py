@@ -5,7 +5,7 @@ claim (unique to this run, renewed while the download runs) keeps two workers of
 transient errors (including S3 or Redis failing while checking the storage or taking the claim)
 become retries with backoff (what a 429 asks for, else exponential), permanent ones (and transient
 ones past the budget) fail the task with the error's message and go into the failure ledger
-(:mod:`spreports.ledger`). The result is a small summary, never the pre-signed URL.
+(:mod:`spreports.reports.failure_ledger`). The result is a small summary, never the pre-signed URL.
 
 Waiting for another run's claim, or for the fleet's quota of getReportDocument, is a wait, not a
 failure: it never uses up the transient-retry budget (:mod:`spreports.tasks.retrying`). A document taken
@@ -28,17 +28,17 @@ from celery import Task, current_app, shared_task
 from celery.exceptions import Reject, Retry
 
 from spreports import names
-from spreports.contracts import DocumentRequest
-from spreports.cooldowns import start_cooldown
 from spreports.documents import DocumentClaim, RetrievalOptions, RetrievalResult, retrieve_document
 from spreports.documents.claim import claim_owner
 from spreports.documents.inflight import DUE_MARGIN_SECONDS, InFlight
 from spreports.errors import QuotaWait, ServiceUnavailable, SpreportsError, TransientError
-from spreports.fatal import FatalLedger
-from spreports.ledger import FailureLedger
 from spreports.metrics import WorkerMetrics
-from spreports.restatements import Restatements
+from spreports.reports.cooldowns import start_cooldown
+from spreports.reports.failure_ledger import FailureLedger
+from spreports.reports.fatal_ledger import FatalLedger
+from spreports.reports.restatements import Restatements
 from spreports.spapi.ratelimit import prepaid
+from spreports.task_arguments import DocumentRequest
 from spreports.tasks.context import TaskContext, context
 from spreports.tasks.progress import DownloadProgress
 from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry

@@ -14,8 +14,6 @@ from celery import Task, current_app, shared_task
 from celery.exceptions import Retry
 
 from spreports import names
-from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
-from spreports.cooldowns import check_cooldown, start_cooldown
 from spreports.documents.claim import CLAIM_PREFIX
 from spreports.errors import (
     InvalidRequest,
@@ -28,9 +26,10 @@ from spreports.errors import (
     SpreportsError,
     TransientError,
 )
-from spreports.fatal import FatalLedger
-from spreports.ledger import FailureLedger
-from spreports.report_requests import (
+from spreports.reports.cooldowns import check_cooldown, start_cooldown
+from spreports.reports.failure_ledger import FailureLedger
+from spreports.reports.fatal_ledger import FatalLedger
+from spreports.reports.obtain import (
     PENDING_RETRY_SECONDS,
     ReportSpec,
     RequestRegistry,
@@ -40,12 +39,13 @@ from spreports.report_requests import (
     report_outcome,
     resolve_target,
 )
-from spreports.restatements import Restatements
+from spreports.reports.restatements import Restatements
+from spreports.reports.stuck import PENDING, Replacements, handle_stuck_reports
+from spreports.reports.sweep import FinishedReport, reports_to_retrieve
 from spreports.schedules import load_schedules_file
 from spreports.spapi.models import Report
 from spreports.spapi.ratelimit import prepaid
-from spreports.stuck import PENDING, Replacements, handle_stuck_reports
-from spreports.sweep import FinishedReport, reports_to_retrieve
+from spreports.task_arguments import DocumentRequest, ReportFollow, ReportRequest
 from spreports.tasks.context import TaskContext, context
 from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry, waits
 

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 # Celery rebuilds a task's exception only from a module already imported: spreports.errors, imported
 # here, holds the request's own (ReportCancelled, ReportFatal, ...) that a result's .get() re-raises.
 from spreports import names
-from spreports.contracts import BackfillRequest, DocumentRequest, ReportRequest
 from spreports.errors import InvalidRequest, RedisUnavailable, ServiceUnavailable
 from spreports.settings import Settings, load_settings
+from spreports.task_arguments import BackfillRequest, DocumentRequest, ReportRequest
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -100,7 +100,7 @@ def request_report(
     )
     # A request Amazon's rules forbid is refused here, in one line, before a task is even sent (the task
     # checks again once it knows the seller's default marketplaces).
-    from spreports.report_requests import refuse_broken_rules  # the SP-API models: loaded when needed
+    from spreports.reports.obtain import refuse_broken_rules  # the SP-API models: loaded when needed
 
     refuse_broken_rules(request.report_type, request.marketplace_ids)
     app = app_for(settings or _settings())

@@ -10,11 +10,11 @@ import fakeredis
 import pytest
 import redis
 
-from spreports.contracts import DocumentRequest
-from spreports.cooldowns import cooldown_until
 from spreports.errors import RedisUnavailable
-from spreports.fatal import FatalLedger
+from spreports.reports.cooldowns import cooldown_until
+from spreports.reports.fatal_ledger import FatalLedger
 from spreports.storage import Manifest
+from spreports.task_arguments import DocumentRequest
 from spreports.tasks.documents import _record_fatal
 from tests.storage import manifest
 

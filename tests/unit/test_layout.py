@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
 MAPPED = {"spreports": ROOT / "spreports", "spreports.tasks": ROOT / "tasks", "spreports.workers": ROOT / "workers"}
 
 
@@ -64,3 +65,14 @@ def test_the_repository_holds_no_symbolic_links() -> None:
         dirs[:] = [d for d in dirs if d not in {".venv", ".git", "build", "node_modules"}]
         links += [str(Path(top, name).relative_to(ROOT)) for name in [*dirs, *files] if Path(top, name).is_symlink()]
     assert links == []
+
+
+def test_the_library_contract_names_every_module_below_the_tasks() -> None:
+    above = {"tasks", "workers", "simulator", "beat_schedule"}
+    children = {
+        f"spreports.{path.stem}"
+        for path in (ROOT / "spreports").iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").exists()
+    }
+    contract = next(c for c in PYPROJECT["tool"]["importlinter"]["contracts"] if c["name"].startswith("the library"))
+    assert set(contract["source_modules"]) == {c for c in children if c.split(".")[1] not in above}

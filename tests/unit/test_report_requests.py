@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from spreports.backfill import BackfillPlan, split_windows
 from spreports.errors import InvalidRequest, ReportCancelled, ReportFatal
-from spreports.report_requests import ReportSpec, follow_countdown, followed_for, report_outcome, reusable
+from spreports.reports.backfill import BackfillPlan, split_windows
+from spreports.reports.obtain import ReportSpec, follow_countdown, followed_for, report_outcome, reusable
 from spreports.spapi.models import Report
 from spreports.workers.producers import backfill_arguments
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import redis
 
-from spreports.backfill import KEY_PREFIX, BackfillProgress, BackfillRound, run_round
 from spreports.errors import InvalidRequest, RedisUnavailable
+from spreports.reports.backfill import KEY_PREFIX, BackfillProgress, BackfillRound, run_round
 
 # How long a round may take: its lease is renewed before every window it requests anyway.
 ROUND_HOLD = timedelta(seconds=60)
@@ -133,7 +133,7 @@ def drive(
 
     Returns the backfill's summary with ``run_id``, ``driven_by`` (the run holding the lease) and
     ``took_over_from`` (the dead run the driving run took over from, or None). A finished backfill is
-    only read. Lets the round's errors through, as :func:`~spreports.backfill.run_round` does.
+    only read. Lets the round's errors through, as :func:`~spreports.reports.backfill.run_round` does.
     """
     summary = progress.summary()
     if summary["finished"]:
