@@ -41,6 +41,19 @@ QUOTED_NAMES = ('Monitor 27" IPS matt', '"Vintage" Poster A2')
 GARBAGE = ("N/A", "--", "?")
 _BOOLEANS = (("true", "false"), ("Yes", "No"), ("Y", "N"), ("y", "n"))
 _VOCABULARY = ("Standard", "Expedited", "Amazon", "Merchant", "DEFAULT", "NEW", "SELLABLE", "Customer Damaged")
+# Words Amazon writes in columns whose normalised name ends so (the first match wins).
+_WORDS = (
+    ("status", ("Shipped", "Pending", "Unshipped", "Cancelled", "Active", "Inactive")),
+    ("channel", ("Amazon", "Merchant", "AMAZON_NA", "AMAZON_EU", "DEFAULT")),
+    ("transaction_type", ("Order", "Refund", "ServiceFee", "other-transaction")),
+    ("amount_type", ("ItemPrice", "ItemFees", "Promotion", "ItemWithheldTax")),
+    ("amount_description", ("Principal", "Commission", "FBAPerUnitFulfillmentFee", "Shipping", "Tax")),
+    ("disposition", ("SELLABLE", "DEFECTIVE", "CUSTOMER_DAMAGED", "CARRIER_DAMAGED")),
+    ("condition", ("New", "Used - Like New", "Used - Good")),
+    ("event_type", ("Shipments", "CustomerReturns", "Receipts", "Adjustments")),
+    ("fulfillment_center", ("PHX7", "ONT8", "FRA3", "NRT5")),
+    ("fulfillment_center_id", ("PHX7", "ONT8", "FRA3", "NRT5")),
+)
 _STEP = re.compile(r"(\w+)(?:\[(\w+)='([^']*)'\])?")
 
 
@@ -123,10 +136,15 @@ class _Writer:
             return f"{rng.randint(100, 999)}-{rng.randint(10**6, 10**7 - 1)}-{rng.randint(10**6, 10**7 - 1)}"
         if name.endswith(("_id", "_code", "_number")) and "postal" not in name:
             return str(rng.randint(10**13, 10**14 - 1))
+        if name.endswith(("marketplace", "marketplace_name", "sales_channel")):
+            return f"Amazon.{self.place.domain}"
         if name.endswith(("name", "title", "description", "search_term")):
             return rng.choice(self.names)
         if "currency" in name:
             return self.place.currency
+        for suffix, words in _WORDS:
+            if name.endswith(suffix):
+                return rng.choice(words)
         for part, value in (("country", country), ("city", city), ("state", state)):
             if part in name:
                 return value

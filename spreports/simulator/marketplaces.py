@@ -21,6 +21,7 @@ class Marketplace:
     """
 
     country: str
+    domain: str
     currency: str
     decimal_mark: str
     style: int
@@ -36,20 +37,21 @@ def _zone(hours: float) -> timezone:
     return timezone(timedelta(hours=hours))
 
 
-_NA = ((("PST", _zone(-8)), ("PDT", _zone(-7)), ("UTC", _zone(0))), 0)
-_EU = ((("MEZ", _zone(1)), ("MESZ", _zone(2)), ("CET", _zone(1)), ("UTC", _zone(0))), 1)
-_UK = ((("GMT", _zone(0)), ("BST", _zone(1)), ("UTC", _zone(0))), 1)
+NORTH_AMERICA, EUROPE, JAPAN = 0, 1, 2
+_NA_ZONES = (("PST", _zone(-8)), ("PDT", _zone(-7)), ("UTC", _zone(0)))
+_EU_ZONES = (("MEZ", _zone(1)), ("MESZ", _zone(2)), ("CET", _zone(1)), ("UTC", _zone(0)))
+_UK_ZONES = (("GMT", _zone(0)), ("BST", _zone(1)), ("UTC", _zone(0)))
 
 MARKETPLACES = {
-    "ATVPDKIKX0DER": Marketplace("US", "USD", ".", _NA[1], _NA[0]),
-    "A2EUQ1WTGCTBG2": Marketplace("CA", "CAD", ".", _NA[1], _NA[0]),
-    "A1AM78C64UM0Y8": Marketplace("MX", "MXN", ".", _NA[1], _NA[0]),
-    "A1PA6795UKMFR9": Marketplace("DE", "EUR", ",", _EU[1], _EU[0]),
-    "A13V1IB3VIYZZH": Marketplace("FR", "EUR", ",", _EU[1], _EU[0]),
-    "APJ6JRA9NG5V4": Marketplace("IT", "EUR", ",", _EU[1], _EU[0]),
-    "A1RKKUPIHCS9HS": Marketplace("ES", "EUR", ",", _EU[1], _EU[0]),
-    "A1F83G8C2ARO7P": Marketplace("GB", "GBP", ".", _UK[1], _UK[0]),
-    "A1VC38T7YXB528": Marketplace("JP", "JPY", ".", 2, (("JST", _zone(9)),)),
+    "ATVPDKIKX0DER": Marketplace("US", "com", "USD", ".", NORTH_AMERICA, _NA_ZONES),
+    "A2EUQ1WTGCTBG2": Marketplace("CA", "ca", "CAD", ".", NORTH_AMERICA, _NA_ZONES),
+    "A1AM78C64UM0Y8": Marketplace("MX", "com.mx", "MXN", ".", NORTH_AMERICA, _NA_ZONES),
+    "A1PA6795UKMFR9": Marketplace("DE", "de", "EUR", ",", EUROPE, _EU_ZONES),
+    "A13V1IB3VIYZZH": Marketplace("FR", "fr", "EUR", ",", EUROPE, _EU_ZONES),
+    "APJ6JRA9NG5V4": Marketplace("IT", "it", "EUR", ",", EUROPE, _EU_ZONES),
+    "A1RKKUPIHCS9HS": Marketplace("ES", "es", "EUR", ",", EUROPE, _EU_ZONES),
+    "A1F83G8C2ARO7P": Marketplace("GB", "co.uk", "GBP", ".", EUROPE, _UK_ZONES),
+    "A1VC38T7YXB528": Marketplace("JP", "co.jp", "JPY", ".", JAPAN, (("JST", _zone(9)),)),
 }
 
 
