@@ -101,6 +101,15 @@ class _Writer:
     rng: random.Random
     malformed_rate: float
 
+    def malformed(self, index: int) -> int | None:
+        """Which malformed record (0, 1, ...) the record at ``index`` is, or None for a good one.
+
+        Malformed records are spread evenly at the rate (every 200th at 0.005), so that any document
+        of a pool's length has its share; tsv alternates a wrong field count (even) and a bad value (odd).
+        """
+        before, through = int(index * self.malformed_rate), int((index + 1) * self.malformed_rate)
+        return before if through > before else None
+
     def value(self, column: DeclaredColumn, index: int, key: bool) -> Any:
         """A typed value for the column (None: an empty cell)."""
         if not key and self.rng.random() < EMPTY_RATE:
@@ -249,13 +258,13 @@ def _tsv(writer: _Writer) -> DeclaredLayout:
     for index in range(POOL):
         values, texts = _typed_record(writer, table, index)
         fields = [texts[column.name] or "" for column in table.columns]
-        roll = writer.rng.random()
-        if roll < writer.malformed_rate / 2:
+        spoiled = writer.malformed(index)
+        if spoiled is not None and spoiled % 2 == 0:
             # A cut line or one with a stray field: the count no longer matches the header.
             fields = fields[:-2] if writer.rng.random() < 0.5 else [*fields, "extra"]
             records.append(Record(line(fields), None))
             continue
-        unparsed = _spoil(writer, table, values, texts) if roll < writer.malformed_rate else 0
+        unparsed = _spoil(writer, table, values, texts) if spoiled is not None else 0
         fields = [texts[column.name] or "" for column in table.columns]
         records.append(Record(line(fields), values, unparsed))
     header = line([column.source for column in table.columns])
@@ -283,7 +292,7 @@ def _json_records(writer: _Writer, table: DeclaredTable, count: int) -> list[tup
     out = []
     for index in range(count):
         values, texts = _typed_record(writer, table, index)
-        unparsed = _spoil(writer, table, values, texts) if writer.rng.random() < writer.malformed_rate else 0
+        unparsed = _spoil(writer, table, values, texts) if writer.malformed(index) is not None else 0
         item: dict[str, Any] = {}
         for column in table.columns:
             if texts[column.name] is None and writer.rng.random() < 0.5:
@@ -343,7 +352,7 @@ def _xml(writer: _Writer, charset: str) -> DeclaredLayout:
     records = []
     for index in range(POOL):
         values, texts = _typed_record(writer, table, index)
-        unparsed = _spoil(writer, table, values, texts) if writer.rng.random() < writer.malformed_rate else 0
+        unparsed = _spoil(writer, table, values, texts) if writer.malformed(index) is not None else 0
         element = ET.Element(record_tag)
         for column in table.columns:
             _place(element, column.source, texts[column.name])

@@ -115,4 +115,5 @@ def test_any_size_is_well_formed_and_the_default_rate_is_small(report_type: str)
     generated = Generated(report_type, US, text)
     expected = generated.expected()
     assert len(expected.rows) > 100
-    assert expected.rows_rejected + expected.values_unparsed <= len(expected.rows) * 0.03
+    # "Now and then": one malformed record in every 200, never none in a document that long.
+    assert 0 < expected.rows_rejected + expected.values_unparsed <= len(expected.rows) * 0.03
