@@ -34,6 +34,7 @@ from spreports.report_requests import (
     resolve_target,
 )
 from spreports.spapi.ratelimit import prepaid
+from spreports.tasks import signatures
 from spreports.tasks.context import TaskContext, context
 from spreports.tasks.retrying import MAX_RETRY_COUNTDOWN, reserved_bucket, retry_later, wait_then_retry, waits
 
@@ -123,7 +124,7 @@ def _round(ctx: TaskContext, args: BackfillRequest) -> BackfillRound:
             report_id=finished.report_id,
             report_type=finished.report_type,
         )
-        current_app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+        signatures.retrieval(current_app, request).apply_async()
 
     options = ctx.settings.requests
     return BackfillRound(

@@ -33,6 +33,7 @@ from spreports.documents.retrieval import ClaimHeld, Counters, DocumentRetrieval
 from spreports.errors import QuotaWait, ServiceUnavailable, SpreportsError, TransientError
 from spreports.metrics import WorkerMetrics
 from spreports.spapi.ratelimit import prepaid
+from spreports.tasks import signatures
 from spreports.tasks.context import context
 from spreports.tasks.progress import DownloadProgress
 from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry
@@ -171,7 +172,7 @@ def requeue_orphaned_documents() -> int:
             continue
         if not inflight.redriven(entry, grace):
             continue  # a task listed it anew meanwhile: it is not lost
-        current_app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+        signatures.retrieval(current_app, request).apply_async()
         log.warning(
             "document %s of seller %s: its task was not seen %s; queued again",
             request.report_document_id, request.seller_id,

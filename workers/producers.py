@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 # report_requests is loaded so that a result's .get() re-raises the request's own errors
 # (ReportCancelled, ReportFatal, ...): Celery rebuilds a task's exception only from a module already imported.
 # Its refusals also stop a request Amazon's rules forbid before it is sent.
-from spreports import names, report_requests
+from spreports import report_requests
 from spreports.connection import safe_url
 from spreports.contracts import BackfillRequest, DocumentRequest, ReportRequest
 from spreports.errors import InvalidRequest, RedisUnavailable, ServiceUnavailable
 from spreports.settings import Settings, load_settings
+from spreports.tasks import signatures
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -70,7 +71,7 @@ def enqueue_document(
     )
     app = app_for(settings)
     with _redis_errors(app):
-        return app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+        return signatures.retrieval(app, request).apply_async()
 
 
 def request_report(
@@ -104,11 +105,8 @@ def request_report(
     # checks again once it knows the seller's default marketplaces).
     report_requests.refuse_broken_rules(request.report_type, request.marketplace_ids)
     app = app_for(settings or _settings())
-    flow = app.signature(names.REQUEST_REPORT, kwargs=request.task_kwargs(), queue=names.CONTROL_QUEUE) | app.signature(
-        names.FOLLOW_REPORT, queue=names.CONTROL_QUEUE
-    )
     with _redis_errors(app):
-        return flow.apply_async()
+        return signatures.request_then_follow(app, request).apply_async()
 
 
 def requested_report(result: AsyncResult, timeout: float | None = None) -> dict[str, str]:  # type: ignore[type-arg]
@@ -147,7 +145,7 @@ def backfill_reports(
                               report_options=report_options, parallel=parallel)  # fmt: skip
     app = app_for(settings or _settings())
     with _redis_errors(app):
-        return app.send_task(names.BACKFILL_REPORTS, kwargs=args.task_kwargs(), queue=names.CONTROL_QUEUE)
+        return signatures.backfill(app, args).apply_async()
 
 
 def backfill_arguments(
