@@ -1,4 +1,4 @@
-"""Tasks: request a report on demand and follow it to its document; sweep for finished reports whose notification was lost."""
+"""Tasks: request a report on demand and follow it to its document."""
 
 from __future__ import annotations
 
@@ -6,20 +6,17 @@ import logging
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-import redis
 from celery import Task, current_app, shared_task
 from celery.exceptions import Retry
 
 from spreports import names
 from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
 from spreports.cooldowns import check_cooldown, start_cooldown
-from spreports.documents.claim import CLAIM_PREFIX
-from spreports.errors import InvalidRequest, NotFound, OutcomeUnknown, RedisUnavailable, SpreportsError, TransientError
+from spreports.errors import InvalidRequest, NotFound, OutcomeUnknown, RedisUnavailable, TransientError
 from spreports.fatal import FatalLedger
-from spreports.ledger import FailureLedger
 from spreports.report_requests import (
     PENDING_RETRY_SECONDS,
     ReportFatal,
@@ -34,28 +31,21 @@ from spreports.report_requests import (
     resolve_target,
 )
 from spreports.restatements import Restatements
-from spreports.schedules import load_schedules_file
 from spreports.spapi.models import Report
 from spreports.spapi.ratelimit import prepaid
-from spreports.stuck import PENDING, Replacements, handle_stuck_reports
-from spreports.sweep import FinishedReport, reports_to_retrieve
+from spreports.stuck import PENDING, Replacements
+from spreports.tasks import signatures
 from spreports.tasks.context import TaskContext, context
 from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry, waits
 
 log = logging.getLogger(__name__)
 
-SWEEP_MARK_PREFIX = "spreports:sweep:queued:"
-# Longer than a sweep period, so a queued document is not queued again while it waits for a worker.
-SWEEP_MARK_TTL_SECONDS = 3600
-# A followed report that ends FATAL: its error document's retrieval is awaited this often, this long apart.
+# A followed report that ends FATAL: its error document's retrieval is awaited this often, this long apart
+# (the count of polls is forgotten after an hour).
 FATAL_POLLS_PREFIX = "spreports:fatal-polls:"
+FATAL_POLLS_TTL_SECONDS = 3600
 FATAL_REASON_POLLS = 6
 FATAL_REASON_WAIT_SECONDS = 5.0
-# The sweep looks for dead writers' leftovers in today's and yesterday's folders every time, and in every
-# folder, whatever its day, once per this period (the first sweep of the fleet's day takes it): a part of
-# a day whose sweeps never ran (the fleet was down) is removed too, and the whole tree is listed rarely.
-STALE_PARTS_FULL_SCAN_KEY = "spreports:sweep:stale-parts-full-scan"
-STALE_PARTS_FULL_SCAN_SECONDS = 24 * 3600
 
 
 @shared_task(name=names.REQUEST_REPORT, bind=True)
@@ -243,9 +233,7 @@ def follow_report(
         args.seller_id,
         document.report_document_id,
     )
-    raise self.replace(
-        self.app.signature(names.RETRIEVE_REPORT_DOCUMENT, kwargs=document.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
-    )
+    raise self.replace(signatures.retrieval(self.app, document))
 
 
 def _follow_replacement(task: Task, ctx: TaskContext, args: ReportFollow) -> None:  # type: ignore[type-arg]
@@ -258,7 +246,7 @@ def _follow_replacement(task: Task, ctx: TaskContext, args: ReportFollow) -> Non
     log.info("report %s of seller %s was stuck and cancelled; following its replacement %s",
              args.report_id, args.seller_id, replacement)  # fmt: skip
     follow = ReportFollow(seller_id=args.seller_id, report_id=replacement, report_type=args.report_type)
-    raise task.replace(task.app.signature(names.FOLLOW_REPORT, kwargs=follow.task_kwargs(), queue=names.CONTROL_QUEUE))
+    raise task.replace(signatures.follow(task.app, follow))
 
 
 def _cool_down(ctx: TaskContext, seller_id: str, report: Report) -> datetime | None:
@@ -285,7 +273,7 @@ def _fatal_reason(task: Task, ctx: TaskContext, seller_id: str, report: Report) 
         return reason
     polls_key = f"{FATAL_POLLS_PREFIX}{seller_id}:{report.report_id}"
     polls = ctx.redis.incr(polls_key)
-    ctx.redis.expire(polls_key, SWEEP_MARK_TTL_SECONDS)
+    ctx.redis.expire(polls_key, FATAL_POLLS_TTL_SECONDS)
     if polls == 1:
         _enqueue_document(seller_id, report.report_document_id or "", report.report_id, report.report_type, "FATAL")
     if polls <= FATAL_REASON_POLLS:
@@ -312,142 +300,4 @@ def _enqueue_document(seller_id: str, document_id: str, report_id: str, report_t
         report_type=report_type,
         processing_status=status,
     )
-    current_app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
-
-
-@shared_task(name=names.SWEEP_FINISHED_REPORTS)
-def sweep_finished_reports() -> dict[str, int | str]:
-    """Enqueue the retrieval of recent finished reports not stored yet.
-
-    Returns per seller the count queued (or the failure), and ``recovered``: the total queued.
-    """
-    ctx = context()
-    settings = ctx.settings
-    results: dict[str, int | str] = {}
-    redriven = _redrive_failures(ctx)
-    if redriven:
-        results["failure-ledger"] = redriven
-    removed = _remove_stale_parts(ctx)
-    if removed:
-        results["stale-parts"] = removed
-    report_types = set(settings.sqs.report_types)
-    if settings.schedules_file is not None:
-        report_types.update(load_schedules_file(settings.schedules_file).report_types())
-    if not report_types:
-        log.warning("sweep skipped: set SPREPORTS_SQS__REPORT_TYPES or SPREPORTS_SCHEDULES_FILE to name report types")
-        return results
-    recovered = 0
-    for seller_id in settings.sellers():
-        try:
-            results[seller_id] = found = _sweep_seller(ctx, seller_id, sorted(report_types))
-            recovered += found
-        except (SpreportsError, redis.RedisError) as exc:
-            # One seller's failure (a revoked grant, throttling) must not stop the others; the next sweep retries.
-            log.warning("sweep for seller %s failed: %s", seller_id, exc)
-            results[seller_id] = f"failed: {type(exc).__name__}: {exc}"
-        # The safety nets never skip one another: the stuck pass runs after the sweep, whatever the sweep met,
-        # so that its getReports pages never take the sweep's turn of the quota, and nothing it meets stops it.
-        stuck = _stuck_pass(ctx, seller_id, sorted(report_types))
-        if stuck is not None:
-            results[f"{seller_id}:stuck"] = stuck
-    results["recovered"] = recovered
-    # A number rather than silence: recoveries on every sweep mean notifications are not arriving.
-    log.log(
-        logging.WARNING if recovered else logging.INFO,
-        "sweep recovered %d finished report(s) whose notification never came%s",
-        recovered,
-        "; check the relay and the notification subscriptions" if recovered else "",
-    )
-    return results
-
-
-def _remove_stale_parts(ctx: TaskContext) -> int:
-    """Remove what writers killed mid-write left in the storage (today's and yesterday's folders; once a
-    day every folder)."""
-    today = datetime.now(UTC).date()
-    days: list[date] | None = [today, today - timedelta(days=1)]
-    try:
-        if ctx.redis.set(STALE_PARTS_FULL_SCAN_KEY, 1, nx=True, ex=STALE_PARTS_FULL_SCAN_SECONDS):
-            days = None
-    except (redis.RedisError, OSError) as exc:
-        log.warning(
-            "the clean-up of unfinished writes looks at recent days only: Redis failed (%s)", type(exc).__name__
-        )
-    try:
-        removed = ctx.storage.remove_stale_parts(days)
-    except SpreportsError as exc:
-        log.warning("the clean-up of unfinished writes failed: %s", exc)
-        return 0
-    if removed:
-        log.info("removed %d unfinished write(s) of dead workers from the storage", removed)
-    return removed
-
-
-def _redrive_failures(ctx: TaskContext) -> int:
-    """Queue again the documents that failed for good on a condition that may have passed (an outage)."""
-    enqueued = 0
-    for entry in FailureLedger(ctx.redis).entries():
-        request = entry.request
-        mark = f"{SWEEP_MARK_PREFIX}{request.seller_id}:{request.report_document_id}"
-        if entry.may_pass and ctx.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
-            current_app.send_task(
-                names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE
-            )
-            enqueued += 1
-    if enqueued:
-        log.info("sweep queued %d document(s) of the failure ledger again", enqueued)
-    return enqueued
-
-
-def _stuck_pass(ctx: TaskContext, seller_id: str, report_types: list[str]) -> str | None:
-    """Handle the seller's stuck reports; None, or the failure (logged) that cut the pass short."""
-    try:
-        # A stuck IN_QUEUE report is requested again by a request task of its own, which waits for the quota
-        # and the cooldowns as any request does: the pass itself never waits for createReport.
-        handle_stuck_reports(
-            ctx.client(seller_id), ctx.redis, seller_id, report_types, now=datetime.now(UTC), requeue=_request_again
-        )
-    except Exception as exc:
-        log.warning("the stuck-report pass for seller %s failed: %s", seller_id, exc)
-        return f"failed: {type(exc).__name__}: {exc}"
-    return None
-
-
-def _request_again(spec: ReportSpec, replaces: str) -> None:
-    request = ReportRequest(
-        report_type=spec.report_type,
-        seller_id=spec.seller_id,
-        marketplace_ids=list(spec.marketplace_ids),
-        data_start_time=spec.data_start_time,
-        data_end_time=spec.data_end_time,
-        report_options=spec.options,
-        replaces=replaces,
-    )
-    current_app.send_task(names.REQUEST_REPORT, kwargs=request.task_kwargs(), queue=names.CONTROL_QUEUE)
-
-
-def _sweep_seller(ctx: TaskContext, seller_id: str, report_types: list[str]) -> int:
-    def is_handled(report: FinishedReport) -> bool:
-        # Stored, or being retrieved right now (a run holds its claim): nothing for the safety net to do.
-        document_id = report.report_document_id or ""
-        if ctx.storage.find(seller_id, document_id) is not None:
-            return True
-        return bool(ctx.redis.exists(f"{CLAIM_PREFIX}:{seller_id}:{document_id}"))
-
-    client, now = ctx.client(seller_id), datetime.now(UTC)
-    enqueued = 0
-    for report in reports_to_retrieve(client, report_types, is_handled, now=now):
-        # A document already queued by an earlier sweep (still waiting or downloading) is not queued again.
-        mark = f"{SWEEP_MARK_PREFIX}{seller_id}:{report.report_document_id}"
-        if not ctx.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
-            continue
-        request = DocumentRequest(
-            seller_id=seller_id,
-            report_document_id=report.report_document_id or "",
-            report_id=report.report_id,
-            report_type=report.report_type,
-            processing_status=report.processing_status,
-        )
-        current_app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
-        enqueued += 1
-    return enqueued
+    signatures.retrieval(current_app, request).apply_async()
