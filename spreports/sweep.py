@@ -23,10 +23,8 @@ from spreports.documents.claim import CLAIM_PREFIX
 from spreports.errors import SpreportsError
 from spreports.ledger import FailureLedger
 from spreports.report_requests import ReportSpec
+from spreports.runtime import Runtime
 from spreports.schedules import load_schedules_file
-from spreports.settings import Settings
-from spreports.spapi import SpapiClient
-from spreports.storage import Storage
 from spreports.stuck import handle_stuck_reports
 
 log = logging.getLogger(__name__)
@@ -105,11 +103,7 @@ def reports_to_retrieve(
 class Sweep:
     """One periodic pass of the safety nets (see the module docstring), on one process's connections."""
 
-    redis: redis.Redis
-    storage: Storage
-    settings: Settings
-    client: Callable[[str], SpapiClient]
-    """The SP-API client of a seller."""
+    runtime: Runtime
     enqueue: Callable[[DocumentRequest], None]
     """Queue a document's retrieval."""
     request_again: Callable[[ReportRequest], None]
@@ -124,16 +118,16 @@ class Sweep:
         removed = self._remove_stale_parts()
         if removed:
             results["stale-parts"] = removed
-        report_types = set(self.settings.sqs.report_types)
-        if self.settings.schedules_file is not None:
-            report_types.update(load_schedules_file(self.settings.schedules_file).report_types())
+        report_types = set(self.runtime.settings.sqs.report_types)
+        if self.runtime.settings.schedules_file is not None:
+            report_types.update(load_schedules_file(self.runtime.settings.schedules_file).report_types())
         if not report_types:
             log.warning(
                 "sweep skipped: set SPREPORTS_SQS__REPORT_TYPES or SPREPORTS_SCHEDULES_FILE to name report types"
             )
             return results
         recovered = 0
-        for seller_id in self.settings.sellers():
+        for seller_id in self.runtime.settings.sellers():
             try:
                 results[seller_id] = found = self._sweep_seller(seller_id, sorted(report_types))
                 recovered += found
@@ -162,14 +156,14 @@ class Sweep:
         today = datetime.now(UTC).date()
         days: list[date] | None = [today, today - timedelta(days=1)]
         try:
-            if self.redis.set(STALE_PARTS_FULL_SCAN_KEY, 1, nx=True, ex=STALE_PARTS_FULL_SCAN_SECONDS):
+            if self.runtime.redis.set(STALE_PARTS_FULL_SCAN_KEY, 1, nx=True, ex=STALE_PARTS_FULL_SCAN_SECONDS):
                 days = None
         except (redis.RedisError, OSError) as exc:
             log.warning(
                 "the clean-up of unfinished writes looks at recent days only: Redis failed (%s)", type(exc).__name__
             )
         try:
-            removed = self.storage.remove_stale_parts(days)
+            removed = self.runtime.storage.remove_stale_parts(days)
         except SpreportsError as exc:
             log.warning("the clean-up of unfinished writes failed: %s", exc)
             return 0
@@ -180,10 +174,10 @@ class Sweep:
     def _redrive_failures(self) -> int:
         """Queue again the documents that failed for good on a condition that may have passed (an outage)."""
         enqueued = 0
-        for entry in FailureLedger(self.redis).entries():
+        for entry in FailureLedger(self.runtime.redis).entries():
             request = entry.request
             mark = f"{SWEEP_MARK_PREFIX}{request.seller_id}:{request.report_document_id}"
-            if entry.may_pass and self.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
+            if entry.may_pass and self.runtime.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
                 self.enqueue(request)
                 enqueued += 1
         if enqueued:
@@ -195,7 +189,7 @@ class Sweep:
         try:
             # A stuck IN_QUEUE report is requested again by a request task of its own, which waits for the quota
             # and the cooldowns as any request does: the pass itself never waits for createReport.
-            handle_stuck_reports(self.client(seller_id), self.redis, seller_id, report_types, now=datetime.now(UTC),
+            handle_stuck_reports(self.runtime.client(seller_id), self.runtime.redis, seller_id, report_types, now=datetime.now(UTC),
                                  requeue=self._replace)  # fmt: skip
         except Exception as exc:
             log.warning("the stuck-report pass for seller %s failed: %s", seller_id, exc)
@@ -219,15 +213,17 @@ class Sweep:
         def is_handled(report: FinishedReport) -> bool:
             # Stored, or being retrieved right now (a run holds its claim): nothing for the safety net to do.
             document_id = report.report_document_id or ""
-            if self.storage.find(seller_id, document_id) is not None:
+            if self.runtime.storage.find(seller_id, document_id) is not None:
                 return True
-            return bool(self.redis.exists(f"{CLAIM_PREFIX}:{seller_id}:{document_id}"))
+            return bool(self.runtime.redis.exists(f"{CLAIM_PREFIX}:{seller_id}:{document_id}"))
 
         enqueued = 0
-        for report in reports_to_retrieve(self.client(seller_id), report_types, is_handled, now=datetime.now(UTC)):
+        for report in reports_to_retrieve(
+            self.runtime.client(seller_id), report_types, is_handled, now=datetime.now(UTC)
+        ):
             # A document already queued by an earlier sweep (still waiting or downloading) is not queued again.
             mark = f"{SWEEP_MARK_PREFIX}{seller_id}:{report.report_document_id}"
-            if not self.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
+            if not self.runtime.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
                 continue
             request = DocumentRequest(
                 seller_id=seller_id,

@@ -114,8 +114,7 @@ def retrieve_report_document(
 def retrieval_service() -> DocumentRetrieval:
     """The retrieval service of this worker process (on its context's connections)."""
     ctx = context()
-    return DocumentRetrieval(redis=ctx.redis, storage=ctx.storage, settings=ctx.settings, client=ctx.client,
-                             session=ctx.session, counters=WorkerMetrics(ctx.redis))  # fmt: skip
+    return DocumentRetrieval(ctx, counters=WorkerMetrics(ctx.redis))
 
 
 def _progress_of(task: Task) -> Callable[[DocumentRequest], DownloadProgress]:  # type: ignore[type-arg]

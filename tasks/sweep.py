@@ -22,9 +22,7 @@ def sweep_finished_reports() -> dict[str, int | str]:
 
     Returns per seller the count queued (or the failure), and ``recovered``: the total queued.
     """
-    ctx = context()
-    return Sweep(redis=ctx.redis, storage=ctx.storage, settings=ctx.settings, client=ctx.client,
-                 enqueue=_enqueue, request_again=_request_again).run()  # fmt: skip
+    return Sweep(context(), enqueue=_enqueue, request_again=_request_again).run()
 
 
 def _enqueue(request: DocumentRequest) -> None:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
-import requests
 
 from spreports.contracts import DocumentRequest
 from spreports.cooldowns import start_cooldown
@@ -38,9 +37,8 @@ from spreports.errors import ServiceUnavailable, TransientError
 from spreports.fatal import FatalLedger
 from spreports.ledger import FailureLedger
 from spreports.restatements import Restatements
-from spreports.settings import Settings
-from spreports.spapi import SpapiClient
-from spreports.storage import Manifest, Storage
+from spreports.runtime import Runtime
+from spreports.storage import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -112,14 +110,9 @@ class Retrieved:
 
 @dataclass(frozen=True)
 class DocumentRetrieval:
-    """The retrieval service of one process: its connections, settings and counters."""
+    """The retrieval service of one process: its connections and settings, and the fleet's counters."""
 
-    redis: redis.Redis
-    storage: Storage
-    settings: Settings
-    client: Callable[[str], SpapiClient]
-    """The SP-API client of a seller."""
-    session: requests.Session
+    runtime: Runtime
     counters: Counters
 
     def run(
@@ -135,7 +128,7 @@ class DocumentRetrieval:
         retrieved = self._find_or_retrieve(request, run_id, progress)
         if request.processing_status == "FATAL":
             try:
-                record_fatal(self.redis, retrieved)
+                record_fatal(self.runtime.redis, retrieved)
             except TransientError as exc:
                 raise FatalUnrecorded(exc) from None
         self._count_stored(retrieved)
@@ -146,14 +139,14 @@ class DocumentRetrieval:
             retrieved.manifest.timings.get("total_seconds"), run_id,
         )  # fmt: skip
         with contextlib.suppress(redis.RedisError, OSError):
-            FailureLedger(self.redis).resolve(request.seller_id, request.report_document_id)
+            FailureLedger(self.runtime.redis).resolve(request.seller_id, request.report_document_id)
         return retrieved
 
     def away(self, request: DocumentRequest, countdown: float) -> None:
         """Keep the document listed while its run is away for ``countdown`` s, with the moment it is due back:
         should the broker lose the delayed run, the requeue task queues the document again soon after."""
         try:
-            InFlight(self.redis).away(request, countdown)
+            InFlight(self.runtime.redis).away(request, countdown)
         except (redis.RedisError, OSError) as exc:
             # The retry is queued all the same: only a broker loss of it would go unnoticed (the sweep remains).
             log.warning(
@@ -165,7 +158,7 @@ class DocumentRetrieval:
         """Put a document that failed for good in the ledger, where a person and the sweep can re-drive it."""
         self.counters.count("documents", "failed")
         try:
-            entry = FailureLedger(self.redis).record(request, error)
+            entry = FailureLedger(self.runtime.redis).record(request, error)
         except (redis.RedisError, OSError) as exc:
             # Left in flight: the requeue task tries it again, so it is not lost while the ledger is unreachable.
             log.error(
@@ -173,7 +166,9 @@ class DocumentRetrieval:
                 request.report_document_id, request.seller_id, type(error).__name__, type(exc).__name__,
             )  # fmt: skip
             return
-        _unlist(InFlight(self.redis), request)  # in the ledger now: re-driven from there, not by the requeue task
+        _unlist(
+            InFlight(self.runtime.redis), request
+        )  # in the ledger now: re-driven from there, not by the requeue task
         # One line, no traceback: what failed, whether it can pass, Amazon's words (with its request id), what next.
         log.error(
             "document %s of seller %s not stored (%s, %s): %s; in the failure ledger (`spreports reports failed`)",
@@ -184,15 +179,15 @@ class DocumentRetrieval:
     def _find_or_retrieve(
         self, request: DocumentRequest, run_id: str, progress: Callable[[DocumentRequest], ProgressHook]
     ) -> Retrieved:
-        existing = self.storage.find(request.seller_id, request.report_document_id)
+        existing = self.runtime.storage.find(request.seller_id, request.report_document_id)
         if existing is not None:
             return Retrieved(request, existing, already_stored=True)
-        claim = DocumentClaim(self.redis, request.seller_id, request.report_document_id,
-                              owner=claim_owner(run_id), ttl=self.settings.documents.claim_ttl_seconds)  # fmt: skip
+        claim = DocumentClaim(self.runtime.redis, request.seller_id, request.report_document_id,
+                              owner=claim_owner(run_id), ttl=self.runtime.settings.documents.claim_ttl_seconds)  # fmt: skip
         if not claim.acquire():
             raise ClaimHeld(claim.remaining())
         with claim.kept():
-            inflight = InFlight(self.redis)
+            inflight = InFlight(self.runtime.redis)
             try:
                 inflight.add(request)
             except (redis.RedisError, OSError) as exc:
@@ -216,7 +211,7 @@ class DocumentRetrieval:
     def _retrieve(
         self, args: DocumentRequest, run_id: str, progress_for: Callable[[DocumentRequest], ProgressHook]
     ) -> Retrieved:
-        client = self.client(args.seller_id)
+        client = self.runtime.client(args.seller_id)
         request, report, supersedes = args, None, None
         if args.report_id:
             # The report's metadata goes into the manifest (and names the report type when not given).
@@ -224,7 +219,7 @@ class DocumentRetrieval:
             report = found.model_dump(mode="json", by_alias=True)
             request = args.model_copy(update={"report_type": args.report_type or found.report_type})
             # A restated report's document is a new version of an earlier one, whoever queued its retrieval.
-            supersedes = Restatements(self.redis).superseded(args.seller_id, args.report_id)
+            supersedes = Restatements(self.runtime.redis).superseded(args.seller_id, args.report_id)
 
         def locate() -> Any:
             return client.get_report_document(args.report_document_id, report_type=request.report_type)
@@ -241,9 +236,9 @@ class DocumentRetrieval:
                 request,
                 locate=locate,
                 report=report,
-                storage=self.storage,
-                options=RetrievalOptions.from_settings(self.settings),
-                session=self.session,
+                storage=self.runtime.storage,
+                options=RetrievalOptions.from_settings(self.runtime.settings),
+                session=self.runtime.session,
                 progress=progress,
                 # The claim was just taken, but a run that lost a race with a finishing one re-checks here.
                 skip_existing=True,
