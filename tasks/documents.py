@@ -88,27 +88,32 @@ def retrieve_report_document(
         # Stored, its counter and cooldown not yet: the retry finds the document stored and writes them.
         retry_later(self, late.error)
     except TransientError as exc:
-        _count_transient(service.counters, exc)
-        try:
-            retry_later(self, exc)
-        except Retry as wait:
-            service.away(args, _countdown(wait))
-            if not isinstance(exc, QuotaWait):
-                service.counters.count("document_retries")
-            raise
-        except Reject:
-            # Celery could not queue the retry (the broker is unreachable) and drops the message: the
-            # condition may pass, so the ledger gets the error itself, which the sweep re-drives.
-            service.fail(args, exc)
-            raise
-        except Exception as final:  # the budget is spent: recorded, then the task fails
-            service.fail(args, final)
-            raise
+        _retry_transient(self, service, args, exc)
     except Exception as exc:
         service.counters.count("document_failures", type(exc).__name__)
         service.fail(args, exc)
         raise
     return retrieved.summary()
+
+
+def _retry_transient(task: Task, service: DocumentRetrieval, args: DocumentRequest, exc: TransientError) -> NoReturn:  # type: ignore[type-arg]
+    """Come back later (listed as away until then); past the budget, or unqueued, the document fails for good."""
+    _count_transient(service.counters, exc)
+    try:
+        retry_later(task, exc)
+    except Retry as wait:
+        service.away(args, _countdown(wait))
+        if not isinstance(exc, QuotaWait):
+            service.counters.count("document_retries")
+        raise
+    except Reject:
+        # Celery could not queue the retry (the broker is unreachable) and drops the message: the
+        # condition may pass, so the ledger gets the error itself, which the sweep re-drives.
+        service.fail(args, exc)
+        raise
+    except Exception as final:  # the budget is spent: recorded, then the task fails
+        service.fail(args, final)
+        raise
 
 
 def retrieval_service() -> DocumentRetrieval:
