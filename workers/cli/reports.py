@@ -404,11 +404,9 @@ def _driving_run(redis_url: str, settings: Settings, progress: Any) -> str | Non
 
 def _backfill_plan(settings: Settings, args: Any) -> Any:
     """The backfill's plan; an empty range fails here, before anything is started or queued."""
-    from spreports.backfill import BackfillPlan
-    from spreports.report_requests import resolve_target
+    from spreports.backfill_runs import plan_of
 
-    seller, marketplaces = resolve_target(settings, args.seller_id, args.marketplace_ids)
-    plan = BackfillPlan.of(seller, args.report_type, marketplaces, args.data_start_time, args.data_end_time)
+    plan = plan_of(settings, args)
     plan.windows  # noqa: B018 - an empty range raises
     return plan
 
