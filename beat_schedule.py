@@ -39,3 +39,8 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "options": {"queue": CONTROL_QUEUE, "expires": 14},
     },
 }
+
+# Python started in the checkout has the checkout on sys.path: this module is `spreports.beat_schedule` (pyproject.toml
+# maps it into the package), never a second module named `beat_schedule`.
+if __name__ != "spreports.beat_schedule":
+    raise ImportError("beat_schedule is the module spreports.beat_schedule: import it by that name")

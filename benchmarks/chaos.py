@@ -574,7 +574,7 @@ class Lab:
         """Where a document that was not stored is: its task queued, delivered and unacknowledged, in flight,
         in the failure ledger, or nowhere."""
         from spreports.documents.inflight import INFLIGHT_KEY
-        from spreports.ledger import FailureLedger
+        from spreports.reports.failure_ledger import FailureLedger
 
         broker = redis.Redis.from_url(self.redis.url, socket_timeout=5)
         try:

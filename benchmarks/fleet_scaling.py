@@ -41,10 +41,10 @@ from fleet_scale import (
 )
 
 from spreports import names
-from spreports.contracts import DocumentRequest
 from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, Simulator, SimulatorConfig, start_simulator
 from spreports.simulator.config import generated_credentials
+from spreports.task_arguments import DocumentRequest
 from spreports.workers.producers import app_for
 
 VARIANTS = (1, 2, 4)

@@ -99,6 +99,15 @@ class RedisUnavailable(ServiceUnavailable):
     """Redis cannot be reached or started."""
 
 
+class RequestPending(TransientError):
+    """Another run is requesting the identical report right now; its reportId follows shortly."""
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        #: Seconds after which to look again (None: the caller's own default).
+        self.retry_after = retry_after
+
+
 class DocumentUrlExpired(TransientError):
     """The pre-signed document URL has expired; fetch a fresh one with getReportDocument."""
 
@@ -143,6 +152,18 @@ class InvalidNotification(PermanentError):
         #: A short label for metrics and dead-letter attributes: ``not-json``, ``wrong-shape``,
         #: ``other-type`` or ``other-application``.
         self.kind = kind
+
+
+class ReportCancelled(PermanentError):
+    """Amazon cancelled the report (on request, or automatically because there is no data to return)."""
+
+
+class ReportFatal(PermanentError):
+    """Amazon aborted the report with a fatal error."""
+
+
+class ReportNotFinished(PermanentError):
+    """The report did not finish while it was followed."""
 
 
 class DocumentRejected(PermanentError):

@@ -33,9 +33,9 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from spreports.documents.inflight import INFLIGHT_KEY
-from spreports.fatal import KEY_PREFIX as FATAL_PREFIX
-from spreports.fatal import REPORT_PREFIX as FATAL_REPORT_PREFIX
-from spreports.ledger import LEDGER_KEY
+from spreports.reports.failure_ledger import LEDGER_KEY
+from spreports.reports.fatal_ledger import KEY_PREFIX as FATAL_PREFIX
+from spreports.reports.fatal_ledger import REPORT_PREFIX as FATAL_REPORT_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ class FleetCollector(Collector):
         yield _gauge("broker_held_messages", [((), float(sum(held.values())))])
 
     def _fatal_counts(self) -> dict[str, int]:
-        # One hash per report type (spreports.fatal); the per-report reason keys share the prefix.
+        # One hash per report type (spreports.reports.fatal_ledger); the per-report reason keys share the prefix.
         counts: dict[str, int] = {}
         for raw in self._redis.scan_iter(match=f"{FATAL_PREFIX}*", count=1000, _type="hash"):
             key = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -321,7 +321,9 @@ def _histogram(values: Mapping[str, str]) -> Metric:
 
 def _fatal(counts: Mapping[str, int]) -> Metric:
     family = CounterMetricFamily(
-        f"{PREFIX}{FATAL_COUNTER}", "FATAL reports seen, per report type (spreports.fatal)", labels=["report_type"]
+        f"{PREFIX}{FATAL_COUNTER}",
+        "FATAL reports seen, per report type (spreports.reports.fatal_ledger)",
+        labels=["report_type"],
     )
     for report_type, count in sorted(counts.items()):
         family.add_metric([report_type], float(count))

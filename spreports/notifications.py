@@ -29,9 +29,9 @@ from typing import Any, Literal
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel, to_pascal
 
-from spreports.contracts import DocumentRequest
 from spreports.errors import InvalidNotification
 from spreports.ids import ID_PATTERN
+from spreports.task_arguments import DocumentRequest
 
 REPORT_PROCESSING_FINISHED = "REPORT_PROCESSING_FINISHED"
 MERCHANT_ACCOUNT_PREFIX = "amzn1.merchant.o."

@@ -1,6 +1,6 @@
 """What the library's services run on in one process: its settings and the connections built from them.
 
-A service (:class:`spreports.documents.retrieval.DocumentRetrieval`, :class:`spreports.sweep.Sweep`) takes a
+A service (:class:`spreports.documents.retrieval.DocumentRetrieval`, :class:`spreports.reports.sweep.Sweep`) takes a
 :class:`Runtime` instead of building its own connections: the worker gives it its per-process context
 (``spreports.tasks.context.TaskContext``), a test gives it fakes.
 """

@@ -1,4 +1,4 @@
-"""Task: backfill one report type over a date range, window by window (:mod:`spreports.backfill`).
+"""Task: backfill one report type over a date range, window by window (:mod:`spreports.reports.backfill`).
 
 One task drives a whole backfill. Each run moves every window along once (follow those at Amazon,
 queue the retrieval of finished ones, request the next), then comes back later on a growing countdown
@@ -8,7 +8,7 @@ same arguments, goes on from there and never requests a window twice.
 
 A run is the task's id. While one run drives a backfill, another run of it only follows (its result
 is the same summary, naming the run it followed); a run late for its next round by more than
-``SPREPORTS_REQUESTS__BACKFILL_TAKEOVER_SECONDS`` is taken over (:mod:`spreports.backfill_runs`).
+``SPREPORTS_REQUESTS__BACKFILL_TAKEOVER_SECONDS`` is taken over (:mod:`spreports.reports.backfill_runs`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from typing import Any
 from celery import Task, current_app, shared_task
 
 from spreports import names
-from spreports.backfill_runs import BackfillRun
-from spreports.contracts import BackfillRequest, DocumentRequest
-from spreports.errors import TransientError
-from spreports.report_requests import PENDING_RETRY_SECONDS, RequestPending, follow_countdown
+from spreports.errors import RequestPending, TransientError
+from spreports.reports.backfill_runs import BackfillRun
+from spreports.reports.obtain import PENDING_RETRY_SECONDS, follow_countdown
 from spreports.spapi.ratelimit import prepaid
+from spreports.task_arguments import BackfillRequest, DocumentRequest
 from spreports.tasks import signatures
 from spreports.tasks.context import context
 from spreports.tasks.retrying import MAX_RETRY_COUNTDOWN, reserved_bucket, retry_later, wait_then_retry, waits

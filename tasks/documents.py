@@ -5,7 +5,7 @@ no-op, a Redis claim (unique to this run, renewed while the download runs) keeps
 same document; the task maps what the service raises to Celery's retries: transient errors (including S3 or Redis failing while checking the storage or taking the claim)
 become retries with backoff (what a 429 asks for, else exponential), permanent ones (and transient
 ones past the budget) fail the task with the error's message and go into the failure ledger
-(:mod:`spreports.ledger`). The result is a small summary, never the pre-signed URL.
+(:mod:`spreports.reports.failure_ledger`). The result is a small summary, never the pre-signed URL.
 
 Waiting for another run's claim, or for the fleet's quota of getReportDocument, is a wait, not a
 failure: it never uses up the transient-retry budget (:mod:`spreports.tasks.retrying`). A document taken
@@ -27,12 +27,12 @@ from celery import Task, current_app, shared_task
 from celery.exceptions import Reject, Retry
 
 from spreports import names
-from spreports.contracts import DocumentRequest
 from spreports.documents.inflight import DUE_MARGIN_SECONDS, InFlight
 from spreports.documents.retrieval import ClaimHeld, Counters, DocumentRetrieval, FatalUnrecorded
 from spreports.errors import QuotaWait, ServiceUnavailable, SpreportsError, TransientError
 from spreports.metrics import WorkerMetrics
 from spreports.spapi.ratelimit import prepaid
+from spreports.task_arguments import DocumentRequest
 from spreports.tasks import signatures
 from spreports.tasks.context import context
 from spreports.tasks.progress import DownloadProgress

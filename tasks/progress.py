@@ -25,9 +25,9 @@ from typing import Any
 
 from celery import Task
 
-from spreports.contracts import DocumentRequest
 from spreports.documents.pipeline import TransferProgress
 from spreports.metrics import WorkerMetrics
+from spreports.task_arguments import DocumentRequest
 
 log = logging.getLogger(__name__)
 

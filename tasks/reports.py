@@ -1,4 +1,4 @@
-"""Tasks: request a report on demand and follow it to its document (over :mod:`spreports.on_demand`)."""
+"""Tasks: request a report on demand and follow it to its document (over :mod:`spreports.reports.on_demand`)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,17 @@ from celery import Task, current_app, shared_task
 from celery.exceptions import Retry
 
 from spreports import names
-from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
-from spreports.errors import OutcomeUnknown, TransientError
-from spreports.on_demand import AwaitReason, Ready, Replaced, follow_step
-from spreports.on_demand import request_report as request_on_demand
-from spreports.report_requests import (
+from spreports.errors import OutcomeUnknown, ReportNotFinished, RequestPending, TransientError
+from spreports.reports.obtain import (
     PENDING_RETRY_SECONDS,
-    ReportNotFinished,
-    RequestPending,
     follow_countdown,
     followed_for,
 )
+from spreports.reports.on_demand import AwaitReason, Ready, Replaced, follow_step
+from spreports.reports.on_demand import request_report as request_on_demand
+from spreports.reports.stuck import Replacements
 from spreports.spapi.ratelimit import prepaid
-from spreports.stuck import Replacements
+from spreports.task_arguments import DocumentRequest, ReportFollow, ReportRequest
 from spreports.tasks import signatures
 from spreports.tasks.context import TaskContext, context
 from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry, waits

@@ -20,7 +20,7 @@ from celery.signals import beat_init
 from spreports import names
 from spreports.errors import SettingsError, SpreportsError
 from spreports.schedules import load_schedules_file, sync_schedules
-from spreports.schedules.requests import due_requests, release
+from spreports.schedules.due_requests import due_requests, release
 from spreports.schedules.runs import SyncState
 from spreports.tasks import signatures
 from spreports.tasks.context import TaskContext, context

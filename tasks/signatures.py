@@ -2,7 +2,7 @@
 
 Every sender (the relay, the sweep, the requeue task, the backfill task, the schedule check, the
 producers and the command line) sends work through these builders, so each task's arguments are
-spelled once (their model in :mod:`spreports.contracts`) and no sender names a queue: the app's routing
+spelled once (their model in :mod:`spreports.task_arguments`) and no sender names a queue: the app's routing
 (``task_routes`` and the default queue, :mod:`spreports.workers.app`) decides it, on either broker.
 
 A builder takes the app whose broker and routing the message goes through; nothing is sent until the
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from spreports import names
-from spreports.contracts import BackfillRequest, DocumentRequest, ReportFollow, ReportRequest
+from spreports.task_arguments import BackfillRequest, DocumentRequest, ReportFollow, ReportRequest
 
 if TYPE_CHECKING:
     from celery import Celery, Signature

@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -21,8 +24,7 @@ from celery.signals import (
     worker_ready,
 )
 
-from spreports import logs, names, redaction
-from spreports.beat_schedule import BEAT_SCHEDULE
+from spreports import logs, names, redaction, tasks
 from spreports.settings import Settings, load_settings
 from spreports.tasks.context import attach, context
 from spreports.tasks.retrying import HARD_TIME_LIMIT, SOFT_TIME_LIMIT, VISIBILITY_TIMEOUT
@@ -114,7 +116,7 @@ def create_app(settings: Settings) -> Celery:
     celery_app = ProductCelery("spreports", include=TASK_MODULES)
     celery_app.config_from_object(celery_config(settings))
     # After config_from_object, which would reset it.
-    celery_app.conf.beat_schedule = BEAT_SCHEDULE
+    celery_app.conf.beat_schedule = beat_schedule()
     attach(celery_app, settings)
     return celery_app
 
@@ -198,3 +200,22 @@ def __getattr__(name: str) -> Celery:
     if _app is None:
         _app = create_app(load_settings())
     return _app
+
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    """The entries of ``beat_schedule.py``, loaded as the module ``spreports.beat_schedule``.
+
+    pyproject.toml maps a package, not a single module: the file sits beside the tasks package, at the
+    checkout's top level and in ``spreports/`` of a wheel, and is loaded from there under its one name.
+    """
+    module = sys.modules.get("spreports.beat_schedule")
+    if module is None:
+        location = Path(tasks.__file__).parent.parent / "beat_schedule.py"
+        spec = importlib.util.spec_from_file_location("spreports.beat_schedule", location)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no beat schedule at {location}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    schedule: dict[str, dict[str, Any]] = module.BEAT_SCHEDULE
+    return schedule

@@ -19,14 +19,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-# report_requests is loaded so that a result's .get() re-raises the request's own errors
-# (ReportCancelled, ReportFatal, ...): Celery rebuilds a task's exception only from a module already imported.
-# Its refusals also stop a request Amazon's rules forbid before it is sent.
-from spreports import report_requests
-from spreports.connection import safe_url
-from spreports.contracts import BackfillRequest, DocumentRequest, ReportRequest
+# Celery rebuilds a task's exception only from a module already imported: spreports.errors, imported
+# here, holds the request's own (ReportCancelled, ReportFatal, ...) that a result's .get() re-raises.
 from spreports.errors import InvalidRequest, RedisUnavailable, ServiceUnavailable
 from spreports.settings import Settings, load_settings
+from spreports.task_arguments import BackfillRequest, DocumentRequest, ReportRequest
 from spreports.tasks import signatures
 
 if TYPE_CHECKING:
@@ -89,7 +86,7 @@ def request_report(
     Sends ``spreports.request_report`` (createReport, or an identical report in flight or fresh
     reused) chained to ``spreports.follow_report`` (getReport on growing countdowns, then the
     retrieval). ``.get()`` returns the stored document's summary (location, sha256, sizes) or raises
-    :class:`~spreports.report_requests.ReportCancelled` / :class:`~spreports.report_requests.ReportFatal`;
+    :class:`~spreports.errors.ReportCancelled` / :class:`~spreports.errors.ReportFatal`;
     ``.parent.get()`` returns the report's ids as soon as it is requested. ``marketplace_ids`` default
     to the seller's in ``SPREPORTS_SELLERS_FILE``; times are datetimes or ISO 8601 strings.
     """
@@ -103,7 +100,9 @@ def request_report(
     )
     # A request Amazon's rules forbid is refused here, in one line, before a task is even sent (the task
     # checks again once it knows the seller's default marketplaces).
-    report_requests.refuse_broken_rules(request.report_type, request.marketplace_ids)
+    from spreports.reports.obtain import refuse_broken_rules  # the SP-API models: loaded when needed
+
+    refuse_broken_rules(request.report_type, request.marketplace_ids)
     app = app_for(settings or _settings())
     with _redis_errors(app):
         return signatures.request_then_follow(app, request).apply_async()
@@ -241,6 +240,7 @@ def _redis_errors(app: Celery) -> Iterator[None]:
 
 
 def _unavailable(app: Celery, exc: BaseException) -> ServiceUnavailable:
+    from spreports.connection import safe_url
     from spreports.workers.brokers import is_amqp
 
     url = str(app.conf.broker_url)

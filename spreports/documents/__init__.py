@@ -7,7 +7,6 @@ documents calls :func:`prepare_process` once when it starts.
 
 from __future__ import annotations
 
-from spreports.contracts import DocumentRequest
 from spreports.documents.claim import DocumentClaim
 from spreports.documents.decode import ContentType, Gunzip, Transcoder
 from spreports.documents.fetch import check_allowed, install_log_filter
@@ -17,6 +16,7 @@ from spreports.documents.pipeline import (
     RetrievalResult,
     retrieve_document,
 )
+from spreports.task_arguments import DocumentRequest
 
 
 def prepare_process() -> None:

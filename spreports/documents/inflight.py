@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import redis
 from pydantic import ValidationError
 
-from spreports.contracts import DocumentRequest
 from spreports.documents.claim import CLAIM_PREFIX
+from spreports.task_arguments import DocumentRequest
 
 INFLIGHT_KEY = "spreports:inflight"
 #: When the requeue task last ran (epoch seconds): beat's heartbeat, read by ``spreports check``.

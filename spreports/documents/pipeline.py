@@ -19,14 +19,14 @@ from typing import Any, Protocol
 import requests
 from pydantic import BaseModel, Field, SecretStr
 
-from spreports.contracts import DocumentRequest
 from spreports.documents.decode import INFLATE_BACKEND, ContentType, Gunzip, Transcoder
 from spreports.documents.fetch import check_allowed, cut_off, host_of, install_log_filter, open_download, read_raw
 from spreports.documents.pump import Pump
 from spreports.errors import DocumentRejected, DocumentUrlExpired, IncompleteDownload, ServiceUnavailable
-from spreports.fatal import CAPTURE_BYTES, error_reason
+from spreports.reports.fatal_ledger import CAPTURE_BYTES, error_reason
 from spreports.settings import DEFAULT_MAX_DECOMPRESSED_BYTES, Settings
 from spreports.storage import DocumentKey, DocumentWriter, Manifest, Storage
+from spreports.task_arguments import DocumentRequest
 
 log = logging.getLogger(__name__)
 

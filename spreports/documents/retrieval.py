@@ -8,8 +8,8 @@
   download runs; a claim held by another run is :class:`ClaimHeld`, which the caller waits on;
 - the in-flight list (:class:`~spreports.documents.inflight.InFlight`): a document taken by a run is
   listed until it is stored or in the failure ledger, so that a lost run is queued again;
-- a FATAL report's reason, its type's counter (:class:`~spreports.fatal.FatalLedger`) and cooldown;
-- the failure ledger (:class:`~spreports.ledger.FailureLedger`): :meth:`DocumentRetrieval.fail` puts a
+- a FATAL report's reason, its type's counter (:class:`~spreports.reports.fatal_ledger.FatalLedger`) and cooldown;
+- the failure ledger (:class:`~spreports.reports.failure_ledger.FailureLedger`): :meth:`DocumentRetrieval.fail` puts a
   document that failed for good there, :meth:`~DocumentRetrieval.run` takes a stored one off it.
 
 The result is a :class:`Retrieved`, kept typed to the end: the manifest it carries (with a FATAL
@@ -28,17 +28,17 @@ from typing import Any, Protocol
 
 import redis
 
-from spreports.contracts import DocumentRequest
-from spreports.cooldowns import start_cooldown
 from spreports.documents.claim import DocumentClaim, claim_owner
 from spreports.documents.inflight import InFlight
 from spreports.documents.pipeline import RetrievalOptions, RetrievalResult, TransferProgress, retrieve_document
 from spreports.errors import ServiceUnavailable, TransientError
-from spreports.fatal import FatalLedger
-from spreports.ledger import FailureLedger
-from spreports.restatements import Restatements
+from spreports.reports.cooldowns import start_cooldown
+from spreports.reports.failure_ledger import FailureLedger
+from spreports.reports.fatal_ledger import FatalLedger
+from spreports.reports.restatements import Restatements
 from spreports.runtime import Runtime
 from spreports.storage import Manifest
+from spreports.task_arguments import DocumentRequest
 
 log = logging.getLogger(__name__)
 

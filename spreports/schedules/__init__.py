@@ -24,7 +24,7 @@ The desired schedules live in a TOML file (``SPREPORTS_SCHEDULES_FILE``)::
 - :mod:`~spreports.schedules.periods`: periods, next runs, request periods and windows;
 - :mod:`~spreports.schedules.reconcile`: the plan (create / replace / keep / cancel) and its calls;
 - :mod:`~spreports.schedules.runs`: the fleet's lock and memory of syncs, in Redis;
-- :mod:`~spreports.schedules.requests`: which request entries are due.
+- :mod:`~spreports.schedules.due_requests`: which request entries are due.
 """
 
 from __future__ import annotations

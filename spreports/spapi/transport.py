@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +32,6 @@ from requests.adapters import HTTPAdapter
 from requests.sessions import merge_setting
 from requests.utils import get_environ_proxies
 
-from spreports import __version__
 from spreports.errors import (
     Conflict,
     ErrorDetail,
@@ -49,7 +49,7 @@ from spreports.spapi.tokens import TokenSource
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"spreports/{__version__} (Language=Python)"
+USER_AGENT = f"spreports/{version('spreports')} (Language=Python)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Answers that say Amazon did not act on the request, so even a non-idempotent one may be repeated.
 UNPROCESSED_STATUSES = frozenset({429, 503})

@@ -2,7 +2,7 @@
 
 No Docker engine here, so the test does by hand what the two files say, reading them as it goes:
 
-- the Dockerfile: its ``COPY`` lines make the build context (symlinks kept, as ``COPY`` keeps them),
+- the Dockerfile: its ``COPY`` lines make the build context,
   its ``RUN pip install ...`` runs in a fresh venv (core only, no extras), its ``ENTRYPOINT`` starts
   every command, its ``ENV`` is every process's environment;
 - docker-compose.yml: every service built from the Dockerfile runs its ``command`` with its
@@ -132,7 +132,7 @@ def read_dockerfile(path: Path, build_args: dict[str, str] | None = None) -> Ima
 
 
 def build_context(image: Image, context: Path) -> None:
-    """Copy what the COPY lines copy; symlinks stay symlinks (``spreports/tasks -> ../tasks``), as in Docker."""
+    """Copy what the COPY lines copy, as Docker does."""
     context.mkdir(parents=True)
     skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
     for sources, destination in image.copies:
@@ -239,7 +239,7 @@ def test_the_image_installs_one_real_package_without_extras(core_venv: CoreVenv,
     result = core_venv.run(core_venv.python, "-c", LAYOUT, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     layout = json.loads(result.stdout)
-    # The links of the repository became real packages inside spreports/, nothing outside it.
+    # tasks/, workers/ and beat_schedule.py are installed inside spreports/, nothing outside it.
     for name, module in layout["modules"].items():
         assert module["in_site"] and not module["link"], f"{name} is not a real installed module: {module}"
     stray = [f for f in layout["files"] if not f.startswith(("spreports/", "spreports-")) and "bin/" not in f]

@@ -9,9 +9,10 @@ from typing import Any
 import fakeredis
 import pytest
 
-from spreports.backfill import BackfillPlan, BackfillProgress, BackfillRound
-from spreports.backfill_runs import ROUND_HOLD, Lease, RunLease, drive
-from spreports.report_requests import Finished, RequestPending, RequestRegistry
+from spreports.errors import RequestPending
+from spreports.reports.backfill import BackfillPlan, BackfillProgress, BackfillRound
+from spreports.reports.backfill_runs import ROUND_HOLD, Lease, RunLease, drive
+from spreports.reports.obtain import Finished, RequestRegistry
 from spreports.spapi.models import Report
 
 ORDERS = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL"

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import fakeredis
 import pytest
 
-from spreports.cooldowns import CoolingDown, check_cooldown, cooldown_until, start_cooldown
 from spreports.errors import QuotaWait
-from spreports.fatal import MAX_REASON, FatalLedger, error_reason
 from spreports.report_types import rules_for
+from spreports.reports.cooldowns import CoolingDown, check_cooldown, cooldown_until, start_cooldown
+from spreports.reports.fatal_ledger import MAX_REASON, FatalLedger, error_reason
 
 
 @pytest.mark.parametrize(

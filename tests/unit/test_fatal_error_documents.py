@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from spreports.fatal import CAPTURE_BYTES, MAX_JSON_DEPTH, MAX_REASON, UNREADABLE, error_reason
+from spreports.reports.fatal_ledger import CAPTURE_BYTES, MAX_JSON_DEPTH, MAX_REASON, UNREADABLE, error_reason
 
 
 def nested(depth: int, inner: bytes = b"") -> bytes:

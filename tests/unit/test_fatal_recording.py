@@ -9,11 +9,11 @@ import fakeredis
 import pytest
 import redis
 
-from spreports.contracts import DocumentRequest
-from spreports.cooldowns import cooldown_until
 from spreports.documents.retrieval import Retrieved, record_fatal
 from spreports.errors import RedisUnavailable
-from spreports.fatal import FatalLedger
+from spreports.reports.cooldowns import cooldown_until
+from spreports.reports.fatal_ledger import FatalLedger
+from spreports.task_arguments import DocumentRequest
 from tests.storage import manifest
 
 REPORT_TYPE = "GET_MERCHANT_LISTINGS_ALL_DATA"

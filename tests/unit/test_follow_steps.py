@@ -1,4 +1,4 @@
-"""What comes after one look at a followed report (:func:`spreports.on_demand.follow_step`), on fakeredis."""
+"""What comes after one look at a followed report (:func:`spreports.reports.on_demand.follow_step`), on fakeredis."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import fakeredis
 import pytest
 import redis
 
-from spreports.contracts import DocumentRequest, ReportFollow
-from spreports.cooldowns import cooldown_until
-from spreports.fatal import FatalLedger
-from spreports.on_demand import AwaitReason, Ready, Replaced, Running, follow_step
-from spreports.report_requests import ReportCancelled, ReportFatal
+from spreports.errors import ReportCancelled, ReportFatal
+from spreports.reports.cooldowns import cooldown_until
+from spreports.reports.fatal_ledger import FatalLedger
+from spreports.reports.on_demand import AwaitReason, Ready, Replaced, Running, follow_step
+from spreports.reports.stuck import Replacements
 from spreports.settings import Settings
 from spreports.spapi.models import Report
-from spreports.stuck import Replacements
+from spreports.task_arguments import DocumentRequest, ReportFollow
 
 LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
 ARGS = ReportFollow(seller_id="A1SELLER", report_id="R1")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from spreports.contracts import BackfillRequest, DocumentRequest, ReportFollow, ReportRequest
 from spreports.errors import InvalidRequest, SettingsError
 from spreports.ids import is_amazon_id
 from spreports.settings import Settings, read_sellers_file
+from spreports.task_arguments import BackfillRequest, DocumentRequest, ReportFollow, ReportRequest
 
 GOOD = ["A1SELLER", "amzn1.vg.6213651", "amzn1.spdoc.1.4.na.3278d277-b268-44d1-a684-d3b4b42f8862.T7090709584.1186",
         "50347712782", "GET_MERCHANT_LISTINGS_ALL_DATA", "a" * 200, "9"]  # fmt: skip

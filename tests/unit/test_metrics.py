@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from requests.hooks import dispatch_hook
 
-from spreports.contracts import DocumentRequest
 from spreports.documents.pipeline import TransferProgress
 from spreports.metrics import FleetCollector, WorkerMetrics, exported_names, queue_keys, watch_throttling
+from spreports.task_arguments import DocumentRequest
 from spreports.tasks.progress import PROGRESS_EVENT, PROGRESS_STATE, DownloadProgress
 from spreports.workers.relay.metrics import COUNTERS as RELAY_COUNTERS
 

@@ -6,17 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from spreports.backfill import BackfillPlan, split_windows
-from spreports.errors import InvalidRequest
-from spreports.report_requests import (
-    ReportCancelled,
-    ReportFatal,
-    ReportSpec,
-    follow_countdown,
-    followed_for,
-    report_outcome,
-    reusable,
-)
+from spreports.errors import InvalidRequest, ReportCancelled, ReportFatal
+from spreports.reports.backfill import BackfillPlan, split_windows
+from spreports.reports.obtain import ReportSpec, follow_countdown, followed_for, report_outcome, reusable
 from spreports.spapi.models import Report
 from spreports.workers.producers import backfill_arguments
 

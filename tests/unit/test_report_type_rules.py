@@ -9,8 +9,8 @@ import fakeredis
 import pytest
 
 from spreports.errors import InvalidRequest
-from spreports.report_requests import ReportSpec, RequestRegistry, obtain_report
 from spreports.report_types import DEFAULT_RULES, rules_for
+from spreports.reports.obtain import ReportSpec, RequestRegistry, obtain_report
 
 SETTLEMENTS = (
     "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE",

@@ -10,6 +10,7 @@ import pytest
 
 from spreports.errors import SettingsError
 from spreports.schedules import load_schedules_file
+from spreports.schedules.due_requests import due_requests, release
 from spreports.schedules.periods import (
     PERIOD_LENGTHS,
     add_months,
@@ -19,7 +20,6 @@ from spreports.schedules.periods import (
     same_phase,
     upcoming,
 )
-from spreports.schedules.requests import due_requests, release
 from spreports.schedules.runs import SyncState
 from spreports.spapi.models import PERIODS
 

@@ -9,8 +9,8 @@ import pytest
 from celery import Celery, Signature
 
 from spreports import names
-from spreports.contracts import BackfillRequest, DocumentRequest, ReportFollow, ReportRequest
 from spreports.settings import Settings
+from spreports.task_arguments import BackfillRequest, DocumentRequest, ReportFollow, ReportRequest
 from spreports.tasks import signatures
 from spreports.workers.app import create_app
 

@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from spreports.errors import InvalidRequest, QuotaWait, RedisUnavailable
-from spreports.report_requests import ReportSpec, RequestRegistry, find_identical, obtain_report
+from spreports.reports.obtain import ReportSpec, RequestRegistry, find_identical, obtain_report
+from spreports.reports.stuck import PENDING, PENDING_REPLACEMENT_SECONDS, Replacements, handle_stuck_reports
 from spreports.spapi.models import Report
-from spreports.stuck import PENDING, PENDING_REPLACEMENT_SECONDS, Replacements, handle_stuck_reports
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"

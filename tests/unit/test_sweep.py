@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from spreports.sweep import reports_to_retrieve
+from spreports.reports.sweep import reports_to_retrieve
 
 
 @dataclass

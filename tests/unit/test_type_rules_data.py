@@ -10,10 +10,10 @@ from typing import Any
 import fakeredis
 import pytest
 
-from spreports.cooldowns import cooldown_until, start_cooldown
 from spreports.errors import InvalidRequest, SettingsError
-from spreports.report_requests import ReportSpec, RequestRegistry, obtain_report, refuse_broken_rules
 from spreports.report_types import RULES, rules_for
+from spreports.reports.cooldowns import cooldown_until, start_cooldown
+from spreports.reports.obtain import ReportSpec, RequestRegistry, obtain_report, refuse_broken_rules
 from spreports.schedules import load_schedules_file
 
 S_AND_T = "GET_SALES_AND_TRAFFIC_REPORT"

@@ -110,7 +110,7 @@ def _recovery_warnings(url: str | None) -> list[str]:
 
 def _ledger_warnings(url: str | None) -> list[str]:
     from spreports.connection import connect
-    from spreports.ledger import FailureLedger
+    from spreports.reports.failure_ledger import FailureLedger
 
     failed = 0 if url is None else FailureLedger(connect(url)).count()
     if not failed:

@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from spreports.contracts import DocumentRequest
 from spreports.errors import InvalidRequest, ServiceUnavailable
 from spreports.settings import Settings
+from spreports.task_arguments import DocumentRequest
 from spreports.tasks import signatures
 from spreports.workers.cli.common import UserError, check_redis, check_storage, command_settings
 from spreports.workers.cli.values import MAX_WAIT_SECONDS, BoundedFloat, Moment
@@ -288,7 +288,7 @@ def _configured_types(settings: Settings) -> list[str]:
 def failed(seller_id: str | None) -> None:
     """List the documents that failed for good (the failure ledger), oldest first."""
     from spreports.connection import connect
-    from spreports.ledger import FailureLedger
+    from spreports.reports.failure_ledger import FailureLedger
 
     entries = FailureLedger(connect(check_redis(command_settings()))).entries(seller_id)
     for entry in entries:
@@ -305,7 +305,7 @@ def failed(seller_id: str | None) -> None:
 def retry_failed(seller_id: str | None) -> None:
     """Queue every document of the failure ledger again (an entry goes once its document is stored)."""
     from spreports.connection import connect
-    from spreports.ledger import FailureLedger
+    from spreports.reports.failure_ledger import FailureLedger
     from spreports.workers.producers import app_for
 
     settings = command_settings()
@@ -392,8 +392,8 @@ def _driving_run(redis_url: str, settings: Settings, progress: Any) -> str | Non
     """The run driving the backfill now (its lease in force), if any."""
     from datetime import UTC, datetime, timedelta
 
-    from spreports.backfill_runs import RunLease
     from spreports.connection import connect
+    from spreports.reports.backfill_runs import RunLease
 
     grace = timedelta(seconds=settings.requests.backfill_takeover_seconds)
     lease = RunLease(connect(redis_url), progress.plan.plan_id, grace=grace).current()
@@ -404,7 +404,7 @@ def _driving_run(redis_url: str, settings: Settings, progress: Any) -> str | Non
 
 def _backfill_plan(settings: Settings, args: Any) -> Any:
     """The backfill's plan; an empty range fails here, before anything is started or queued."""
-    from spreports.backfill_runs import plan_of
+    from spreports.reports.backfill_runs import plan_of
 
     plan = plan_of(settings, args)
     plan.windows  # noqa: B018 - an empty range raises
@@ -412,8 +412,8 @@ def _backfill_plan(settings: Settings, args: Any) -> Any:
 
 
 def _backfill_progress(redis_url: str, plan: Any) -> Any:
-    from spreports.backfill import BackfillProgress
     from spreports.connection import connect
+    from spreports.reports.backfill import BackfillProgress
 
     return BackfillProgress(connect(redis_url), plan)
 

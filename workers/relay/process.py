@@ -25,9 +25,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from spreports import logs
 from spreports.connection import connect
-from spreports.contracts import DocumentRequest
 from spreports.errors import ServiceUnavailable, SettingsError
 from spreports.settings import Settings
+from spreports.task_arguments import DocumentRequest
 from spreports.tasks import signatures
 from spreports.workers.embedded_redis import EmbeddedRedis, state_url
 from spreports.workers.relay.metrics import Heartbeat, RelayCounters, fresh_heartbeats, serve_metrics, this_host

@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, Any
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from spreports.contracts import DocumentRequest
-from spreports.cooldowns import start_cooldown
 from spreports.errors import InvalidNotification, RedisUnavailable, SettingsError
 from spreports.notifications import parse_notification
+from spreports.reports.cooldowns import start_cooldown
 from spreports.settings import Settings
+from spreports.task_arguments import DocumentRequest
 from spreports.workers.relay.dead_letter import DeadLetterer
 from spreports.workers.relay.metrics import RelayCounters
 

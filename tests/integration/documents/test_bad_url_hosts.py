@@ -13,7 +13,7 @@ import redis
 
 from spreports import enqueue_document
 from spreports.errors import DocumentRejected
-from spreports.ledger import FailureLedger
+from spreports.reports.failure_ledger import FailureLedger
 from spreports.settings import Settings
 from spreports.simulator import Simulator
 from tests.processes import spreports_process, wait_for

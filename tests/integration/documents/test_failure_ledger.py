@@ -18,7 +18,7 @@ import spreports.tasks.retrying as retrying
 from spreports import enqueue_document
 from spreports.documents.claim import DocumentClaim
 from spreports.errors import StorageUnavailable
-from spreports.ledger import FailedDocument, FailureLedger
+from spreports.reports.failure_ledger import FailedDocument, FailureLedger
 from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, Simulator
 from spreports.storage import LocalStorage, open_storage

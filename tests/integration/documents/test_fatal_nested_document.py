@@ -9,8 +9,8 @@ from pathlib import Path
 import redis
 
 from spreports import enqueue_document
-from spreports.cooldowns import cooldown_until
-from spreports.fatal import UNREADABLE, FatalLedger
+from spreports.reports.cooldowns import cooldown_until
+from spreports.reports.fatal_ledger import UNREADABLE, FatalLedger
 from spreports.settings import Settings
 from spreports.simulator import Simulator
 from spreports.simulator.content import DocumentSpec

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from spreports import enqueue_document
-from spreports.cooldowns import cooldown_until
-from spreports.fatal import FatalLedger
+from spreports.reports.cooldowns import cooldown_until
+from spreports.reports.fatal_ledger import FatalLedger
 from spreports.settings import Settings
 from spreports.simulator import Simulator
 from spreports.storage import open_storage

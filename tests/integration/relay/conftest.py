@@ -13,7 +13,7 @@ import boto3
 import pytest
 import redis
 
-from spreports.contracts import DocumentRequest
+from spreports.task_arguments import DocumentRequest
 from spreports.workers.relay.metrics import RelayCounters
 from spreports.workers.relay.receiver import Relay, RelayOptions
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 
-from spreports.cooldowns import cooldown_key, cooldown_until
+from spreports.reports.cooldowns import cooldown_key, cooldown_until
 from tests.integration.relay.conftest import Recorder, RelayFactory, send
 from tests.unit.relay.messages import body, notification
 

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from spreports import backfill_reports, names
-from spreports.backfill import BackfillPlan, BackfillProgress
 from spreports.report_types import rules_for
+from spreports.reports.backfill import BackfillPlan, BackfillProgress
 from spreports.settings import Settings
 from spreports.simulator import Simulator
 from spreports.storage import open_storage

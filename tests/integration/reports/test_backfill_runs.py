@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from spreports import names
-from spreports.backfill import BackfillPlan
+from spreports.reports.backfill import BackfillPlan
 from spreports.simulator import Simulator
 from tests.processes import product_env, spreports_process, wait_for
 
@@ -102,7 +102,7 @@ def test_a_dead_run_is_taken_over_by_the_next_which_repeats_no_window(
     sim: Simulator, env: dict[str, str], tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
     from spreports import backfill_reports
-    from spreports.backfill_runs import RunLease
+    from spreports.reports.backfill_runs import RunLease
     from spreports.settings import Settings
 
     env = {**env, "SPREPORTS_REQUESTS__BACKFILL_TAKEOVER_SECONDS": "1"}  # the dead run is taken over at once

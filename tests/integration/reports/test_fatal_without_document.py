@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from spreports import request_report
-from spreports.cooldowns import cooldown_until
-from spreports.report_requests import ReportFatal
+from spreports.errors import ReportFatal
+from spreports.reports.cooldowns import cooldown_until
 from spreports.settings import Settings
 from spreports.simulator import Outcomes, Simulator, start_simulator
 from tests.processes import wait_for

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 import redis
 
-from spreports import report_requests, request_report
-from spreports.cooldowns import cooldown_until
-from spreports.report_requests import KEY_PREFIX, ReportCancelled, ReportFatal
+from spreports import request_report
+from spreports.errors import ReportCancelled, ReportFatal
+from spreports.reports import obtain
+from spreports.reports.cooldowns import cooldown_until
+from spreports.reports.obtain import KEY_PREFIX
 from spreports.settings import Settings
 from spreports.simulator import Outcomes, Simulator, start_simulator
 from spreports.simulator.world import FATAL_REASONS
@@ -44,7 +46,7 @@ def quick_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     budget = report_tasks.FATAL_REASON_POLLS * report_tasks.FATAL_REASON_WAIT_SECONDS  # seconds in all
     monkeypatch.setattr(report_tasks, "FATAL_REASON_WAIT_SECONDS", 0.2)
     monkeypatch.setattr(report_tasks, "FATAL_REASON_POLLS", int(budget / 0.2))
-    monkeypatch.setattr(report_requests, "PENDING_RETRY_SECONDS", 0.5)
+    monkeypatch.setattr(obtain, "PENDING_RETRY_SECONDS", 0.5)
 
 
 @pytest.fixture

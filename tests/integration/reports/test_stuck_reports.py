@@ -8,10 +8,10 @@ from pathlib import Path
 
 import redis
 
-from spreports.report_requests import ReportSpec, RequestRegistry, obtain_report
+from spreports.reports.obtain import ReportSpec, RequestRegistry, obtain_report
+from spreports.reports.stuck import handle_stuck_reports
 from spreports.simulator import Faults, start_simulator
 from spreports.spapi import SpapiClient
-from spreports.stuck import handle_stuck_reports
 from tests.sim import quick_config, simulator_settings
 
 LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"

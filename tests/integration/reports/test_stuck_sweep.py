@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from spreports import names, request_report
-from spreports.report_requests import ReportSpec, RequestRegistry, obtain_report
+from spreports.reports.obtain import ReportSpec, RequestRegistry, obtain_report
 from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, Faults, Simulator, start_simulator
 from spreports.spapi import SpapiClient
@@ -99,7 +99,7 @@ def test_a_replacement_that_fails_for_good_lets_the_stuck_reports_followers_go(
     celery_app: Any, settings: Settings, sim: Simulator, redis_client: redis.Redis
 ) -> None:
     from spreports.errors import InvalidRequest
-    from spreports.stuck import PENDING, Replacements
+    from spreports.reports.stuck import PENDING, Replacements
     from spreports.tasks.reports import request_report as request_task
 
     replacements = Replacements(redis_client)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from spreports.reports.sweep import STALE_PARTS_FULL_SCAN_KEY
 from spreports.settings import Settings
 from spreports.storage import STALE_PART_SECONDS, DocumentKey, open_storage
-from spreports.sweep import STALE_PARTS_FULL_SCAN_KEY
 from spreports.tasks.sweep import sweep_finished_reports
 
 

@@ -6,9 +6,9 @@ import json
 
 import fakeredis
 
-from spreports.contracts import DocumentRequest
 from spreports.documents.claim import CLAIM_PREFIX
 from spreports.documents.inflight import INFLIGHT_KEY, MAX_REDRIVE_SECONDS, InFlight
+from spreports.task_arguments import DocumentRequest
 
 GRACE = 40.0
 REQUEST = DocumentRequest(seller_id="S1", report_document_id="D1", report_type="T")

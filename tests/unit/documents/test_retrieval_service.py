@@ -10,16 +10,16 @@ import fakeredis
 import pytest
 import redis
 
-from spreports.contracts import DocumentRequest
 from spreports.documents.claim import DocumentClaim
 from spreports.documents.inflight import InFlight
 from spreports.documents.pipeline import TransferProgress
 from spreports.documents.retrieval import ClaimHeld, DocumentRetrieval, Retrieved
 from spreports.errors import ServiceUnavailable
-from spreports.fatal import FatalLedger
-from spreports.ledger import FailureLedger
+from spreports.reports.failure_ledger import FailureLedger
+from spreports.reports.fatal_ledger import FatalLedger
 from spreports.settings import Settings
 from spreports.storage import Manifest
+from spreports.task_arguments import DocumentRequest
 from tests.storage import manifest
 
 REPORT_TYPE = "GET_MERCHANT_LISTINGS_ALL_DATA"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spreports.report_requests import ReportSpec, reusable
+from spreports.reports.obtain import ReportSpec, reusable
 from spreports.spapi.models import Report
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)

@@ -13,10 +13,10 @@ from typing import Any
 
 import redis
 
-from spreports.contracts import ReportRequest
 from spreports.schedules.entries import RequestEntry
 from spreports.schedules.periods import period_start
 from spreports.schedules.runs import claim_request_period, request_period_claimed, request_period_key
+from spreports.task_arguments import ReportRequest
 
 __all__ = ["DueRequest", "due_requests", "release"]
 

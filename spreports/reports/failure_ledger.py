@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import redis
 from pydantic import BaseModel, ValidationError
 
-from spreports.contracts import DocumentRequest
 from spreports.errors import SpreportsError, TransientError
+from spreports.task_arguments import DocumentRequest
 
 LEDGER_KEY = "spreports:failed"
 

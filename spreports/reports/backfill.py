@@ -2,7 +2,7 @@
 
 Amazon caps a report's data window per type (:func:`spreports.report_types.rules_for`). A
 :class:`BackfillPlan` splits the range into consecutive windows no longer than that cap; each window is
-one request through :func:`spreports.report_requests.obtain_report` (so an identical report in flight
+one request through :func:`spreports.reports.obtain.obtain_report` (so an identical report in flight
 or fresh is reused, and createReport is paid once fleet-wide). Progress lives in Redis, one hash per
 plan: a run that stops (a worker killed, the command interrupted) and starts again with the same
 arguments continues where it was and never requests a window twice.
@@ -11,7 +11,7 @@ Each window goes ``requested`` (at Amazon) -> ``retrieving`` (DONE, its document
 or ends ``cancelled`` (no data) or ``fatal``. At most ``parallel`` windows are at Amazon at once:
 Amazon works through one seller's reports of a type one after the other anyway.
 
-One run moves a plan's windows at a time (:mod:`spreports.backfill_runs`); each claims a window in
+One run moves a plan's windows at a time (:mod:`spreports.reports.backfill_runs`); each claims a window in
 the request registry under its own name, so two runs never both pass the claim.
 """
 
@@ -26,18 +26,9 @@ from typing import Any
 
 import redis
 
-from spreports.errors import InvalidRequest, RedisUnavailable
-from spreports.report_requests import (
-    Finished,
-    ReportApi,
-    ReportCancelled,
-    ReportFatal,
-    ReportSpec,
-    RequestRegistry,
-    obtain_report,
-    report_outcome,
-)
+from spreports.errors import InvalidRequest, RedisUnavailable, ReportCancelled, ReportFatal
 from spreports.report_types import rules_for
+from spreports.reports.obtain import Finished, ReportApi, ReportSpec, RequestRegistry, obtain_report, report_outcome
 
 KEY_PREFIX = "spreports:backfill:"
 # Amazon keeps reports 90 days: a plan's progress is kept as long.

@@ -18,14 +18,13 @@ from typing import Protocol
 
 import redis
 
-from spreports.contracts import DocumentRequest, ReportRequest
-from spreports.documents.claim import CLAIM_PREFIX
 from spreports.errors import SpreportsError
-from spreports.ledger import FailureLedger
-from spreports.report_requests import ReportSpec
+from spreports.reports.failure_ledger import FailureLedger
+from spreports.reports.obtain import ReportSpec
+from spreports.reports.stuck import handle_stuck_reports
 from spreports.runtime import Runtime
 from spreports.schedules import load_schedules_file
-from spreports.stuck import handle_stuck_reports
+from spreports.task_arguments import DocumentRequest, ReportRequest
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +107,8 @@ class Sweep:
     """Queue a document's retrieval."""
     request_again: Callable[[ReportRequest], None]
     """Queue the request of a stuck report's replacement."""
+    being_retrieved: Callable[[str, str], bool]
+    """Whether a run is retrieving a (seller's) document right now (holds its claim)."""
 
     def run(self) -> dict[str, int | str]:
         """Run the pass; returns per seller the count queued (or the failure), and ``recovered``: the total."""
@@ -215,7 +216,7 @@ class Sweep:
             document_id = report.report_document_id or ""
             if self.runtime.storage.find(seller_id, document_id) is not None:
                 return True
-            return bool(self.runtime.redis.exists(f"{CLAIM_PREFIX}:{seller_id}:{document_id}"))
+            return self.being_retrieved(seller_id, document_id)
 
         enqueued = 0
         for report in reports_to_retrieve(

@@ -32,7 +32,16 @@ from typing import Literal, Protocol, TypeVar
 
 import redis
 
-from spreports.errors import InvalidRequest, NotFound, OutcomeUnknown, PermanentError, RedisUnavailable, TransientError
+from spreports.errors import (
+    InvalidRequest,
+    NotFound,
+    OutcomeUnknown,
+    RedisUnavailable,
+    ReportCancelled,
+    ReportFatal,
+    RequestPending,
+    TransientError,
+)
 from spreports.report_types import rules_for
 from spreports.settings import Settings
 from spreports.spapi.models import Report
@@ -54,27 +63,6 @@ MADE_TTL_SECONDS = 90 * 24 * 3600
 IN_FLIGHT = ("IN_QUEUE", "IN_PROGRESS")
 
 Reuse = Literal["new", "in-flight", "done"]
-
-
-class RequestPending(TransientError):
-    """Another run is requesting the identical report right now; its reportId follows shortly."""
-
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        # Read when raised, not when the class is defined, so the module's value is the one in force.
-        self.retry_after = PENDING_RETRY_SECONDS if retry_after is None else retry_after
-
-
-class ReportCancelled(PermanentError):
-    """Amazon cancelled the report (on request, or automatically because there is no data to return)."""
-
-
-class ReportFatal(PermanentError):
-    """Amazon aborted the report with a fatal error."""
-
-
-class ReportNotFinished(PermanentError):
-    """The report did not finish while it was followed."""
 
 
 @dataclass(frozen=True)
@@ -293,14 +281,19 @@ def obtain_report(
                 )
             continue
         if value.startswith(PENDING):
-            raise RequestPending(f"an identical {spec.report_type} report is being requested by another task")
+            raise RequestPending(
+                f"an identical {spec.report_type} report is being requested by another task",
+                retry_after=PENDING_RETRY_SECONDS,
+            )
         report = None if value == replaces else _report_or_none(api, value)
         reuse = None if report is None else reusable(report, reuse_done, now)
         if reuse is not None:
             log.info("reusing %s report %s (%s) for seller %s", spec.report_type, value, reuse, spec.seller_id)
             return Obtained(value, reuse)
         registry.forget(spec, value)
-    raise RequestPending(f"the {spec.report_type} request registry keeps changing; trying again")
+    raise RequestPending(
+        f"the {spec.report_type} request registry keeps changing; trying again", retry_after=PENDING_RETRY_SECONDS
+    )
 
 
 def refuse_broken_rules(report_type: str, marketplace_ids: Sequence[str]) -> None:

@@ -6,7 +6,7 @@ Amazon leaves some reports IN_QUEUE or IN_PROGRESS for hours or days. The sweep 
 (``in_queue``, ``in_progress``, ``not_ours``, ``requeued``, ``cancelled``).
 
 Only reports the product made (their spec remembered by
-:meth:`~spreports.report_requests.RequestRegistry.made`) are acted on: a stuck IN_QUEUE one is requested
+:meth:`~spreports.reports.obtain.RequestRegistry.made`) are acted on: a stuck IN_QUEUE one is requested
 again once, with the same spec (options, marketplaces, data window), through ``requeue``: the caller
 queues a regular request, which waits for the quota and the cooldowns as any request does, records the
 new report as the old one's replacement (:class:`Replacements`) and then cancels the old one. A stuck
@@ -27,7 +27,7 @@ from typing import Protocol, TypeVar
 import redis
 
 from spreports.errors import InvalidRequest, RedisUnavailable, TransientError
-from spreports.report_requests import ReportSpec, RequestRegistry
+from spreports.reports.obtain import ReportSpec, RequestRegistry
 from spreports.spapi.models import Report
 
 __all__ = [

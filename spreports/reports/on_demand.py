@@ -1,7 +1,7 @@
 """A report on demand, as the request and follow tasks run it: requested once, then followed to its document.
 
 :func:`request_report` makes the request (an identical report in flight or fresh is reused, see
-:func:`~spreports.report_requests.obtain_report`), within the cooldown a FATAL report started, standing
+:func:`~spreports.reports.obtain.obtain_report`), within the cooldown a FATAL report started, standing
 in for a stuck report when asked to, and remembering what a restatement supersedes. :func:`follow_step`
 reads one look at a followed report (getReport's answer) and says what comes next: its document
 (:class:`Ready`), the report that replaced it (:class:`Replaced`), or another look later
@@ -16,23 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from spreports.contracts import DocumentRequest, ReportFollow, ReportRequest
-from spreports.cooldowns import check_cooldown, start_cooldown
-from spreports.errors import InvalidRequest, NotFound, RedisUnavailable
-from spreports.fatal import FatalLedger
-from spreports.report_requests import (
-    ReportFatal,
-    ReportSpec,
-    RequestRegistry,
-    obtain_report,
-    report_outcome,
-    resolve_target,
-)
-from spreports.restatements import Restatements
+from spreports.errors import InvalidRequest, NotFound, RedisUnavailable, ReportFatal
+from spreports.reports.cooldowns import check_cooldown, start_cooldown
+from spreports.reports.fatal_ledger import FatalLedger
+from spreports.reports.obtain import ReportSpec, RequestRegistry, obtain_report, report_outcome, resolve_target
+from spreports.reports.restatements import Restatements
+from spreports.reports.stuck import PENDING, Replacements
 from spreports.runtime import Runtime
 from spreports.spapi.models import Report
 from spreports.spapi.ratelimit import prepaid
-from spreports.stuck import PENDING, Replacements
+from spreports.task_arguments import DocumentRequest, ReportFollow, ReportRequest
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +61,7 @@ def request_report(
 
     ``owner`` names the run in the registry's pending mark; ``prepaid_bucket`` is the rate-limit bucket whose
     token an earlier run reserved for this one (spent by the first call to it). Raises the cooldown's :class:`~spreports.errors.QuotaWait`,
-    :class:`~spreports.report_requests.RequestPending` (another run is requesting it),
+    :class:`~spreports.errors.RequestPending` (another run is requesting it),
     :class:`~spreports.errors.OutcomeUnknown` (it may exist already) and the SP-API's errors.
     """
     seller, marketplaces = resolve_target(runtime.settings, request.seller_id, request.marketplace_ids)
@@ -172,10 +165,10 @@ def follow_step(
 ) -> FollowStep:
     """What comes after one look at a followed report (``report``: getReport's answer).
 
-    A FATAL report starts its cooldown and raises :class:`~spreports.report_requests.ReportFatal` with the
+    A FATAL report starts its cooldown and raises :class:`~spreports.errors.ReportFatal` with the
     reason its error document gives; the first time, that document is queued (``enqueue``), and its reason
     is awaited for ``reason_polls`` looks (:class:`AwaitReason`). A CANCELLED one not replaced raises
-    :class:`~spreports.report_requests.ReportCancelled`.
+    :class:`~spreports.errors.ReportCancelled`.
     """
     if report.processing_status == "CANCELLED":
         replaced = _replacement(runtime, args)

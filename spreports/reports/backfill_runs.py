@@ -25,12 +25,12 @@ from typing import Any
 
 import redis
 
-from spreports.backfill import KEY_PREFIX, BackfillPlan, BackfillProgress, BackfillRound, run_round
-from spreports.contracts import BackfillRequest, DocumentRequest
 from spreports.errors import InvalidRequest, RedisUnavailable
-from spreports.report_requests import Finished, RequestRegistry, resolve_target
+from spreports.reports.backfill import KEY_PREFIX, BackfillPlan, BackfillProgress, BackfillRound, run_round
+from spreports.reports.obtain import Finished, RequestRegistry, resolve_target
 from spreports.runtime import Runtime
 from spreports.settings import Settings
+from spreports.task_arguments import BackfillRequest, DocumentRequest
 
 # How long a round may take: its lease is renewed before every window it requests anyway.
 ROUND_HOLD = timedelta(seconds=60)
@@ -137,7 +137,7 @@ def drive(
 
     Returns the backfill's summary with ``run_id``, ``driven_by`` (the run holding the lease) and
     ``took_over_from`` (the dead run the driving run took over from, or None). A finished backfill is
-    only read. Lets the round's errors through, as :func:`~spreports.backfill.run_round` does.
+    only read. Lets the round's errors through, as :func:`~spreports.reports.backfill.run_round` does.
     """
     summary = progress.summary()
     if summary["finished"]:

@@ -1,1 +1,0 @@
-../beat_schedule.py
