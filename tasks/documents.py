@@ -2,10 +2,11 @@
 
 Thin over the retrieval service (:mod:`spreports.documents.retrieval`): a stored manifest makes it a
 no-op, a Redis claim (unique to this run, renewed while the download runs) keeps two workers off the
-same document; the task maps what the service raises to Celery's retries: transient errors (including S3 or Redis failing while checking the storage or taking the claim)
-become retries with backoff (what a 429 asks for, else exponential), permanent ones (and transient
-ones past the budget) fail the task with the error's message and go into the failure ledger
-(:mod:`spreports.reports.failure_ledger`). The result is a small summary, never the pre-signed URL.
+same document. The task maps what the service raises to Celery's retries: transient errors (including
+S3 or Redis failing while checking the storage or taking the claim) become retries with backoff (what a
+429 asks for, else exponential), permanent ones (and transient ones past the budget) fail the task with
+the error's message and go into the failure ledger (:mod:`spreports.reports.failure_ledger`). The result
+is a small summary, never the pre-signed URL.
 
 Waiting for another run's claim, or for the fleet's quota of getReportDocument, is a wait, not a
 failure: it never uses up the transient-retry budget (:mod:`spreports.tasks.retrying`). A document taken
