@@ -454,7 +454,7 @@ class Lab:
         # Beat's sweep (getReports of finished reports not stored), every SWEEP_SECONDS instead of every
         # 15 minutes: it recovers what no queue, claim or ledger remembers any more, such as a message the
         # broker handed to a worker killed before the delivery was recorded.
-        from spreports.tasks.reports import sweep_finished_reports
+        from spreports.tasks.sweep import sweep_finished_reports
 
         if SWEEP_SECONDS <= 0:  # --sweep-seconds 0: what the queues, claims and in-flight list recover alone
             return
