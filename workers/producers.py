@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING
 # Celery rebuilds a task's exception only from a module already imported: spreports.errors, imported
 # here, holds the request's own (ReportCancelled, ReportFatal, ...) that a result's .get() re-raises.
 from spreports.errors import InvalidRequest, RedisUnavailable, ServiceUnavailable
-from spreports.settings import Settings, load_settings
-from spreports.task_arguments import BackfillRequest, DocumentRequest, ReportRequest
-from spreports.tasks import signatures
 
+# Importing spreports imports this module: what needs pydantic or Celery is imported by the calls that use
+# it, so that `import spreports` (and `spreports --help`) stays light.
 if TYPE_CHECKING:
     from celery import Celery
     from celery.result import AsyncResult
+
+    from spreports.settings import Settings
+    from spreports.task_arguments import BackfillRequest
 
 #: How a producer's app talks to a Redis that does not answer: a few quick attempts, then an error.
 #: (Celery's result backend otherwise reconnects 20 times a second apart before it gives up.)
@@ -55,6 +57,9 @@ def enqueue_document(
     once). Returns the Celery ``AsyncResult``; its result is the stored document's summary (location,
     sizes, sha256).
     """
+    from spreports.task_arguments import DocumentRequest
+    from spreports.tasks import signatures
+
     settings = settings or _settings()
     seller = seller_id or settings.seller_id
     if not seller:
@@ -90,6 +95,9 @@ def request_report(
     ``.parent.get()`` returns the report's ids as soon as it is requested. ``marketplace_ids`` default
     to the seller's in ``SPREPORTS_SELLERS_FILE``; times are datetimes or ISO 8601 strings.
     """
+    from spreports.task_arguments import ReportRequest
+    from spreports.tasks import signatures
+
     request = ReportRequest.parse(
         report_type=report_type,
         seller_id=seller_id,
@@ -140,6 +148,8 @@ def backfill_reports(
     summary's ``driven_by`` names the run that requested the windows). The result resolves to the backfill's summary;
     :func:`backfill_arguments` gives the task's arguments without sending it.
     """
+    from spreports.tasks import signatures
+
     args = backfill_arguments(report_type, start, end, seller_id=seller_id, marketplace_ids=marketplace_ids,
                               report_options=report_options, parallel=parallel)  # fmt: skip
     app = app_for(settings or _settings())
@@ -159,6 +169,8 @@ def backfill_arguments(
     now: datetime | None = None,
 ) -> BackfillRequest:
     """The backfill task's arguments for a date range (see :func:`backfill_reports`)."""
+    from spreports.task_arguments import BackfillRequest
+
     today = (now or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
     first = _instant(start)
     last = _instant(end) if isinstance(end, datetime) else _instant(end) + timedelta(days=1)
@@ -258,6 +270,8 @@ def _is_redis_error(exc: BaseException) -> bool:
 
 
 def _settings() -> Settings:
+    from spreports.settings import load_settings
+
     global _default_settings
     with _lock:
         if _default_settings is None:
