@@ -32,6 +32,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from spreports import keys
 from spreports.documents.inflight import INFLIGHT_KEY
 from spreports.reports.failure_ledger import LEDGER_KEY
 from spreports.reports.fatal_ledger import KEY_PREFIX as FATAL_PREFIX
@@ -39,8 +40,8 @@ from spreports.reports.fatal_ledger import REPORT_PREFIX as FATAL_REPORT_PREFIX
 
 log = logging.getLogger(__name__)
 
-COUNTERS_KEY = "spreports:metrics:counters"
-SECONDS_KEY = "spreports:metrics:document_seconds"
+COUNTERS_KEY = keys.METRICS_COUNTERS.prefix
+SECONDS_KEY = keys.METRICS_SECONDS.prefix
 #: Upper bounds (seconds) of the retrieval-time histogram: from small documents to the 40-minute limit.
 SECONDS_BUCKETS: tuple[float, ...] = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 2400, math.inf)
 #: Where kombu's Redis transport keeps a queue's messages: the queue's name for priority 0, then one

@@ -13,7 +13,7 @@ import redis
 from celery import Task, current_app, shared_task
 from celery.exceptions import Retry
 
-from spreports import names
+from spreports import keys, names
 from spreports.documents.claim import CLAIM_PREFIX
 from spreports.errors import (
     InvalidRequest,
@@ -51,17 +51,17 @@ from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_ret
 
 log = logging.getLogger(__name__)
 
-SWEEP_MARK_PREFIX = "spreports:sweep:queued:"
+SWEEP_MARK_PREFIX = keys.SWEEP_QUEUED.prefix
 # Longer than a sweep period, so a queued document is not queued again while it waits for a worker.
 SWEEP_MARK_TTL_SECONDS = 3600
 # A followed report that ends FATAL: its error document's retrieval is awaited this often, this long apart.
-FATAL_POLLS_PREFIX = "spreports:fatal-polls:"
+FATAL_POLLS_PREFIX = keys.FATAL_POLLS.prefix
 FATAL_REASON_POLLS = 6
 FATAL_REASON_WAIT_SECONDS = 5.0
 # The sweep looks for dead writers' leftovers in today's and yesterday's folders every time, and in every
 # folder, whatever its day, once per this period (the first sweep of the fleet's day takes it): a part of
 # a day whose sweeps never ran (the fleet was down) is removed too, and the whole tree is listed rarely.
-STALE_PARTS_FULL_SCAN_KEY = "spreports:sweep:stale-parts-full-scan"
+STALE_PARTS_FULL_SCAN_KEY = keys.STALE_PARTS_FULL_SCAN.prefix
 STALE_PARTS_FULL_SCAN_SECONDS = 24 * 3600
 
 

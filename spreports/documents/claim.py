@@ -12,11 +12,12 @@ from contextlib import contextmanager
 
 import redis
 
+from spreports import keys
 from spreports.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
-CLAIM_PREFIX = "spreports:claim:document"
+CLAIM_PREFIX = keys.DOCUMENT_CLAIM.prefix
 
 # Delete the claim only if we still hold it (a claim that expired may belong to someone else now).
 _RELEASE = """

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 import redis
 from pydantic import ValidationError
 
+from spreports import keys
 from spreports.documents.claim import CLAIM_PREFIX
 from spreports.task_arguments import DocumentRequest
 
-INFLIGHT_KEY = "spreports:inflight"
+INFLIGHT_KEY = keys.IN_FLIGHT.prefix
 #: When the requeue task last ran (epoch seconds): beat's heartbeat, read by ``spreports check``.
-REQUEUE_HEARTBEAT_KEY = "spreports:inflight:requeued_at"
+REQUEUE_HEARTBEAT_KEY = keys.REQUEUE_HEARTBEAT.prefix
 #: A task comes back this long after its due moment at the latest, unless it is lost (worker clocks
 #: differ a little, a busy worker starts a due task a little late), beyond the claim TTL.
 DUE_MARGIN_SECONDS = 15.0

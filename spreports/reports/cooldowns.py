@@ -24,14 +24,15 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
+from spreports import keys
 from spreports.errors import QuotaWait, RedisUnavailable
 from spreports.report_types import rules_for
 
 __all__ = ["ANY_OPTIONS", "CoolingDown", "check_cooldown", "cooldown_key", "cooldown_until", "start_cooldown"]
 
-KEY_PREFIX = "spreports:cooldown:"
+KEY_PREFIX = keys.COOLDOWN.prefix
 #: ``<seller>:<reportId>``: the FATAL report that started a cooldown (kept as long as the cooldown).
-STARTED_PREFIX = "spreports:cooldown-started:"
+STARTED_PREFIX = keys.COOLDOWN_STARTED.prefix
 ANY_OPTIONS = "*"
 
 

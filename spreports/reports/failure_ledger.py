@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 import redis
 from pydantic import BaseModel, ValidationError
 
+from spreports import keys
 from spreports.errors import SpreportsError, TransientError
 from spreports.task_arguments import DocumentRequest
 
-LEDGER_KEY = "spreports:failed"
+LEDGER_KEY = keys.FAILURE_LEDGER.prefix
 
 
 class FailedDocument(BaseModel):

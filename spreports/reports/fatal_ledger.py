@@ -23,12 +23,13 @@ from dataclasses import dataclass
 
 import redis
 
+from spreports import keys
 from spreports.errors import RedisUnavailable
 
 __all__ = ["CAPTURE_BYTES", "MAX_REASON", "UNREADABLE", "FatalLedger", "FatalStats", "error_reason"]
 
-KEY_PREFIX = "spreports:fatal:"
-REPORT_PREFIX = f"{KEY_PREFIX}report:"
+KEY_PREFIX = keys.FATAL_COUNTS.prefix
+REPORT_PREFIX = keys.FATAL_REASON.prefix
 #: How much of an error document is read for its reason (they are a few hundred bytes).
 CAPTURE_BYTES = 64 * 1024
 MAX_REASON = 500

@@ -32,6 +32,7 @@ from typing import Literal, Protocol, TypeVar
 
 import redis
 
+from spreports import keys
 from spreports.errors import (
     InvalidRequest,
     NotFound,
@@ -48,7 +49,7 @@ from spreports.spapi.models import Report
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "spreports:report-request:"
+KEY_PREFIX = keys.REPORT_REQUEST.prefix
 PENDING = "pending:"
 # How long a pending mark outlives its last renewal: longer than any quota wait (at most 10 minutes).
 PENDING_TTL_SECONDS = 15 * 60
@@ -57,7 +58,7 @@ PENDING_TTL_SECONDS = 15 * 60
 IN_FLIGHT_SECONDS = 24 * 3600
 # Another run holds the pending mark: look again after this long.
 PENDING_RETRY_SECONDS = 10.0
-MADE_PREFIX = "spreports:report-made:"
+MADE_PREFIX = keys.REPORT_MADE.prefix
 # Amazon keeps a report 90 days: its spec is remembered as long as the report can be seen.
 MADE_TTL_SECONDS = 90 * 24 * 3600
 IN_FLIGHT = ("IN_QUEUE", "IN_PROGRESS")

@@ -18,12 +18,13 @@ from typing import TypeVar
 
 import redis
 
+from spreports import keys
 from spreports.errors import RedisUnavailable
 
 __all__ = ["RETAINED", "Restatements"]
 
-LAST_PREFIX = "spreports:requests:last:"
-SUPERSEDES_PREFIX = "spreports:supersedes:"
+LAST_PREFIX = keys.LAST_REQUEST.prefix
+SUPERSEDES_PREFIX = keys.SUPERSEDES.prefix
 #: How long Amazon keeps a report: past that, an earlier version cannot be looked up anyway.
 RETAINED = timedelta(days=90)
 T = TypeVar("T")

@@ -26,6 +26,7 @@ from typing import Protocol, TypeVar
 
 import redis
 
+from spreports import keys
 from spreports.errors import InvalidRequest, RedisUnavailable, TransientError
 from spreports.reports.obtain import ReportSpec, RequestRegistry
 from spreports.spapi.models import Report
@@ -42,9 +43,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-KEY_PREFIX = "spreports:stuck:"
-REQUEUED_PREFIX = f"{KEY_PREFIX}requeued:"
-REPLACED_PREFIX = f"{KEY_PREFIX}replaced-by:"
+KEY_PREFIX = keys.STUCK_COUNTS.prefix
+REQUEUED_PREFIX = keys.STUCK_REQUEUED.prefix
+REPLACED_PREFIX = keys.STUCK_REPLACED.prefix
 #: The replacement of a report is being requested (its request task has not created it yet).
 PENDING = "pending"
 #: getReports takes at most this many report types a call.

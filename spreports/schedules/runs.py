@@ -20,10 +20,12 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
+from spreports import keys
+
 __all__ = ["SyncState", "claim_request_period", "request_period_claimed", "request_period_key"]
 
-PREFIX = "spreports:schedules:"
-REQUEST_PREFIX = "spreports:requests:period:"
+PREFIX = keys.SCHEDULES.prefix
+REQUEST_PREFIX = keys.REQUEST_PERIOD.prefix
 # Releases or extends the lock only for the holder whose token it still carries.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _EXTEND = (

@@ -19,12 +19,13 @@ from importlib import resources
 
 import redis
 
+from spreports import keys
 from spreports.errors import QuotaWait, ServiceUnavailable
 from spreports.report_types import AppLimit
 
 __all__ = ["KEY_PREFIX", "AppLimiter"]
 
-KEY_PREFIX = "spreports:applimit"
+KEY_PREFIX = keys.APP_LIMIT.prefix
 _SCRIPT = resources.files("spreports.spapi").joinpath("app_limit.lua").read_text(encoding="utf-8")
 #: A waiting seller that has not asked again within this many seconds (beyond its expected wait) loses its turn.
 STALE_MARGIN_SECONDS = 120.0

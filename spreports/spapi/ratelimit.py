@@ -26,12 +26,13 @@ from importlib import resources
 
 import redis
 
+from spreports import keys
 from spreports.errors import QuotaWait, ServiceUnavailable
 from spreports.spapi.operations import Operation
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "spreports:ratelimit"
+KEY_PREFIX = keys.RATE_LIMIT.prefix
 _SCRIPT = resources.files("spreports.spapi").joinpath("token_bucket.lua").read_text(encoding="utf-8")
 
 

@@ -24,6 +24,7 @@ from typing import Protocol
 
 import redis
 
+from spreports import keys
 from spreports.errors import ServiceUnavailable
 from spreports.spapi.sealing import TokenSealer
 
@@ -44,7 +45,7 @@ MAX_LIFETIME_SECONDS = 24 * 3600.0
 DEFAULT_LIFETIME_SECONDS = 3600.0
 #: How long a refresher may hold the lock, and how long others wait for it.
 LOCK_TIMEOUT_SECONDS = 30.0
-KEY_PREFIX = "spreports:token"
+KEY_PREFIX = keys.TOKEN.prefix
 
 # Delete the entry only if it still holds the sealed token the caller saw rejected.
 _DELETE_IF_EQUAL = """

@@ -24,13 +24,14 @@ import logging
 
 import redis
 
+from spreports import keys
 from spreports.errors import QuotaWait, RedisUnavailable
 
 __all__ = ["BASE_SECONDS", "CAP_SECONDS", "KEY_PREFIX", "TypeBackoff", "TypeThrottled"]
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "spreports:type-backoff"
+KEY_PREFIX = keys.TYPE_BACKOFF.prefix
 #: The first back-off: createReport's documented refill interval (rate 0.0167/s).
 BASE_SECONDS = 60.0
 #: The longest back-off: a type refused for longer is still looked at again once an hour.

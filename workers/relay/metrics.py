@@ -18,9 +18,10 @@ from typing import Any
 import redis
 from prometheus_client import CollectorRegistry, Counter
 
+from spreports import keys
 from spreports.errors import SettingsError
 
-HEARTBEAT_PREFIX = "spreports:relay:heartbeat:"
+HEARTBEAT_PREFIX = keys.RELAY_HEARTBEAT.prefix
 
 COUNTERS: dict[str, str] = {
     "received": "SQS messages received",

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
+from spreports import keys
 from spreports.errors import InvalidNotification, RedisUnavailable, SettingsError
 from spreports.notifications import parse_notification
 from spreports.reports.cooldowns import start_cooldown
@@ -49,10 +50,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("spreports.relay")
 
-NOTIFICATION_KEY_PREFIX = "spreports:relay:notification:"
+NOTIFICATION_KEY_PREFIX = keys.RELAY_NOTIFICATION.prefix
 # Invalid messages are claimed by their SQS message id: one dead-letter copy even when SQS hands the
 # same message to two receivers at once (a standard queue may, within the visibility timeout).
-MESSAGE_KEY_PREFIX = "spreports:relay:message:"
+MESSAGE_KEY_PREFIX = keys.RELAY_MESSAGE.prefix
 DONE = b"done"
 # SQS keeps a message at most 14 days; a mark must outlive every possible redelivery.
 DONE_TTL_SECONDS = 15 * 24 * 3600
