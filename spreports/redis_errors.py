@@ -22,12 +22,15 @@ redis-py and the error tree.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import redis
 
 from spreports.errors import RedisUnavailable, SpreportsError, UnexpectedResponse
+
+T = TypeVar("T")
 
 #: What :func:`redis_errors` raises: a best-effort site catches these and goes on.
 FAILURES: tuple[type[SpreportsError], ...] = (RedisUnavailable, UnexpectedResponse)
@@ -65,6 +68,12 @@ def redis_errors(doing: str, *, where: str | None = None) -> Iterator[None]:
         yield
     except (redis.RedisError, OSError) as exc:
         raise translate(exc, doing, where=where) from None
+
+
+def redis_call(doing: str, action: Callable[[], T]) -> T:
+    """``action()`` (one or a few commands, as a lambda) inside :func:`redis_errors`."""
+    with redis_errors(doing):
+        return action()
 
 
 def translate(exc: BaseException, doing: str, *, where: str | None = None) -> SpreportsError:

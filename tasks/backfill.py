@@ -21,7 +21,8 @@ from typing import Any
 from celery import Task, current_app, shared_task
 
 from spreports import names
-from spreports.errors import RedisUnavailable, RequestPending, TransientError
+from spreports.errors import RequestPending, TransientError
+from spreports.redis_errors import FAILURES
 from spreports.reports.backfill import BackfillPlan, BackfillProgress, BackfillRound
 from spreports.reports.backfill_runs import RunLease, drive
 from spreports.reports.obtain import PENDING_RETRY_SECONDS, Finished, RequestRegistry, follow_countdown, resolve_target
@@ -90,8 +91,8 @@ def _hold(lease: RunLease, run_id: str, countdown: float) -> None:
     """Tell the followers when this run comes back (when it drives); a Redis outage only lets the lease lapse sooner."""
     try:
         lease.renew(run_id, now=_now(), hold=timedelta(seconds=countdown))
-    except RedisUnavailable:
-        log.warning("backfill run %s could not renew its lease (Redis unreachable)", run_id)
+    except FAILURES as exc:
+        log.warning("backfill run %s could not renew its lease: %s", run_id, exc)
 
 
 def plan_of(ctx: TaskContext, args: BackfillRequest) -> BackfillPlan:

@@ -23,7 +23,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-import redis
 from celery import Task, current_app, shared_task
 from celery.exceptions import Reject, Retry
 
@@ -33,6 +32,7 @@ from spreports.documents.claim import claim_owner
 from spreports.documents.inflight import DUE_MARGIN_SECONDS, InFlight
 from spreports.errors import QuotaWait, ServiceUnavailable, SpreportsError, TransientError
 from spreports.metrics import WorkerMetrics
+from spreports.redis_errors import FAILURES
 from spreports.reports.cooldowns import start_cooldown
 from spreports.reports.failure_ledger import FailureLedger
 from spreports.reports.fatal_ledger import FatalLedger
@@ -121,7 +121,8 @@ def retrieve_report_document(
         summary.get("report_type") or args.report_type or "type unknown", summary["bytes_in"], summary["bytes_out"],
         summary["seconds"], self.request.id,
     )  # fmt: skip
-    with contextlib.suppress(redis.RedisError, OSError):
+    # Best effort: a stale entry is found stored when the ledger is re-driven.
+    with contextlib.suppress(*FAILURES):
         FailureLedger(ctx.redis).resolve(args.seller_id, args.report_document_id)
     return summary
 
@@ -136,11 +137,11 @@ def _list_away(ctx: TaskContext, args: DocumentRequest, wait: Retry) -> None:
         countdown = float(when or 0.0)
     try:
         InFlight(ctx.redis).away(args, countdown)
-    except (redis.RedisError, OSError) as exc:
+    except FAILURES as exc:
         # The retry is queued all the same: only a broker loss of it would go unnoticed (the sweep remains).
         log.warning(
             "document %s of seller %s: could not list its wait in flight (%s)",
-            args.report_document_id, args.seller_id, type(exc).__name__,
+            args.report_document_id, args.seller_id, exc,
         )  # fmt: skip
 
 
@@ -195,11 +196,11 @@ def _record_failure(ctx: TaskContext, args: DocumentRequest, error: BaseExceptio
     WorkerMetrics(ctx.redis).count("documents", "failed")
     try:
         entry = FailureLedger(ctx.redis).record(args, error)
-    except (redis.RedisError, OSError) as exc:
+    except FAILURES as exc:
         # Left in flight: the requeue task tries it again, so it is not lost while the ledger is unreachable.
         log.error(
             "document %s of seller %s failed for good (%s) and the failure ledger is unreachable (%s)",
-            args.report_document_id, args.seller_id, type(error).__name__, type(exc).__name__,
+            args.report_document_id, args.seller_id, type(error).__name__, exc,
         )  # fmt: skip
         return
     _unlist(InFlight(ctx.redis), args)  # in the ledger now: re-driven from there, not by the requeue task
@@ -226,10 +227,7 @@ def _find_or_retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> di
         _wait_for_claim(task, args, claim)
     with claim.kept():
         inflight = InFlight(ctx.redis)
-        try:
-            inflight.add(args)
-        except (redis.RedisError, OSError) as exc:
-            raise ServiceUnavailable(f"Redis failed while listing the download ({type(exc).__name__})") from None
+        inflight.add(args)
         try:
             summary = _retrieve(task, args, ctx).summary()
         except SystemExit:
@@ -249,7 +247,7 @@ def _find_or_retrieve(task: Task, args: DocumentRequest, ctx: TaskContext) -> di
 
 def _unlist(inflight: InFlight, args: DocumentRequest) -> None:
     # Best effort: an entry left behind without a claim is found stored, or queued once more.
-    with contextlib.suppress(redis.RedisError, OSError):
+    with contextlib.suppress(*FAILURES):
         inflight.remove(args)
 
 

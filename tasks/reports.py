@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn
 
-import redis
 from celery import Task, current_app, shared_task
 from celery.exceptions import Retry
 
@@ -19,13 +18,13 @@ from spreports.errors import (
     InvalidRequest,
     NotFound,
     OutcomeUnknown,
-    RedisUnavailable,
     ReportFatal,
     ReportNotFinished,
     RequestPending,
     SpreportsError,
     TransientError,
 )
+from spreports.redis_errors import FAILURES, redis_errors
 from spreports.reports.cooldowns import check_cooldown, start_cooldown
 from spreports.reports.failure_ledger import FailureLedger
 from spreports.reports.fatal_ledger import FatalLedger
@@ -272,7 +271,7 @@ def _cool_down(ctx: TaskContext, seller_id: str, report: Report) -> datetime | N
     """Start the cooldown of a FATAL report's (seller, type), once per report; None when Redis failed."""
     try:
         return start_cooldown(ctx.redis, seller_id, report.report_type, report_id=report.report_id)
-    except RedisUnavailable as exc:
+    except FAILURES as exc:
         # The FATAL is still told to the caller; without its cooldown a new request may only fail again.
         log.warning(
             "the cooldown of FATAL report %s of seller %s was not started: %s", report.report_id, seller_id, exc
@@ -291,8 +290,9 @@ def _fatal_reason(task: Task, ctx: TaskContext, seller_id: str, report: Report) 
     if reason is not None:
         return reason
     polls_key = f"{FATAL_POLLS_PREFIX}{seller_id}:{report.report_id}"
-    polls = ctx.redis.incr(polls_key)
-    ctx.redis.expire(polls_key, SWEEP_MARK_TTL_SECONDS)
+    with redis_errors("counting the polls for a FATAL report's reason"):
+        polls = ctx.redis.incr(polls_key)
+        ctx.redis.expire(polls_key, SWEEP_MARK_TTL_SECONDS)
     if polls == 1:
         _enqueue_document(seller_id, report.report_document_id or "", report.report_id, report.report_type, "FATAL")
     if polls <= FATAL_REASON_POLLS:
@@ -348,7 +348,7 @@ def sweep_finished_reports() -> dict[str, int | str]:
         try:
             results[seller_id] = found = _sweep_seller(ctx, seller_id, sorted(report_types))
             recovered += found
-        except (SpreportsError, redis.RedisError) as exc:
+        except SpreportsError as exc:
             # One seller's failure (a revoked grant, throttling) must not stop the others; the next sweep retries.
             log.warning("sweep for seller %s failed: %s", seller_id, exc)
             results[seller_id] = f"failed: {type(exc).__name__}: {exc}"
@@ -374,12 +374,11 @@ def _remove_stale_parts(ctx: TaskContext) -> int:
     today = datetime.now(UTC).date()
     days: list[date] | None = [today, today - timedelta(days=1)]
     try:
-        if ctx.redis.set(STALE_PARTS_FULL_SCAN_KEY, 1, nx=True, ex=STALE_PARTS_FULL_SCAN_SECONDS):
-            days = None
-    except (redis.RedisError, OSError) as exc:
-        log.warning(
-            "the clean-up of unfinished writes looks at recent days only: Redis failed (%s)", type(exc).__name__
-        )
+        with redis_errors("marking the day's full scan for unfinished writes"):
+            if ctx.redis.set(STALE_PARTS_FULL_SCAN_KEY, 1, nx=True, ex=STALE_PARTS_FULL_SCAN_SECONDS):
+                days = None
+    except FAILURES as exc:
+        log.warning("the clean-up of unfinished writes looks at recent days only: %s", exc)
     try:
         removed = ctx.storage.remove_stale_parts(days)
     except SpreportsError as exc:
@@ -396,7 +395,9 @@ def _redrive_failures(ctx: TaskContext) -> int:
     for entry in FailureLedger(ctx.redis).entries():
         request = entry.request
         mark = f"{SWEEP_MARK_PREFIX}{request.seller_id}:{request.report_document_id}"
-        if entry.may_pass and ctx.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
+        with redis_errors("marking a document the sweep queues"):
+            queue = entry.may_pass and ctx.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS)
+        if queue:
             current_app.send_task(
                 names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE
             )
@@ -439,15 +440,17 @@ def _sweep_seller(ctx: TaskContext, seller_id: str, report_types: list[str]) -> 
         document_id = report.report_document_id or ""
         if ctx.storage.find(seller_id, document_id) is not None:
             return True
-        return bool(ctx.redis.exists(f"{CLAIM_PREFIX}:{seller_id}:{document_id}"))
+        with redis_errors("looking for a document's claim"):
+            return bool(ctx.redis.exists(f"{CLAIM_PREFIX}:{seller_id}:{document_id}"))
 
     client, now = ctx.client(seller_id), datetime.now(UTC)
     enqueued = 0
     for report in reports_to_retrieve(client, report_types, is_handled, now=now):
         # A document already queued by an earlier sweep (still waiting or downloading) is not queued again.
         mark = f"{SWEEP_MARK_PREFIX}{seller_id}:{report.report_document_id}"
-        if not ctx.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
-            continue
+        with redis_errors("marking a document the sweep queues"):
+            if not ctx.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
+                continue
         request = DocumentRequest(
             seller_id=seller_id,
             report_document_id=report.report_document_id or "",

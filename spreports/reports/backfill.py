@@ -27,7 +27,8 @@ from typing import Any
 import redis
 
 from spreports import keys
-from spreports.errors import InvalidRequest, RedisUnavailable, ReportCancelled, ReportFatal
+from spreports.errors import InvalidRequest, ReportCancelled, ReportFatal
+from spreports.redis_errors import redis_call
 from spreports.report_types import rules_for
 from spreports.reports.obtain import Finished, ReportApi, ReportSpec, RequestRegistry, obtain_report, report_outcome
 
@@ -257,7 +258,4 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _redis_call(action: Callable[[], Any]) -> Any:
-    try:
-        return action()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"the backfill's progress in Redis is unreachable ({type(exc).__name__})") from None
+    return redis_call("keeping the backfill's progress", action)

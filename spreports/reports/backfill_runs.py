@@ -25,7 +25,8 @@ from typing import Any
 
 import redis
 
-from spreports.errors import InvalidRequest, RedisUnavailable
+from spreports.errors import InvalidRequest
+from spreports.redis_errors import redis_call
 from spreports.reports.backfill import KEY_PREFIX, BackfillProgress, BackfillRound, run_round
 
 # How long a round may take: its lease is renewed before every window it requests anyway.
@@ -182,7 +183,4 @@ def _check_run_id(run_id: str) -> None:
 
 
 def _redis_call(action: Callable[[], Any]) -> Any:
-    try:
-        return action()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"the backfill's lease in Redis is unreachable ({type(exc).__name__})") from None
+    return redis_call("keeping the backfill's lease", action)

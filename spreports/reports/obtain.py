@@ -37,12 +37,12 @@ from spreports.errors import (
     InvalidRequest,
     NotFound,
     OutcomeUnknown,
-    RedisUnavailable,
     ReportCancelled,
     ReportFatal,
     RequestPending,
     TransientError,
 )
+from spreports.redis_errors import FAILURES, redis_call
 from spreports.report_types import rules_for
 from spreports.settings import Settings
 from spreports.spapi.models import Report
@@ -353,7 +353,7 @@ def _create(
     try:
         registry.remember_made(spec, report_id)
         registry.record(spec, report_id, ttl)
-    except RedisUnavailable as exc:
+    except FAILURES as exc:
         # The report exists: a retry would create it again. Its bookkeeping is lost (the stuck pass will not
         # know it as ours, an identical request may not reuse it), the request is answered all the same.
         log.warning("requested %s report %s for seller %s, but Redis did not record it: %s",
@@ -455,10 +455,7 @@ T = TypeVar("T")
 
 
 def _redis_call(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"the request registry in Redis is unreachable ({type(exc).__name__})") from None
+    return redis_call("keeping the request registry", action)
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -19,7 +19,7 @@ from typing import TypeVar
 import redis
 
 from spreports import keys
-from spreports.errors import RedisUnavailable
+from spreports.redis_errors import redis_call
 
 __all__ = ["RETAINED", "Restatements"]
 
@@ -55,10 +55,7 @@ class Restatements:
 
 
 def _call(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"the restatement records in Redis are unreachable ({type(exc).__name__})") from None
+    return redis_call("keeping the restatement records", action)
 
 
 def _text(value: object) -> str | None:

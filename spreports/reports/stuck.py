@@ -27,7 +27,8 @@ from typing import Protocol, TypeVar
 import redis
 
 from spreports import keys
-from spreports.errors import InvalidRequest, RedisUnavailable, TransientError
+from spreports.errors import InvalidRequest, TransientError
+from spreports.redis_errors import FAILURES, redis_call, redis_errors
 from spreports.reports.obtain import ReportSpec, RequestRegistry
 from spreports.spapi.models import Report
 
@@ -125,12 +126,7 @@ class Replacements:
 
 
 def _call(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(
-            f"the stuck reports' replacements in Redis are unreachable ({type(exc).__name__})"
-        ) from None
+    return redis_call("keeping the stuck reports' replacements", action)
 
 
 # Only a pending mark goes: a replacement already recorded stays.
@@ -223,9 +219,10 @@ def _request_again(
         requeue(spec, report_id)
     except BaseException:
         # Nothing was queued: the mark goes first, so that the next pass tries again whatever fails here.
-        with contextlib.suppress(redis.RedisError, OSError):
+        # Best effort: an error here must not hide the one being raised.
+        with contextlib.suppress(*FAILURES), redis_errors("removing a stuck report's requeue mark"):
             store.delete(mark)
-        with contextlib.suppress(RedisUnavailable):
+        with contextlib.suppress(*FAILURES):
             replacements.abandon(spec.seller_id, report_id)
         raise
 

@@ -27,7 +27,8 @@ from importlib import resources
 import redis
 
 from spreports import keys
-from spreports.errors import QuotaWait, ServiceUnavailable
+from spreports.errors import QuotaWait
+from spreports.redis_errors import redis_errors
 from spreports.spapi.operations import Operation
 
 log = logging.getLogger(__name__)
@@ -197,9 +198,7 @@ class RateLimiter:
     def _run(self, key: str, operation: Operation, mode: str, *values: float) -> tuple[int, float, float]:
         low, high = plausible_rates(operation)
         args: list[str | int] = [mode, repr(operation.rate), operation.burst, repr(low), repr(high), *map(repr, values)]
-        try:
+        with redis_errors("taking a rate-limit token"):
             result = self._script(keys=[key], args=args)
-        except (redis.RedisError, OSError) as exc:
-            raise ServiceUnavailable(f"rate limiter: Redis unavailable ({type(exc).__name__})") from None
         granted, wait, tokens = result
         return int(granted), float(wait), float(tokens)
