@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from spreports.errors import RedisUnavailable, SettingsError, SpreportsError, UnexpectedResponse
-from spreports.redis_errors import FAILURES, redis_errors
+from spreports.redis_errors import FAILURES, redis_call, redis_errors
 
 SECRET = "s3cret-pass"
 
@@ -86,3 +86,9 @@ def test_best_effort_sites_catch_everything_the_boundary_raises() -> None:
         with pytest.raises(SpreportsError) as raised, redis_errors("keeping books"):
             FailingClient(error).get("k")
         assert isinstance(raised.value, FAILURES)
+
+
+def test_one_command_as_a_lambda_goes_through_the_same_boundary() -> None:
+    assert redis_call("reading", lambda: 3) == 3
+    with pytest.raises(RedisUnavailable, match=r"does not answer: TimeoutError \(reading the registry\)$"):
+        redis_call("reading the registry", lambda: FailingClient(redis.TimeoutError(SECRET)).get("k"))
