@@ -105,7 +105,7 @@ REPORT_REQUEST = KeyFamily(
     "spreports:report-request:",
     "spreports:report-request:<request fingerprint>",
     "string: the pending mark of a request being made, or the reportId answering it",
-    "15 minutes pending; then up to 24 hours",
+    "15 minutes pending; then 24 hours plus the window a finished report is reused",
 )
 REPORT_MADE = KeyFamily(
     "spreports:report-made:",

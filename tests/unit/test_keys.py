@@ -4,8 +4,11 @@ README's table of Redis keys says what it says."""
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
 from collections.abc import Iterator
+from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import spreports
@@ -120,3 +123,54 @@ def test_the_readme_table_is_the_registry() -> None:
     assert [key for key, _, _ in table] == [family.pattern for family in FAMILIES]
     assert [ttl for _, _, ttl in table] == [family.ttl for family in FAMILIES]
     assert [holds for _, holds, _ in table] == [family.holds for family in FAMILIES]
+
+
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def _durations(text: str) -> set[int]:
+    """Every fixed duration a TTL text names ("15 minutes pending; then up to 24 hours" -> {900, 86400})."""
+    words = text.replace(";", " ").replace(",", " ").split()
+    return {
+        int(number) * _UNITS[unit.rstrip("s")]
+        for number, unit in pairwise(words)
+        if number.isdigit() and unit.rstrip("s") in _UNITS
+    }
+
+
+# Each family with the constants (module.NAME, in seconds or a timedelta) the code sets its keys' TTL from.
+SET_BY_CODE = """
+FATAL_REASON reports.fatal_ledger.REPORT_REASON_TTL_SECONDS
+FATAL_POLLS tasks.reports.SWEEP_MARK_TTL_SECONDS
+REPORT_REQUEST reports.obtain.PENDING_TTL_SECONDS reports.obtain.IN_FLIGHT_SECONDS
+REPORT_MADE reports.obtain.MADE_TTL_SECONDS
+LAST_REQUEST reports.restatements.RETAINED
+SUPERSEDES reports.restatements.RETAINED
+SCHEDULES tasks.schedules.SYNC_LOCK_TTL tasks.schedules.SYNC_QUEUED_TTL
+STUCK_REQUEUED reports.stuck.PENDING_REPLACEMENT_SECONDS reports.stuck.REQUEUED_TTL_SECONDS
+STUCK_REPLACED reports.stuck.PENDING_REPLACEMENT_SECONDS reports.stuck.REQUEUED_TTL_SECONDS
+BACKFILL_PROGRESS reports.backfill.PROGRESS_TTL_SECONDS
+BACKFILL_QUEUED reports.backfill.REQUEUE_SECONDS
+SWEEP_QUEUED tasks.reports.SWEEP_MARK_TTL_SECONDS
+STALE_PARTS_FULL_SCAN tasks.reports.STALE_PARTS_FULL_SCAN_SECONDS
+TOKEN spapi.tokens.LOCK_TIMEOUT_SECONDS
+RELAY_NOTIFICATION workers.relay.receiver.DONE_TTL_SECONDS
+RELAY_MESSAGE workers.relay.receiver.DONE_TTL_SECONDS
+RELAY_HEARTBEAT workers.relay.process.HEARTBEAT_TTL_SECONDS
+"""
+
+
+def _seconds(dotted: str) -> int:
+    module, _, name = f"spreports.{dotted}".rpartition(".")
+    value = getattr(importlib.import_module(module), name)
+    return int(value.total_seconds() if isinstance(value, timedelta) else value)
+
+
+def test_the_fixed_ttls_the_registry_names_are_those_the_code_sets() -> None:
+    differ = [
+        (family, constant, _seconds(constant))
+        for family, *constants in (line.split() for line in SET_BY_CODE.strip().splitlines())
+        for constant in constants
+        if _seconds(constant) not in _durations(getattr(keys, family).ttl)
+    ]
+    assert differ == []
