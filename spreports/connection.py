@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 import redis
 
-from spreports.errors import RedisUnavailable
+from spreports.errors import UnexpectedResponse
+from spreports.redis_errors import redis_errors
 
 
 def connect(url: str, **kwargs: object) -> redis.Redis:
@@ -23,11 +24,10 @@ def connect(url: str, **kwargs: object) -> redis.Redis:
 
 
 def ping(url: str, timeout: float = 2.0) -> None:
-    """Raise :class:`RedisUnavailable` (naming the host, never a password) unless Redis answers."""
-    try:
+    """Raise :class:`RedisUnavailable` (naming the host, never a password) unless Redis answers
+    (:class:`UnexpectedResponse` when it refuses the ping: an ACL without it)."""
+    with redis_errors("pinging it", where=safe_url(url)):
         connect(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"Redis at {safe_url(url)} does not answer: {type(exc).__name__}") from None
 
 
 def safe_url(url: str) -> str:
@@ -61,12 +61,11 @@ def persistence(url: str) -> Persistence | None:
     managed services). :class:`RedisUnavailable` when it does not answer."""
     client = connect(url, socket_connect_timeout=2, socket_timeout=5)
     try:
-        appendonly = client.config_get("appendonly").get("appendonly")
-        save = client.config_get("save").get("save")
-    except redis.ResponseError:
-        return None
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"Redis at {safe_url(url)} does not answer: {type(exc).__name__}") from None
+        with redis_errors("reading its persistence settings", where=safe_url(url)):
+            appendonly = client.config_get("appendonly").get("appendonly")
+            save = client.config_get("save").get("save")
+    except UnexpectedResponse:
+        return None  # CONFIG refused (disabled or not granted, as on managed services): Redis does not say
     numbers = [int(part) for part in (save or "").split() if part.isdigit()]
     return Persistence(appendonly == "yes", tuple(zip(numbers[::2], numbers[1::2], strict=False)))
 

@@ -25,7 +25,8 @@
         └── SchemaError         a declared schema file (spreports/data/schemas) is not valid: names the file and column
 
 Messages never contain a secret, an access token or a pre-signed URL: they end up in logs and in
-Flower. Foreign exceptions (requests, botocore, redis) are translated where the code talks to them.
+Flower. Foreign exceptions (requests, botocore) are translated where the code talks to them; redis-py's by
+the one Redis boundary, :mod:`spreports.redis_errors`.
 
 Errors that come from an HTTP answer carry it: ``status`` (the HTTP status), ``request_id`` (Amazon's
 ``x-amzn-RequestId``, for support cases) and ``errors`` (the ``errors[]`` of the body as

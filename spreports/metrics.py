@@ -32,15 +32,17 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from spreports import keys
 from spreports.documents.inflight import INFLIGHT_KEY
+from spreports.redis_errors import FAILURES, redis_errors
 from spreports.reports.failure_ledger import LEDGER_KEY
 from spreports.reports.fatal_ledger import KEY_PREFIX as FATAL_PREFIX
 from spreports.reports.fatal_ledger import REPORT_PREFIX as FATAL_REPORT_PREFIX
 
 log = logging.getLogger(__name__)
 
-COUNTERS_KEY = "spreports:metrics:counters"
-SECONDS_KEY = "spreports:metrics:document_seconds"
+COUNTERS_KEY = keys.METRICS_COUNTERS.prefix
+SECONDS_KEY = keys.METRICS_SECONDS.prefix
 #: Upper bounds (seconds) of the retrieval-time histogram: from small documents to the 40-minute limit.
 SECONDS_BUCKETS: tuple[float, ...] = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 2400, math.inf)
 #: Where kombu's Redis transport keeps a queue's messages: the queue's name for priority 0, then one
@@ -142,12 +144,12 @@ class WorkerMetrics:
 
     def _write(self, fill: Callable[[Any], object]) -> None:
         try:
-            with self._redis.pipeline(transaction=False) as pipe:
+            with redis_errors("recording metrics"), self._redis.pipeline(transaction=False) as pipe:
                 fill(pipe)
                 pipe.execute()
-        except (redis.RedisError, OSError) as exc:
+        except FAILURES as exc:
             # Metrics are not worth a failed document; the counters miss this event.
-            log.debug("metrics not recorded: Redis failed (%s)", type(exc).__name__)
+            log.debug("metrics not recorded: %s", exc)
 
 
 THROTTLED_STATUS = 429
@@ -217,9 +219,10 @@ class FleetCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """The counters, the histogram and the gauges as they are in Redis now."""
         try:
-            snapshot = self._snapshot()
-        except (redis.RedisError, OSError) as exc:
-            log.warning("metrics: the broker's Redis does not answer (%s)", type(exc).__name__)
+            with redis_errors("reading the metrics"):
+                snapshot = self._snapshot()
+        except FAILURES as exc:
+            log.warning("metrics: %s", exc)
             yield _gauge("redis_up", [((), 0.0)])
             return
         counters, seconds, depths, unacked, inflight, failed, fatal = snapshot

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import redis
 from celery import Celery, Task
 from celery.signals import (
     after_setup_logger,
@@ -150,11 +149,13 @@ def _drop_stale_bindings(sender: WorkController, **_: object) -> None:
     if is_amqp(url):
         return
     from spreports.connection import connect
+    from spreports.redis_errors import FAILURES, redis_errors
 
     try:
-        drop_stale_redis_bindings(connect(url))
-    except redis.RedisError as exc:  # the worker's own connection reports an unreachable broker
-        logging.getLogger(__name__).warning("stale bindings not checked: %s", type(exc).__name__)
+        with redis_errors("dropping stale queue bindings"):
+            drop_stale_redis_bindings(connect(url))
+    except FAILURES as exc:  # the worker's own connection reports an unreachable broker
+        logging.getLogger(__name__).warning("stale bindings not checked: %s", exc)
 
 
 @after_setup_logger.connect

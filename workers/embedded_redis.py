@@ -28,6 +28,7 @@ from redis.retry import Retry
 from spreports import names
 from spreports.connection import connect, ping
 from spreports.errors import RedisUnavailable
+from spreports.redis_errors import FAILURES, redis_errors
 from spreports.settings import Settings
 
 STARTUP_TIMEOUT_SECONDS = 10.0
@@ -144,7 +145,7 @@ class EmbeddedRedis:
         if not self.started:
             return
         self.started = False
-        with contextlib.suppress(redis.RedisError, OSError):
+        with contextlib.suppress(*FAILURES, OSError), redis_errors("stopping the embedded Redis"):
             keep = self.created_dir and self._holds_queued_work()
             self.stop()
             self._wait_stopped()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 # Celery rebuilds a task's exception only from a module already imported: spreports.errors, imported
 # here, holds the request's own (ReportCancelled, ReportFatal, ...) that a result's .get() re-raises.
-from spreports.errors import InvalidRequest, RedisUnavailable, ServiceUnavailable
+from spreports.errors import InvalidRequest, ServiceUnavailable, SpreportsError
 
 # Importing spreports imports this module: what needs pydantic or Celery is imported by the calls that use
 # it, so that `import spreports` (and `spreports --help`) stays light.
@@ -236,7 +236,8 @@ def _producer_app(settings: Settings) -> Celery:
 @contextmanager
 def _redis_errors(app: Celery) -> Iterator[None]:
     """Raise :class:`RedisUnavailable` (an AMQP broker: :class:`ServiceUnavailable`) when the broker or the
-    result store fails: one line, no password."""
+    result store fails: one line, no password. Celery and kombu wrap Redis's errors in their own; once
+    unwrapped, a Redis error is mapped by the one Redis boundary (:func:`spreports.redis_errors.translate`)."""
     import redis
     from kombu.exceptions import OperationalError
 
@@ -251,8 +252,9 @@ def _redis_errors(app: Celery) -> Iterator[None]:
         raise _unavailable(app, exc.__cause__) from None
 
 
-def _unavailable(app: Celery, exc: BaseException) -> ServiceUnavailable:
+def _unavailable(app: Celery, exc: BaseException) -> SpreportsError:
     from spreports.connection import safe_url
+    from spreports.redis_errors import translate
     from spreports.workers.brokers import is_amqp
 
     url = str(app.conf.broker_url)
@@ -260,7 +262,7 @@ def _unavailable(app: Celery, exc: BaseException) -> ServiceUnavailable:
         return ServiceUnavailable(f"the broker at {safe_url(url)} does not answer: {type(exc).__name__}")
     if is_amqp(url):  # the broker answered: the result store (the state Redis) did not
         url = str(app.conf.result_backend)
-    return RedisUnavailable(f"Redis at {safe_url(url)} does not answer: {type(exc).__name__}")
+    return translate(exc, "sending work", where=safe_url(url))
 
 
 def _is_redis_error(exc: BaseException) -> bool:

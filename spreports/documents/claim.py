@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -12,11 +13,12 @@ from contextlib import contextmanager
 
 import redis
 
-from spreports.errors import ServiceUnavailable
+from spreports import keys
+from spreports.redis_errors import FAILURES, redis_errors
 
 log = logging.getLogger(__name__)
 
-CLAIM_PREFIX = "spreports:claim:document"
+CLAIM_PREFIX = keys.DOCUMENT_CLAIM.prefix
 
 # Delete the claim only if we still hold it (a claim that expired may belong to someone else now).
 _RELEASE = """
@@ -32,7 +34,8 @@ return 0
 
 def is_claimed(client: redis.Redis, seller_id: str, report_document_id: str) -> bool:
     """Whether a run holds the document's claim (it is being retrieved right now)."""
-    return bool(client.exists(f"{CLAIM_PREFIX}:{seller_id}:{report_document_id}"))
+    with redis_errors("looking for a document's claim"):
+        return bool(client.exists(f"{CLAIM_PREFIX}:{seller_id}:{report_document_id}"))
 
 
 def claim_owner(label: str) -> str:
@@ -62,31 +65,28 @@ class DocumentClaim:
 
     def acquire(self) -> bool:
         """Take the claim; False when another run holds it."""
-        try:
+        with redis_errors("claiming the document"):
             return bool(self.client.set(self.key, self.owner, nx=True, ex=self.ttl))
-        except redis.RedisError as exc:
-            raise ServiceUnavailable(f"Redis is unavailable for the document claim ({type(exc).__name__})") from None
 
     def renew(self) -> bool:
         """Extend our claim by ``ttl``; False when we no longer hold it (it lapsed, maybe to another run)."""
-        try:
+        with redis_errors("renewing the document's claim"):
             return bool(self.client.eval(_RENEW, 1, self.key, self.owner, self.ttl))
-        except redis.RedisError as exc:
-            raise ServiceUnavailable(f"Redis is unavailable for the document claim ({type(exc).__name__})") from None
 
     def remaining(self) -> int:
         """Seconds until the current claim expires (0 when there is none or Redis cannot tell)."""
-        try:
+        # Best effort: the answer only tells how long to wait before looking again.
+        with contextlib.suppress(*FAILURES), redis_errors("reading the document's claim"):
             return max(int(self.client.ttl(self.key)), 0)
-        except redis.RedisError:
-            return 0
+        return 0
 
     def release(self) -> None:
         """Give the claim up if we hold it; if Redis is unreachable the claim simply expires."""
         try:
-            self.client.eval(_RELEASE, 1, self.key, self.owner)
-        except redis.RedisError as exc:
-            log.warning("could not release the claim on %s (%s); it expires by itself", self.key, type(exc).__name__)
+            with redis_errors("releasing the document's claim"):
+                self.client.eval(_RELEASE, 1, self.key, self.owner)
+        except FAILURES as exc:
+            log.warning("could not release the claim on %s (%s); it expires by itself", self.key, exc)
 
     @contextmanager
     def kept(self) -> Iterator[None]:
@@ -108,5 +108,5 @@ class DocumentClaim:
                 if not self.renew():
                     log.warning("lost the claim on %s (it lapsed); another worker may start on it", self.key)
                     return
-            except ServiceUnavailable as exc:
+            except FAILURES as exc:
                 log.warning("could not renew the claim on %s (%s); trying again", self.key, exc)

@@ -25,12 +25,14 @@ from dataclasses import dataclass
 import redis
 from pydantic import ValidationError
 
+from spreports import keys
 from spreports.documents.claim import CLAIM_PREFIX
+from spreports.redis_errors import redis_errors
 from spreports.task_arguments import DocumentRequest
 
-INFLIGHT_KEY = "spreports:inflight"
+INFLIGHT_KEY = keys.IN_FLIGHT.prefix
 #: When the requeue task last ran (epoch seconds): beat's heartbeat, read by ``spreports check``.
-REQUEUE_HEARTBEAT_KEY = "spreports:inflight:requeued_at"
+REQUEUE_HEARTBEAT_KEY = keys.REQUEUE_HEARTBEAT.prefix
 #: A task comes back this long after its due moment at the latest, unless it is lost (worker clocks
 #: differ a little, a busy worker starts a due task a little late), beyond the claim TTL.
 DUE_MARGIN_SECONDS = 15.0
@@ -66,18 +68,22 @@ class InFlight:
         self._key = key
         self._clock = clock
 
+    @redis_errors("listing a document in flight")
     def add(self, request: DocumentRequest) -> None:
         """List ``request``'s document as being retrieved (call while holding its claim)."""
         self._redis.hset(self._key, _field(request), _value(request, None, 0))
 
+    @redis_errors("listing a document's wait in flight")
     def away(self, request: DocumentRequest, countdown: float) -> None:
         """List the document as waiting: its task comes back in ``countdown`` seconds."""
         self._redis.hset(self._key, _field(request), _value(request, self._clock() + max(countdown, 0.0), 0))
 
+    @redis_errors("taking a document off the in-flight list")
     def remove(self, request: DocumentRequest) -> None:
         """Take the document off the list (stored, or recorded in the failure ledger)."""
         self._redis.hdel(self._key, _field(request))
 
+    @redis_errors("reading the in-flight list")
     def orphans(self, grace: float) -> list[Entry]:
         """Listed documents whose task has not been seen: no claim held and, for a task away on a countdown,
         due more than ``grace`` seconds ago."""
@@ -113,10 +119,12 @@ class InFlight:
         """Take ``entry`` off the list (its document is stored), unless a task listed it anew meanwhile."""
         return self._replace(entry, "")
 
+    @redis_errors("recording the requeue task's pass")
     def record_pass(self) -> None:
         """Note that the requeue task ran now (beat's heartbeat)."""
         self._redis.set(REQUEUE_HEARTBEAT_KEY, repr(self._clock()))
 
+    @redis_errors("reading the requeue task's last pass")
     def last_pass(self) -> float | None:
         """When the requeue task last ran (epoch seconds), or None if never (or unreadable)."""
         value = self._redis.get(REQUEUE_HEARTBEAT_KEY)
@@ -125,6 +133,7 @@ class InFlight:
         except ValueError:
             return None
 
+    @redis_errors("updating the in-flight list")
     def _replace(self, entry: Entry, value: str) -> bool:
         return bool(self._redis.eval(_REPLACE, 1, self._key, _field(entry.request), entry.raw, value))
 

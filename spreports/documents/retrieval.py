@@ -31,7 +31,8 @@ import redis
 from spreports.documents.claim import DocumentClaim, claim_owner
 from spreports.documents.inflight import InFlight
 from spreports.documents.pipeline import RetrievalOptions, RetrievalResult, TransferProgress, retrieve_document
-from spreports.errors import ServiceUnavailable, TransientError
+from spreports.errors import TransientError
+from spreports.redis_errors import FAILURES
 from spreports.reports.cooldowns import start_cooldown
 from spreports.reports.failure_ledger import FailureLedger
 from spreports.reports.fatal_ledger import FatalLedger
@@ -138,7 +139,7 @@ class DocumentRetrieval:
             retrieved.report_type or "type unknown", retrieved.manifest.bytes_in, retrieved.manifest.bytes_out,
             retrieved.manifest.timings.get("total_seconds"), run_id,
         )  # fmt: skip
-        with contextlib.suppress(redis.RedisError, OSError):
+        with contextlib.suppress(*FAILURES):
             FailureLedger(self.runtime.redis).resolve(request.seller_id, request.report_document_id)
         return retrieved
 
@@ -147,11 +148,11 @@ class DocumentRetrieval:
         should the broker lose the delayed run, the requeue task queues the document again soon after."""
         try:
             InFlight(self.runtime.redis).away(request, countdown)
-        except (redis.RedisError, OSError) as exc:
+        except FAILURES as exc:
             # The retry is queued all the same: only a broker loss of it would go unnoticed (the sweep remains).
             log.warning(
                 "document %s of seller %s: could not list its wait in flight (%s)",
-                request.report_document_id, request.seller_id, type(exc).__name__,
+                request.report_document_id, request.seller_id, exc,
             )  # fmt: skip
 
     def fail(self, request: DocumentRequest, error: BaseException) -> None:
@@ -159,11 +160,11 @@ class DocumentRetrieval:
         self.counters.count("documents", "failed")
         try:
             entry = FailureLedger(self.runtime.redis).record(request, error)
-        except (redis.RedisError, OSError) as exc:
+        except FAILURES as exc:
             # Left in flight: the requeue task tries it again, so it is not lost while the ledger is unreachable.
             log.error(
                 "document %s of seller %s failed for good (%s) and the failure ledger is unreachable (%s)",
-                request.report_document_id, request.seller_id, type(error).__name__, type(exc).__name__,
+                request.report_document_id, request.seller_id, type(error).__name__, exc,
             )  # fmt: skip
             return
         _unlist(
@@ -188,10 +189,7 @@ class DocumentRetrieval:
             raise ClaimHeld(claim.remaining())
         with claim.kept():
             inflight = InFlight(self.runtime.redis)
-            try:
-                inflight.add(request)
-            except (redis.RedisError, OSError) as exc:
-                raise ServiceUnavailable(f"Redis failed while listing the download ({type(exc).__name__})") from None
+            inflight.add(request)
             try:
                 retrieved = self._retrieve(request, run_id, progress)
             except SystemExit:
@@ -286,7 +284,7 @@ def record_fatal(client: redis.Redis, retrieved: Retrieved) -> None:
 
 def _unlist(inflight: InFlight, request: DocumentRequest) -> None:
     # Best effort: an entry left behind without a claim is found stored, or queued once more.
-    with contextlib.suppress(redis.RedisError, OSError):
+    with contextlib.suppress(*FAILURES):
         inflight.remove(request)
 
 

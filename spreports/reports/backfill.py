@@ -26,11 +26,13 @@ from typing import Any
 
 import redis
 
-from spreports.errors import InvalidRequest, RedisUnavailable, ReportCancelled, ReportFatal
+from spreports import keys
+from spreports.errors import InvalidRequest, ReportCancelled, ReportFatal
+from spreports.redis_errors import redis_call
 from spreports.report_types import rules_for
 from spreports.reports.obtain import Finished, ReportApi, ReportSpec, RequestRegistry, obtain_report, report_outcome
 
-KEY_PREFIX = "spreports:backfill:"
+KEY_PREFIX = keys.BACKFILL_PROGRESS.prefix
 # Amazon keeps reports 90 days: a plan's progress is kept as long.
 PROGRESS_TTL_SECONDS = 90 * 24 * 3600
 # A queued retrieval not stored after this long is queued again (it was lost, or failed and was re-driven).
@@ -256,7 +258,4 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _redis_call(action: Callable[[], Any]) -> Any:
-    try:
-        return action()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"the backfill's progress in Redis is unreachable ({type(exc).__name__})") from None
+    return redis_call("keeping the backfill's progress", action)

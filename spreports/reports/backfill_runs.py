@@ -26,6 +26,7 @@ from typing import Any
 import redis
 
 from spreports.errors import InvalidRequest, RedisUnavailable
+from spreports.redis_errors import redis_call
 from spreports.reports.backfill import KEY_PREFIX, BackfillPlan, BackfillProgress, BackfillRound, run_round
 from spreports.reports.obtain import Finished, RequestRegistry, resolve_target
 from spreports.runtime import Runtime
@@ -244,7 +245,4 @@ def _check_run_id(run_id: str) -> None:
 
 
 def _redis_call(action: Callable[[], Any]) -> Any:
-    try:
-        return action()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"the backfill's lease in Redis is unreachable ({type(exc).__name__})") from None
+    return redis_call("keeping the backfill's lease", action)

@@ -24,14 +24,16 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from spreports.errors import QuotaWait, RedisUnavailable
+from spreports import keys
+from spreports.errors import QuotaWait
+from spreports.redis_errors import redis_errors
 from spreports.report_types import rules_for
 
 __all__ = ["ANY_OPTIONS", "CoolingDown", "check_cooldown", "cooldown_key", "cooldown_until", "start_cooldown"]
 
-KEY_PREFIX = "spreports:cooldown:"
+KEY_PREFIX = keys.COOLDOWN.prefix
 #: ``<seller>:<reportId>``: the FATAL report that started a cooldown (kept as long as the cooldown).
-STARTED_PREFIX = "spreports:cooldown-started:"
+STARTED_PREFIX = keys.COOLDOWN_STARTED.prefix
 ANY_OPTIONS = "*"
 
 
@@ -63,14 +65,12 @@ def start_cooldown(
     seconds = max(1, int(length.total_seconds()))
     end = clock() + seconds
     key = cooldown_key(seller_id, report_type, options)
-    try:
+    with redis_errors("starting a cooldown"):
         current = client.get(key)
         first = report_id is None or client.set(f"{STARTED_PREFIX}{seller_id}:{report_id}", 1, nx=True, ex=seconds)
         if current is not None and (float(current) >= end or not first):
             return datetime.fromtimestamp(float(current), UTC)
         client.set(key, repr(end), ex=seconds)
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"cooldowns: Redis unavailable ({type(exc).__name__})") from None
     return datetime.fromtimestamp(end, UTC)
 
 
@@ -84,10 +84,8 @@ def cooldown_until(
 ) -> datetime | None:
     """When the cooldown of (seller, type, options) ends (UTC), or None when requests may go now."""
     keys = {cooldown_key(seller_id, report_type, options or {}), cooldown_key(seller_id, report_type, None)}
-    try:
+    with redis_errors("reading the cooldowns"):
         values = client.mget(sorted(keys))
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"cooldowns: Redis unavailable ({type(exc).__name__})") from None
     ends = [float(v) for v in values if v is not None]
     now = clock()
     latest = max((end for end in ends if end > now), default=None)

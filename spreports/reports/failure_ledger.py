@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 import redis
 from pydantic import BaseModel, ValidationError
 
+from spreports import keys
 from spreports.errors import SpreportsError, TransientError
+from spreports.redis_errors import redis_errors
 from spreports.task_arguments import DocumentRequest
 
-LEDGER_KEY = "spreports:failed"
+LEDGER_KEY = keys.FAILURE_LEDGER.prefix
 
 
 class FailedDocument(BaseModel):
@@ -37,6 +39,7 @@ class FailureLedger:
         self._redis = client
         self._key = key
 
+    @redis_errors("recording a failed document")
     def record(self, request: DocumentRequest, error: BaseException) -> FailedDocument:
         """Remember that ``request`` failed for good with ``error``.
 
@@ -53,10 +56,12 @@ class FailureLedger:
         self._redis.hset(self._key, _field(request.seller_id, request.report_document_id), entry.model_dump_json())
         return entry
 
+    @redis_errors("clearing a failed document")
     def resolve(self, seller_id: str, report_document_id: str) -> None:
         """Forget the document's entry (it is stored now)."""
         self._redis.hdel(self._key, _field(seller_id, report_document_id))
 
+    @redis_errors("reading the failure ledger")
     def entries(self, seller_id: str | None = None) -> list[FailedDocument]:
         """Every entry (of one seller), oldest failure first; unreadable entries are skipped."""
         found = []
@@ -69,6 +74,7 @@ class FailureLedger:
                 found.append(entry)
         return sorted(found, key=lambda entry: entry.failed_at)
 
+    @redis_errors("counting the failure ledger")
     def count(self) -> int:
         """How many documents failed for good and are not stored yet."""
         return int(self._redis.hlen(self._key))

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 
 import redis
 
-from spreports.errors import RedisUnavailable
+from spreports import keys
+from spreports.redis_errors import redis_errors
 
 __all__ = ["CAPTURE_BYTES", "MAX_REASON", "UNREADABLE", "FatalLedger", "FatalStats", "error_reason"]
 
-KEY_PREFIX = "spreports:fatal:"
-REPORT_PREFIX = f"{KEY_PREFIX}report:"
+KEY_PREFIX = keys.FATAL_COUNTS.prefix
+REPORT_PREFIX = keys.FATAL_REASON.prefix
 #: How much of an error document is read for its reason (they are a few hundred bytes).
 CAPTURE_BYTES = 64 * 1024
 MAX_REASON = 500
@@ -160,29 +161,26 @@ class FatalLedger:
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
 
+    @redis_errors("counting a FATAL report")
     def record(self, seller_id: str, report_id: str | None, report_type: str | None, reason: str | None) -> None:
         """Count one FATAL report of ``report_type`` and keep its reason (for the request path)."""
         kind = report_type or "UNKNOWN"
-        try:
-            # One transaction: the report's entry (what ``recorded`` reads) is never there without the count.
-            with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hincrby(f"{KEY_PREFIX}{kind}", "count", 1)
-                pipe.hset(f"{KEY_PREFIX}{kind}", "last_reason", reason or "")
-                pipe.hset(f"{KEY_PREFIX}{kind}", "last_report", report_id or "")
-                pipe.hset(f"{KEY_PREFIX}{kind}", "last_seller", seller_id)
-                if report_id:
-                    pipe.set(self._report_key(seller_id, report_id), reason or "", ex=REPORT_REASON_TTL_SECONDS)
-                pipe.execute()
-        except (redis.RedisError, OSError) as exc:
-            raise RedisUnavailable(f"FATAL ledger: Redis unavailable ({type(exc).__name__})") from None
+        # One transaction: the report's entry (what ``recorded`` reads) is never there without the count.
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(f"{KEY_PREFIX}{kind}", "count", 1)
+            pipe.hset(f"{KEY_PREFIX}{kind}", "last_reason", reason or "")
+            pipe.hset(f"{KEY_PREFIX}{kind}", "last_report", report_id or "")
+            pipe.hset(f"{KEY_PREFIX}{kind}", "last_seller", seller_id)
+            if report_id:
+                pipe.set(self._report_key(seller_id, report_id), reason or "", ex=REPORT_REASON_TTL_SECONDS)
+            pipe.execute()
 
+    @redis_errors("reading the FATAL ledger")
     def recorded(self, seller_id: str, report_id: str) -> bool:
         """Whether the FATAL report was counted (within the 30 days its reason is kept)."""
-        try:
-            return bool(self._redis.exists(self._report_key(seller_id, report_id)))
-        except (redis.RedisError, OSError) as exc:
-            raise RedisUnavailable(f"FATAL ledger: Redis unavailable ({type(exc).__name__})") from None
+        return bool(self._redis.exists(self._report_key(seller_id, report_id)))
 
+    @redis_errors("reading the FATAL ledger")
     def stats(self, report_type: str) -> FatalStats:
         """The counter of one report type (zero when none was seen)."""
         raw: dict[bytes | str, bytes | str] = self._redis.hgetall(f"{KEY_PREFIX}{report_type}")
@@ -194,6 +192,7 @@ class FatalLedger:
             last_seller=data.get("last_seller") or None,
         )
 
+    @redis_errors("reading the FATAL ledger")
     def reason_of(self, seller_id: str, report_id: str) -> str | None:
         """The reason recorded for one FATAL report, or None (unknown, or its document said nothing)."""
         value: bytes | str | None = self._redis.get(self._report_key(seller_id, report_id))

@@ -32,23 +32,24 @@ from typing import Literal, Protocol, TypeVar
 
 import redis
 
+from spreports import keys
 from spreports.errors import (
     InvalidRequest,
     NotFound,
     OutcomeUnknown,
-    RedisUnavailable,
     ReportCancelled,
     ReportFatal,
     RequestPending,
     TransientError,
 )
+from spreports.redis_errors import FAILURES, redis_call
 from spreports.report_types import rules_for
 from spreports.settings import Settings
 from spreports.spapi.models import Report
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "spreports:report-request:"
+KEY_PREFIX = keys.REPORT_REQUEST.prefix
 PENDING = "pending:"
 # How long a pending mark outlives its last renewal: longer than any quota wait (at most 10 minutes).
 PENDING_TTL_SECONDS = 15 * 60
@@ -57,7 +58,7 @@ PENDING_TTL_SECONDS = 15 * 60
 IN_FLIGHT_SECONDS = 24 * 3600
 # Another run holds the pending mark: look again after this long.
 PENDING_RETRY_SECONDS = 10.0
-MADE_PREFIX = "spreports:report-made:"
+MADE_PREFIX = keys.REPORT_MADE.prefix
 # Amazon keeps a report 90 days: its spec is remembered as long as the report can be seen.
 MADE_TTL_SECONDS = 90 * 24 * 3600
 IN_FLIGHT = ("IN_QUEUE", "IN_PROGRESS")
@@ -352,7 +353,7 @@ def _create(
     try:
         registry.remember_made(spec, report_id)
         registry.record(spec, report_id, ttl)
-    except RedisUnavailable as exc:
+    except FAILURES as exc:
         # The report exists: a retry would create it again. Its bookkeeping is lost (the stuck pass will not
         # know it as ours, an identical request may not reuse it), the request is answered all the same.
         log.warning("requested %s report %s for seller %s, but Redis did not record it: %s",
@@ -454,10 +455,7 @@ T = TypeVar("T")
 
 
 def _redis_call(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"the request registry in Redis is unreachable ({type(exc).__name__})") from None
+    return redis_call("keeping the request registry", action)
 
 
 def _utc(moment: datetime | None) -> datetime | None:

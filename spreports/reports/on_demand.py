@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from spreports.errors import InvalidRequest, NotFound, RedisUnavailable, ReportFatal
+from spreports import keys
+from spreports.errors import InvalidRequest, NotFound, ReportFatal
+from spreports.redis_errors import FAILURES, redis_errors
 from spreports.reports.cooldowns import check_cooldown, start_cooldown
 from spreports.reports.fatal_ledger import FatalLedger
 from spreports.reports.obtain import ReportSpec, RequestRegistry, obtain_report, report_outcome, resolve_target
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # A followed report that ends FATAL: how many looks its error document's reason is awaited for is the
 # caller's; the count of looks is forgotten after an hour.
-FATAL_POLLS_PREFIX = "spreports:fatal-polls:"
+FATAL_POLLS_PREFIX = keys.FATAL_POLLS.prefix
 FATAL_POLLS_TTL_SECONDS = 3600
 
 
@@ -215,7 +217,7 @@ def _cool_down(runtime: Runtime, seller_id: str, report: Report) -> datetime | N
     """Start the cooldown of a FATAL report's (seller, type), once per report; None when Redis failed."""
     try:
         return start_cooldown(runtime.redis, seller_id, report.report_type, report_id=report.report_id)
-    except RedisUnavailable as exc:
+    except FAILURES as exc:
         # The FATAL is still told to the caller; without its cooldown a new request may only fail again.
         log.warning(
             "the cooldown of FATAL report %s of seller %s was not started: %s", report.report_id, seller_id, exc
@@ -227,8 +229,9 @@ def _poll_reason(runtime: Runtime, seller_id: str, report: Report, enqueue: Call
     """Count one more look for a FATAL report's reason; the first queues its error document's retrieval
     (kept under ``_errors/``, its reason recorded, as the relay would do). Returns the looks so far."""
     polls_key = f"{FATAL_POLLS_PREFIX}{seller_id}:{report.report_id}"
-    polls = int(runtime.redis.incr(polls_key))
-    runtime.redis.expire(polls_key, FATAL_POLLS_TTL_SECONDS)
+    with redis_errors("counting the polls for a FATAL report's reason"):
+        polls = int(runtime.redis.incr(polls_key))
+        runtime.redis.expire(polls_key, FATAL_POLLS_TTL_SECONDS)
     if polls == 1:
         enqueue(DocumentRequest.parse(seller_id=seller_id, report_document_id=report.report_document_id or "",
                                       report_id=report.report_id, report_type=report.report_type,

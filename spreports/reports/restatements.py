@@ -18,12 +18,13 @@ from typing import TypeVar
 
 import redis
 
-from spreports.errors import RedisUnavailable
+from spreports import keys
+from spreports.redis_errors import redis_call
 
 __all__ = ["RETAINED", "Restatements"]
 
-LAST_PREFIX = "spreports:requests:last:"
-SUPERSEDES_PREFIX = "spreports:supersedes:"
+LAST_PREFIX = keys.LAST_REQUEST.prefix
+SUPERSEDES_PREFIX = keys.SUPERSEDES.prefix
 #: How long Amazon keeps a report: past that, an earlier version cannot be looked up anyway.
 RETAINED = timedelta(days=90)
 T = TypeVar("T")
@@ -54,10 +55,7 @@ class Restatements:
 
 
 def _call(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(f"the restatement records in Redis are unreachable ({type(exc).__name__})") from None
+    return redis_call("keeping the restatement records", action)
 
 
 def _text(value: object) -> str | None:

@@ -26,7 +26,9 @@ from typing import Protocol, TypeVar
 
 import redis
 
-from spreports.errors import InvalidRequest, RedisUnavailable, TransientError
+from spreports import keys
+from spreports.errors import InvalidRequest, TransientError
+from spreports.redis_errors import FAILURES, redis_call, redis_errors
 from spreports.reports.obtain import ReportSpec, RequestRegistry
 from spreports.spapi.models import Report
 
@@ -42,9 +44,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-KEY_PREFIX = "spreports:stuck:"
-REQUEUED_PREFIX = f"{KEY_PREFIX}requeued:"
-REPLACED_PREFIX = f"{KEY_PREFIX}replaced-by:"
+KEY_PREFIX = keys.STUCK_COUNTS.prefix
+REQUEUED_PREFIX = keys.STUCK_REQUEUED.prefix
+REPLACED_PREFIX = keys.STUCK_REPLACED.prefix
 #: The replacement of a report is being requested (its request task has not created it yet).
 PENDING = "pending"
 #: getReports takes at most this many report types a call.
@@ -124,12 +126,7 @@ class Replacements:
 
 
 def _call(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except (redis.RedisError, OSError) as exc:
-        raise RedisUnavailable(
-            f"the stuck reports' replacements in Redis are unreachable ({type(exc).__name__})"
-        ) from None
+    return redis_call("keeping the stuck reports' replacements", action)
 
 
 # Only a pending mark goes: a replacement already recorded stays.
@@ -168,7 +165,7 @@ def handle_stuck_reports(
         if age <= threshold_for(report.report_type):
             continue
         status, report_id, counts = report.processing_status, report.report_id, f"{KEY_PREFIX}{report.report_type}"
-        store.hincrby(counts, status.lower(), 1)
+        _count(store, counts, status.lower())
         log.warning("report %s (%s) of seller %s is stuck %s for %s",
                     report_id, report.report_type, seller_id, status, age)  # fmt: skip
         if status == "IN_PROGRESS":
@@ -178,23 +175,33 @@ def handle_stuck_reports(
         spec = registry.made(seller_id, report_id)
         if spec is None:
             # Another application (or a person) made it: its owner decides, so it is only reported.
-            store.hincrby(counts, "not_ours", 1)
+            _count(store, counts, "not_ours")
             found.not_ours.append(report_id)
             log.warning("stuck report %s was not made by spreports: reported, not cancelled", report_id)
             continue
         mark = f"{REQUEUED_PREFIX}{seller_id}:{report_id}"
         replacement = replacements.of(seller_id, report_id)
         # A mark that outlives a lost replacement request for long: the next pass after it requests again.
-        if requeue is not None and replacement is None and store.set(mark, 1, nx=True, ex=PENDING_REPLACEMENT_SECONDS):
+        if requeue is not None and replacement is None and _mark(store, mark):
             _request_again(requeue, spec, report_id, store, registry, replacements, mark)
-            store.hincrby(counts, "requeued", 1)
+            _count(store, counts, "requeued")
             found.requested_again.append(report_id)
             log.info("stuck report %s of seller %s is requested again", report_id, seller_id)
         # Requested again already (or itself a replacement): cancelled, not requested a third time. One whose
         # replacement is still being requested is left to that request, which cancels it once the new one exists.
         elif replacement != PENDING and _cancel(client, report_id, found):
-            store.hincrby(counts, "cancelled", 1)
+            _count(store, counts, "cancelled")
     return found
+
+
+@redis_errors("counting stuck reports")
+def _count(store: redis.Redis, counts: str, field: str) -> None:
+    store.hincrby(counts, field, 1)
+
+
+@redis_errors("marking a stuck report requested again")
+def _mark(store: redis.Redis, mark: str) -> bool:
+    return bool(store.set(mark, 1, nx=True, ex=PENDING_REPLACEMENT_SECONDS))
 
 
 def _waiting_reports(client: ReportsClient, report_types: Sequence[str]) -> list[Report]:
@@ -222,9 +229,10 @@ def _request_again(
         requeue(spec, report_id)
     except BaseException:
         # Nothing was queued: the mark goes first, so that the next pass tries again whatever fails here.
-        with contextlib.suppress(redis.RedisError, OSError):
+        # Best effort: an error here must not hide the one being raised.
+        with contextlib.suppress(*FAILURES), redis_errors("removing a stuck report's requeue mark"):
             store.delete(mark)
-        with contextlib.suppress(RedisUnavailable):
+        with contextlib.suppress(*FAILURES):
             replacements.abandon(spec.seller_id, report_id)
         raise
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-import redis
-
+from spreports import keys
 from spreports.errors import SpreportsError
+from spreports.redis_errors import FAILURES, redis_errors
 from spreports.reports.failure_ledger import FailureLedger
 from spreports.reports.obtain import ReportSpec
 from spreports.reports.stuck import handle_stuck_reports
@@ -34,13 +34,13 @@ MAX_TYPES_PER_CALL = 10
 PAGE_SIZE = 100
 DEFAULT_LOOKBACK = timedelta(hours=24)
 
-SWEEP_MARK_PREFIX = "spreports:sweep:queued:"
+SWEEP_MARK_PREFIX = keys.SWEEP_QUEUED.prefix
 # Longer than a sweep period, so a queued document is not queued again while it waits for a worker.
 SWEEP_MARK_TTL_SECONDS = 3600
 # The sweep looks for dead writers' leftovers in today's and yesterday's folders every time, and in every
 # folder, whatever its day, once per this period (the first sweep of the fleet's day takes it): a part of
 # a day whose sweeps never ran (the fleet was down) is removed too, and the whole tree is listed rarely.
-STALE_PARTS_FULL_SCAN_KEY = "spreports:sweep:stale-parts-full-scan"
+STALE_PARTS_FULL_SCAN_KEY = keys.STALE_PARTS_FULL_SCAN.prefix
 STALE_PARTS_FULL_SCAN_SECONDS = 24 * 3600
 
 
@@ -132,7 +132,7 @@ class Sweep:
             try:
                 results[seller_id] = found = self._sweep_seller(seller_id, sorted(report_types))
                 recovered += found
-            except (SpreportsError, redis.RedisError) as exc:
+            except SpreportsError as exc:
                 # One seller's failure (a revoked grant, throttling) must not stop the others; the next sweep retries.
                 log.warning("sweep for seller %s failed: %s", seller_id, exc)
                 results[seller_id] = f"failed: {type(exc).__name__}: {exc}"
@@ -157,12 +157,11 @@ class Sweep:
         today = datetime.now(UTC).date()
         days: list[date] | None = [today, today - timedelta(days=1)]
         try:
-            if self.runtime.redis.set(STALE_PARTS_FULL_SCAN_KEY, 1, nx=True, ex=STALE_PARTS_FULL_SCAN_SECONDS):
-                days = None
-        except (redis.RedisError, OSError) as exc:
-            log.warning(
-                "the clean-up of unfinished writes looks at recent days only: Redis failed (%s)", type(exc).__name__
-            )
+            with redis_errors("marking the day's full scan for unfinished writes"):
+                if self.runtime.redis.set(STALE_PARTS_FULL_SCAN_KEY, 1, nx=True, ex=STALE_PARTS_FULL_SCAN_SECONDS):
+                    days = None
+        except FAILURES as exc:
+            log.warning("the clean-up of unfinished writes looks at recent days only: %s", exc)
         try:
             removed = self.runtime.storage.remove_stale_parts(days)
         except SpreportsError as exc:
@@ -178,7 +177,9 @@ class Sweep:
         for entry in FailureLedger(self.runtime.redis).entries():
             request = entry.request
             mark = f"{SWEEP_MARK_PREFIX}{request.seller_id}:{request.report_document_id}"
-            if entry.may_pass and self.runtime.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
+            with redis_errors("marking a document the sweep queues"):
+                queue = entry.may_pass and self.runtime.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS)
+            if queue:
                 self.enqueue(request)
                 enqueued += 1
         if enqueued:
@@ -224,8 +225,9 @@ class Sweep:
         ):
             # A document already queued by an earlier sweep (still waiting or downloading) is not queued again.
             mark = f"{SWEEP_MARK_PREFIX}{seller_id}:{report.report_document_id}"
-            if not self.runtime.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
-                continue
+            with redis_errors("marking a document the sweep queues"):
+                if not self.runtime.redis.set(mark, 1, nx=True, ex=SWEEP_MARK_TTL_SECONDS):
+                    continue
             request = DocumentRequest(
                 seller_id=seller_id,
                 report_document_id=report.report_document_id or "",

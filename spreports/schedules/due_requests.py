@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from spreports.redis_errors import redis_errors
 from spreports.schedules.entries import RequestEntry
 from spreports.schedules.periods import period_start
 from spreports.schedules.runs import claim_request_period, request_period_claimed, request_period_key
@@ -86,6 +87,7 @@ def due_requests(
                 yield DueRequest(entry, seller_id, pulled, restated=True)
 
 
+@redis_errors("giving a schedule entry's period back")
 def release(client: redis.Redis, due: DueRequest) -> None:
     """Give a claimed period back (its request could not be queued): the next check tries again."""
     client.delete(request_period_key(due.seller_id, due.claim_key, due.period_start))

@@ -20,10 +20,13 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
+from spreports import keys
+from spreports.redis_errors import redis_errors
+
 __all__ = ["SyncState", "claim_request_period", "request_period_claimed", "request_period_key"]
 
-PREFIX = "spreports:schedules:"
-REQUEST_PREFIX = "spreports:requests:period:"
+PREFIX = keys.SCHEDULES.prefix
+REQUEST_PREFIX = keys.REQUEST_PERIOD.prefix
 # Releases or extends the lock only for the holder whose token it still carries.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _EXTEND = (
@@ -45,11 +48,13 @@ class SyncLock:
     def __init__(self, client: redis.Redis, key: str, token: str, ttl: timedelta) -> None:
         self._client, self._key, self._token, self._ttl = client, key, token, ttl
 
+    @redis_errors("renewing the schedule sync's lock")
     def renew(self) -> bool:
         """Push the lock's expiry ``ttl`` ahead; False when it was lost (it lapsed and another took it)."""
         milliseconds = int(self._ttl.total_seconds() * 1000)
         return bool(self._client.eval(_EXTEND, 1, self._key, self._token, milliseconds))
 
+    @redis_errors("releasing the schedule sync's lock")
     def release(self) -> None:
         """Let the next sync run."""
         self._client.eval(_RELEASE, 1, self._key, self._token)
@@ -68,7 +73,9 @@ class SyncState:
     def lock(self, ttl: timedelta) -> Iterator[SyncLock | None]:
         """Hold the sync lock for the block (None: another sync holds it). A dead holder's lapses after ``ttl``."""
         token = secrets.token_hex(16)
-        if not self.client.set(self.lock_key, token, nx=True, px=int(ttl.total_seconds() * 1000)):
+        with redis_errors("taking the schedule sync's lock"):
+            taken = self.client.set(self.lock_key, token, nx=True, px=int(ttl.total_seconds() * 1000))
+        if not taken:
             yield None
             return
         held = SyncLock(self.client, self.lock_key, token, ttl)
@@ -77,6 +84,7 @@ class SyncState:
         finally:
             held.release()
 
+    @redis_errors("reading the last schedule sync")
     def applied(self) -> Applied | None:
         """The last finished sync, if any."""
         found = {_text(k): _text(v) for k, v in self.client.hgetall(self.applied_key).items()}
@@ -85,6 +93,7 @@ class SyncState:
             return None
         return Applied(digest, datetime.fromtimestamp(float(at), UTC))
 
+    @redis_errors("recording a schedule sync")
     def record_applied(self, digest: str, at: datetime) -> None:
         """Remember a finished sync of the file with ``digest``."""
         self.client.hset(self.applied_key, mapping={"digest": digest, "at": str(at.timestamp())})
@@ -100,10 +109,12 @@ class SyncState:
             return "period"
         return None
 
+    @redis_errors("marking a schedule sync queued")
     def mark_queued(self, ttl: timedelta) -> bool:
         """Mark a sync queued; False when one is queued already (and not yet started or expired)."""
         return bool(self.client.set(self.queued_key, "1", nx=True, px=int(ttl.total_seconds() * 1000)))
 
+    @redis_errors("clearing the schedule sync's queued mark")
     def clear_queued(self) -> None:
         """A sync started: the next due one may be queued."""
         self.client.delete(self.queued_key)
@@ -118,6 +129,7 @@ def request_period_key(seller_id: str, entry_key: str, period_start: datetime) -
     return f"{REQUEST_PREFIX}{entry_key}:{seller_id}:{int(period_start.timestamp())}"
 
 
+@redis_errors("claiming a schedule entry's period")
 def claim_request_period(client: redis.Redis, seller_id: str, entry_key: str, period_start: datetime,
                          ttl: timedelta) -> bool:  # fmt: skip
     """Claim the request of one entry's period for a seller: True once per (entry, seller, period)."""
@@ -125,6 +137,7 @@ def claim_request_period(client: redis.Redis, seller_id: str, entry_key: str, pe
     return bool(client.set(key, "1", nx=True, px=int(ttl.total_seconds() * 1000)))
 
 
+@redis_errors("reading a schedule entry's period")
 def request_period_claimed(client: redis.Redis, seller_id: str, entry_key: str, period_start: datetime) -> bool:
     """Whether one entry's period was requested for a seller (and its claim has not expired)."""
     return bool(client.exists(request_period_key(seller_id, entry_key, period_start)))

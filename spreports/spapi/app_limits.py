@@ -19,12 +19,14 @@ from importlib import resources
 
 import redis
 
-from spreports.errors import QuotaWait, ServiceUnavailable
+from spreports import keys
+from spreports.errors import QuotaWait
+from spreports.redis_errors import redis_errors
 from spreports.report_types import AppLimit
 
 __all__ = ["KEY_PREFIX", "AppLimiter"]
 
-KEY_PREFIX = "spreports:applimit"
+KEY_PREFIX = keys.APP_LIMIT.prefix
 _SCRIPT = resources.files("spreports.spapi").joinpath("app_limit.lua").read_text(encoding="utf-8")
 #: A waiting seller that has not asked again within this many seconds (beyond its expected wait) loses its turn.
 STALE_MARGIN_SECONDS = 120.0
@@ -57,10 +59,8 @@ class AppLimiter:
             repr(stale_after),
             repr(day_left),
         ]
-        try:
+        with redis_errors("taking a turn of an application limit"):
             granted, wait, position = self._script(keys=keys, args=args)
-        except (redis.RedisError, OSError) as exc:
-            raise ServiceUnavailable(f"application limit: Redis unavailable ({type(exc).__name__})") from None
         if int(granted) == 1:
             return
         raise QuotaWait(

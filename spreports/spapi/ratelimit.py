@@ -26,12 +26,14 @@ from importlib import resources
 
 import redis
 
-from spreports.errors import QuotaWait, ServiceUnavailable
+from spreports import keys
+from spreports.errors import QuotaWait
+from spreports.redis_errors import redis_errors
 from spreports.spapi.operations import Operation
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "spreports:ratelimit"
+KEY_PREFIX = keys.RATE_LIMIT.prefix
 _SCRIPT = resources.files("spreports.spapi").joinpath("token_bucket.lua").read_text(encoding="utf-8")
 
 
@@ -196,9 +198,7 @@ class RateLimiter:
     def _run(self, key: str, operation: Operation, mode: str, *values: float) -> tuple[int, float, float]:
         low, high = plausible_rates(operation)
         args: list[str | int] = [mode, repr(operation.rate), operation.burst, repr(low), repr(high), *map(repr, values)]
-        try:
+        with redis_errors("taking a rate-limit token"):
             result = self._script(keys=[key], args=args)
-        except (redis.RedisError, OSError) as exc:
-            raise ServiceUnavailable(f"rate limiter: Redis unavailable ({type(exc).__name__})") from None
         granted, wait, tokens = result
         return int(granted), float(wait), float(tokens)

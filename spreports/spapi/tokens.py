@@ -24,7 +24,9 @@ from typing import Protocol
 
 import redis
 
+from spreports import keys
 from spreports.errors import ServiceUnavailable
+from spreports.redis_errors import redis_errors
 from spreports.spapi.sealing import TokenSealer
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ MAX_LIFETIME_SECONDS = 24 * 3600.0
 DEFAULT_LIFETIME_SECONDS = 3600.0
 #: How long a refresher may hold the lock, and how long others wait for it.
 LOCK_TIMEOUT_SECONDS = 30.0
-KEY_PREFIX = "spreports:token"
+KEY_PREFIX = keys.TOKEN.prefix
 
 # Delete the entry only if it still holds the sealed token the caller saw rejected.
 _DELETE_IF_EQUAL = """
@@ -178,21 +180,16 @@ class SharedTokenCache:
     def invalidate(self, token: str) -> None:
         """Drop ``token`` here and in Redis, unless another process already replaced it there."""
         self._local.drop(self.key, token)
-        try:
+        with redis_errors("dropping a token from the cache"):
             stored = self._redis.get(self.key)
             if stored is not None and self._sealer.unseal(stored) == token:
                 self._delete_if_equal(keys=[self.key], args=[stored])
-        except (redis.RedisError, OSError) as exc:
-            raise ServiceUnavailable(f"token cache: Redis unavailable ({type(exc).__name__})") from None
 
     def _token_from_redis(self) -> str | None:
-        try:
-            with self._redis.pipeline(transaction=False) as pipe:
-                pipe.get(self.key)
-                pipe.pttl(self.key)
-                value, ttl_ms = pipe.execute()
-        except (redis.RedisError, OSError) as exc:
-            raise ServiceUnavailable(f"token cache: Redis unavailable ({type(exc).__name__})") from None
+        with redis_errors("reading the token cache"), self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.key)
+            pipe.pttl(self.key)
+            value, ttl_ms = pipe.execute()
         if value is None or ttl_ms is None or ttl_ms <= 0:
             return None
         token = self._sealer.unseal(value)
@@ -204,22 +201,22 @@ class SharedTokenCache:
 
     def _refresh(self) -> str:
         lock = self._redis.lock(f"{self.key}:lock", timeout=self._lock_timeout, blocking_timeout=self._lock_timeout)
-        try:
-            if not lock.acquire():
-                raise ServiceUnavailable(f"token refresh for {self.key} is stuck behind another process's lock")
+        with redis_errors("refreshing a token under the cache's lock"):
             try:
-                return self._token_from_redis() or self._fetch_and_store()
-            finally:
-                lock.release()
-        except redis.exceptions.LockError:
-            # The lock expired while we held it (a very slow token endpoint); the token is still good.
-            log.warning("token lock %s expired before release", self.key)
-            token = self._local.get(self.key, self._clock())
-            if token is None:
-                raise ServiceUnavailable(f"token refresh for {self.key} lost its lock") from None
-            return token
-        except (redis.RedisError, OSError) as exc:
-            raise ServiceUnavailable(f"token cache: Redis unavailable ({type(exc).__name__})") from None
+                if not lock.acquire():
+                    raise ServiceUnavailable(f"token refresh for {self.key} is stuck behind another process's lock")
+                try:
+                    return self._token_from_redis() or self._fetch_and_store()
+                finally:
+                    lock.release()
+            # Not a failure of Redis but of the lock's lifetime, so handled here, inside the boundary.
+            except redis.exceptions.LockError:
+                # The lock expired while we held it (a very slow token endpoint); the token is still good.
+                log.warning("token lock %s expired before release", self.key)
+                token = self._local.get(self.key, self._clock())
+                if token is None:
+                    raise ServiceUnavailable(f"token refresh for {self.key} lost its lock") from None
+                return token
 
     def _fetch_and_store(self) -> str:
         fetched = self._fetch()

@@ -24,13 +24,15 @@ import logging
 
 import redis
 
-from spreports.errors import QuotaWait, RedisUnavailable
+from spreports import keys
+from spreports.errors import QuotaWait
+from spreports.redis_errors import redis_errors
 
 __all__ = ["BASE_SECONDS", "CAP_SECONDS", "KEY_PREFIX", "TypeBackoff", "TypeThrottled"]
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "spreports:type-backoff"
+KEY_PREFIX = keys.TYPE_BACKOFF.prefix
 #: The first back-off: createReport's documented refill interval (rate 0.0167/s).
 BASE_SECONDS = 60.0
 #: The longest back-off: a type refused for longer is still looked at again once an hour.
@@ -59,10 +61,8 @@ class TypeBackoff:
 
     def check(self, scope: str, report_type: str) -> None:
         """Raise :class:`TypeThrottled` while ``scope`` backs off; return when a request may go."""
-        try:
+        with redis_errors("reading a report type's back-off"):
             left_ms = int(self._redis.pttl(scope))
-        except (redis.RedisError, OSError) as exc:
-            raise RedisUnavailable(f"type back-off: Redis unavailable ({type(exc).__name__})") from None
         if left_ms > 0:
             raise self._wait(scope, report_type, left_ms / 1000)
 
@@ -72,7 +72,7 @@ class TypeBackoff:
         ``request_id``: Amazon's ``x-amzn-RequestId`` of the 429, for the log line.
         """
         strikes_key = f"{scope}:strikes"
-        try:
+        with redis_errors("recording a 429 of a report type"):
             with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(strikes_key)
                 pipe.expire(strikes_key, int(self._cap * 2))
@@ -84,8 +84,6 @@ class TypeBackoff:
             strikes = int(counted)
             seconds = min(self._cap, self._base * 2.0 ** min(strikes - 1, 30))
             self._redis.set(scope, strikes, px=max(1, int(seconds * 1000)))
-        except (redis.RedisError, OSError) as exc:
-            raise RedisUnavailable(f"type back-off: Redis unavailable ({type(exc).__name__})") from None
         log.warning(
             "Amazon throttled createReport of %s (429 #%d in a row, %s, request id %s): its requests wait %.0f s; "
             "other types go on",
@@ -95,10 +93,8 @@ class TypeBackoff:
 
     def cleared(self, scope: str) -> None:
         """A request of ``scope`` went through: forget its run of 429s."""
-        try:
+        with redis_errors("clearing a report type's 429s"):
             self._redis.delete(f"{scope}:strikes")
-        except (redis.RedisError, OSError) as exc:
-            raise RedisUnavailable(f"type back-off: Redis unavailable ({type(exc).__name__})") from None
 
     def _wait(self, scope: str, report_type: str, seconds: float) -> TypeThrottled:
         return TypeThrottled(

@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from spreports.documents.inflight import InFlight
+from spreports.errors import RedisUnavailable
 from spreports.simulator import Simulator
 from tests.processes import product_env
 from tests.servers import RedisServer, redis_server
@@ -33,7 +34,7 @@ def beat_ran(*urls: str | None) -> None:
     """Beat's requeue task has just run against these Redis servers (those that answer): no warning about it."""
     for url in urls:
         if url and url.startswith("redis"):
-            with contextlib.suppress(redis.ConnectionError):
+            with contextlib.suppress(RedisUnavailable):
                 InFlight(redis.Redis.from_url(url)).record_pass()
 
 

@@ -104,7 +104,9 @@ def _describe_foreign(exc: BaseException) -> str | None:
     # Only libraries already loaded can have raised: looking them up imports nothing at start-up.
     redis = sys.modules.get("redis")
     if redis is not None and isinstance(exc, redis.RedisError):
-        return f"Redis failed: {type(exc).__name__}"
+        from spreports.redis_errors import translate
+
+        return str(translate(exc, "running the command"))
     kombu = sys.modules.get("kombu.exceptions")
     if kombu is not None and isinstance(exc, kombu.OperationalError):
         # kombu's text may hold the broker URL with its password: the type is enough.

@@ -18,9 +18,11 @@ from typing import Any
 import redis
 from prometheus_client import CollectorRegistry, Counter
 
+from spreports import keys
 from spreports.errors import SettingsError
+from spreports.redis_errors import redis_errors
 
-HEARTBEAT_PREFIX = "spreports:relay:heartbeat:"
+HEARTBEAT_PREFIX = keys.RELAY_HEARTBEAT.prefix
 
 COUNTERS: dict[str, str] = {
     "received": "SQS messages received",
@@ -100,16 +102,19 @@ class Heartbeat:
         self.pid = pid or os.getpid()
         self.key = f"{HEARTBEAT_PREFIX}{self.host}:{self.pid}"
 
+    @redis_errors("writing the relay's heartbeat")
     def beat(self, counters: Mapping[str, int]) -> None:
-        """Record that the relay is alive now, with its counters (raises redis errors)."""
+        """Record that the relay is alive now, with its counters."""
         value = {"host": self.host, "pid": self.pid, "time": time.time(), "counters": dict(counters)}
         self.client.set(self.key, json.dumps(value), ex=self.ttl_seconds)
 
+    @redis_errors("removing the relay's heartbeat")
     def clear(self) -> None:
         """Remove the key at a clean exit, so a stopped relay is not reported alive."""
         self.client.delete(self.key)
 
 
+@redis_errors("reading the relays' heartbeats")
 def fresh_heartbeats(client: redis.Redis, *, host: str | None = None) -> list[dict[str, Any]]:
     """The live relays' heartbeats (of one host, or of all hosts when ``host`` is None)."""
     pattern = f"{HEARTBEAT_PREFIX}{host or '*'}:*"

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import boto3
-import redis
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from spreports import logs
 from spreports.connection import connect
 from spreports.errors import ServiceUnavailable, SettingsError
+from spreports.redis_errors import FAILURES
 from spreports.settings import Settings
 from spreports.task_arguments import DocumentRequest
 from spreports.tasks import signatures
@@ -146,13 +146,14 @@ def supervise(
         if healthy and not stop.is_set():
             try:
                 heartbeat.beat(counters.snapshot())
-            except (redis.RedisError, OSError) as exc:
-                log.debug("heartbeat not written: %s", type(exc).__name__)
+            except FAILURES as exc:
+                # A missed beat is a health check's concern, not the relay's: the next one may pass.
+                log.debug("heartbeat not written: %s", exc)
         if stop.wait(HEARTBEAT_INTERVAL_SECONDS):
             break
     for thread in threads:
         thread.join()
-    with contextlib.suppress(redis.RedisError, OSError):
+    with contextlib.suppress(*FAILURES):  # the key lapses by its TTL all the same
         heartbeat.clear()
 
 
@@ -166,8 +167,8 @@ def check(settings: Settings) -> tuple[bool, str]:
         url = embedded.url
     try:
         beats = fresh_heartbeats(connect(url, socket_timeout=5, socket_connect_timeout=5), host=this_host())
-    except (redis.RedisError, OSError) as exc:
-        return False, f"Redis does not answer ({type(exc).__name__})"
+    except FAILURES as exc:
+        return False, str(exc)
     if not beats:
         return False, f"no fresh relay heartbeat on {this_host()}"
     counts = beats[0].get("counters", {})

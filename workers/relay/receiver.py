@@ -35,8 +35,10 @@ from typing import TYPE_CHECKING, Any
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from spreports.errors import InvalidNotification, RedisUnavailable, SettingsError
+from spreports import keys
+from spreports.errors import InvalidNotification, RedisUnavailable, SettingsError, SpreportsError
 from spreports.notifications import parse_notification
+from spreports.redis_errors import FAILURES, redis_errors
 from spreports.reports.cooldowns import start_cooldown
 from spreports.settings import Settings
 from spreports.task_arguments import DocumentRequest
@@ -49,10 +51,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("spreports.relay")
 
-NOTIFICATION_KEY_PREFIX = "spreports:relay:notification:"
+NOTIFICATION_KEY_PREFIX = keys.RELAY_NOTIFICATION.prefix
 # Invalid messages are claimed by their SQS message id: one dead-letter copy even when SQS hands the
 # same message to two receivers at once (a standard queue may, within the visibility timeout).
-MESSAGE_KEY_PREFIX = "spreports:relay:message:"
+MESSAGE_KEY_PREFIX = keys.RELAY_MESSAGE.prefix
 DONE = b"done"
 # SQS keeps a message at most 14 days; a mark must outlive every possible redelivery.
 DONE_TTL_SECONDS = 15 * 24 * 3600
@@ -129,7 +131,7 @@ class Relay:
                 if messages:
                     self.handle_batch(messages)
                 failures = 0
-            except RedisUnavailable as exc:
+            except FAILURES as exc:
                 failures += 1
                 log.warning("Redis unavailable (%s); not deleting, backing off until it answers", exc)
                 self._wait_for_redis(stop, failures)
@@ -155,7 +157,7 @@ class Relay:
         return list(response.get("Messages", []))
 
     def handle_batch(self, messages: Sequence[MessageTypeDef]) -> BatchResult:
-        """Relay one batch; raises :class:`RedisUnavailable` (after deleting what is safe) when Redis fails."""
+        """Relay one batch; raises what the Redis boundary raised (after deleting what is safe) when Redis fails."""
         result = BatchResult()
         deletable: list[MessageTypeDef] = []
         invalid: list[tuple[MessageTypeDef, InvalidNotification]] = []
@@ -166,7 +168,7 @@ class Relay:
             if classified is not None:
                 notification_id, request = classified
                 actionable.setdefault(notification_id, []).append((message, request))
-        failure: RedisUnavailable | None = None
+        failure: SpreportsError | None = None
         if invalid:
             moved, failure = self._dead_letter(invalid)
             deletable.extend(moved)
@@ -227,23 +229,23 @@ class Relay:
         """Start a FATAL report's cooldown (once per report); its end, or why it did not start."""
         try:
             return start_cooldown(self.store, seller_id, report_type, report_id=report_id).isoformat(timespec="seconds")
-        except RedisUnavailable:
+        except FAILURES:
             # The message is handled all the same: a missed cooldown only lets a new request fail again.
             return "? (Redis unavailable: no cooldown)"
 
     def _relay(
         self, actionable: dict[str, list[tuple[MessageTypeDef, DocumentRequest]]], result: BatchResult
-    ) -> tuple[list[MessageTypeDef], RedisUnavailable | None]:
+    ) -> tuple[list[MessageTypeDef], SpreportsError | None]:
         """Claim, publish, mark; return the messages safe to delete and the Redis failure, if any."""
         keys = {nid: NOTIFICATION_KEY_PREFIX + nid for nid in actionable}
         try:
             claims = self._claim(list(keys.values()))
-        except RedisUnavailable as exc:
+        except FAILURES as exc:
             return [], exc
         states = {nid: claims[key] for nid, key in keys.items()}
         deletable: list[MessageTypeDef] = []
         published: list[str] = []
-        failure: RedisUnavailable | None = None
+        failure: SpreportsError | None = None
         for notification_id, copies in actionable.items():
             state = states[notification_id]
             if state == "done":
@@ -266,7 +268,7 @@ class Relay:
         self.counters.add("relayed", len(published))
         try:
             self._mark_done([keys[nid] for nid in published])
-        except RedisUnavailable as exc:
+        except FAILURES as exc:
             # Published but not marked: keep the messages; a redelivery republishes, the task absorbs it.
             return deletable, exc
         for notification_id in published:
@@ -280,7 +282,7 @@ class Relay:
 
     def _claim(self, keys: list[str]) -> dict[str, str]:
         """Per key: ``claimed`` (ours now), ``done`` (handled before) or ``busy`` (another receiver has it)."""
-        try:
+        with redis_errors("claiming messages"):
             pipe = self.store.pipeline(transaction=False)
             for key in keys:
                 pipe.set(key, "claimed", nx=True, ex=self.options.visibility_timeout)
@@ -290,8 +292,6 @@ class Relay:
                 if not ok:
                     pipe.get(key)
             existing = iter(pipe.execute())
-        except (redis.RedisError, OSError) as exc:
-            raise RedisUnavailable(f"claim failed: {_short(exc)}") from None
         return {
             key: "claimed" if ok else ("done" if next(existing) == DONE else "busy")
             for key, ok in zip(keys, claimed, strict=True)
@@ -300,24 +300,22 @@ class Relay:
     def _mark_done(self, keys: list[str]) -> None:
         if not keys:
             return
-        try:
+        with redis_errors("marking handled messages"):
             pipe = self.store.pipeline(transaction=False)
             for key in keys:
                 pipe.set(key, DONE, ex=DONE_TTL_SECONDS)
             pipe.execute()
-        except (redis.RedisError, OSError) as exc:
-            raise RedisUnavailable(f"marking handled messages failed: {_short(exc)}") from None
 
     def _release(self, keys: list[str]) -> None:
         # Best effort: an unreleased claim expires with the visibility timeout anyway.
         if not keys:
             return
-        with contextlib.suppress(redis.RedisError, OSError):
+        with contextlib.suppress(*FAILURES), redis_errors("releasing claims"):
             self.store.delete(*keys)
 
     def _dead_letter(
         self, invalid: list[tuple[MessageTypeDef, InvalidNotification]]
-    ) -> tuple[list[MessageTypeDef], RedisUnavailable | None]:
+    ) -> tuple[list[MessageTypeDef], SpreportsError | None]:
         """Copy invalid messages to the DLQ with their reason, once each; return those safe to delete.
 
         Claim, copy, mark, as for notifications: a message another receiver is copying is left to it,
@@ -332,7 +330,7 @@ class Relay:
         keys = {message["MessageId"]: MESSAGE_KEY_PREFIX + message["MessageId"] for message, _ in invalid}
         try:
             states = self._claim(list(keys.values()))
-        except RedisUnavailable as exc:
+        except FAILURES as exc:
             return [], exc
         copied_before = [message for message, _ in invalid if states[keys[message["MessageId"]]] == "done"]
         for message in copied_before:
@@ -344,7 +342,7 @@ class Relay:
         self._release([keys[message["MessageId"]] for message, _ in ours if message["MessageId"] not in moved_ids])
         try:
             self._mark_done([keys[message_id] for message_id in moved_ids])
-        except RedisUnavailable as exc:
+        except FAILURES as exc:
             # Copied but not marked: delete them all the same (only a failed delete would copy again).
             return copied_before + moved, exc
         return copied_before + moved, None
@@ -370,10 +368,11 @@ class Relay:
         delay = _backoff(failures)
         while not stop.wait(delay):
             try:
-                self.store.ping()
+                with redis_errors("waiting for Redis"):
+                    self.store.ping()
                 log.info("Redis answers again; resuming")
                 return
-            except (redis.RedisError, OSError):
+            except FAILURES:
                 delay = min(delay * 2, BACKOFF_MAX_SECONDS)
 
 
