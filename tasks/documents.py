@@ -55,8 +55,9 @@ MIN_CLAIM_RETRY_SECONDS = 5.0
 
 # Routed to the documents queue by the app's task_routes. The product's errors are expected failures
 # (``throws``): each is told in one line by _record_failure, so Celery logs no traceback for them;
-# anything else is a bug and keeps its traceback.
-@shared_task(name=names.RETRIEVE_REPORT_DOCUMENT, bind=True, throws=(SpreportsError,))
+# anything else is a bug and keeps its traceback. Its result is kept only when the sender asks for it
+# (``ignore_result=False``: the producers and the command line, which read it); the relay's are not.
+@shared_task(name=names.RETRIEVE_REPORT_DOCUMENT, bind=True, throws=(SpreportsError,), ignore_result=True)
 def retrieve_report_document(
     self: Task,  # type: ignore[type-arg]
     *,

@@ -243,9 +243,11 @@ def follow_report(
         args.seller_id,
         document.report_document_id,
     )
-    raise self.replace(
-        self.app.signature(names.RETRIEVE_REPORT_DOCUMENT, kwargs=document.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+    # The retrieval's result is the chain's (``request_report(...).get()``): kept, unlike the relay's.
+    retrieval = self.app.signature(
+        names.RETRIEVE_REPORT_DOCUMENT, kwargs=document.task_kwargs(), queue=names.DOCUMENTS_QUEUE, ignore_result=False
     )
+    raise self.replace(retrieval)
 
 
 def _follow_replacement(task: Task, ctx: TaskContext, args: ReportFollow) -> None:  # type: ignore[type-arg]

@@ -70,7 +70,13 @@ def enqueue_document(
     )
     app = app_for(settings)
     with _redis_errors(app):
-        return app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+        # The task keeps no result unless asked: the caller holds an AsyncResult it may read.
+        return app.send_task(
+            names.RETRIEVE_REPORT_DOCUMENT,
+            kwargs=request.task_kwargs(),
+            queue=names.DOCUMENTS_QUEUE,
+            ignore_result=False,
+        )
 
 
 def request_report(

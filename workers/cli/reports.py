@@ -90,8 +90,9 @@ def _run_on_worker(settings: Settings, request: DocumentRequest, timeout: float)
     from spreports.tasks.progress import PROGRESS_STATE
     from spreports.workers.producers import app_for
 
+    # The task keeps no result unless asked (its progress states included): this command reads both.
     result = app_for(settings).send_task(
-        names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE
+        names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE, ignore_result=False
     )
     click.echo(f"queued task {result.id}; waiting for a worker (Ctrl-C stops waiting, not the task)", err=True)
     deadline = time.monotonic() + timeout
@@ -314,7 +315,12 @@ def retry_failed(seller_id: str | None) -> None:
     entries = FailureLedger(connect(check_redis(settings))).entries(seller_id)
     app = app_for(settings)
     for entry in entries:
-        app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=entry.request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+        app.send_task(
+            names.RETRIEVE_REPORT_DOCUMENT,
+            kwargs=entry.request.task_kwargs(),
+            queue=names.DOCUMENTS_QUEUE,
+            ignore_result=True,  # not waited for: no result kept, no result channel subscribed
+        )
     click.echo(f"queued {len(entries)} document(s) of the failure ledger again")
 
 

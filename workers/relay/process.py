@@ -53,6 +53,8 @@ def celery_publisher(app: Celery) -> Publish:
             kwargs=request.task_kwargs(),
             queue=names.DOCUMENTS_QUEUE,
             task_id=request.task_id,
+            # Nobody reads these results: none is kept, and the relay subscribes to no result channel.
+            ignore_result=True,
         )
 
     return publish
