@@ -433,8 +433,12 @@ def bench_processes(
     }  # fmt: skip
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in table}
     try:
+        names = list(table)
         for round_number in range(rounds + 1):  # round 0 warms up (Redis, LWA token, imports), not counted
-            for name, run in table.items():
+            # The order rotates round by round: no approach always runs first after the clean-up.
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                run = table[name]
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir(parents=True)
                 os.sync()
