@@ -10,8 +10,7 @@ burst 15), a whole day passing in ``--day-seconds`` of real time. Over that day:
   their getReportDocument bucket allows, so for them the quota binds, and the figure is how much of
   it the fleet used while they had work waiting (goal >= 90 %) without a single 429.
 
-Each document is queued the way the relay queues it (``spreports.enqueue_document`` with the report
-id and type, so a worker calls getReport and getReportDocument, then downloads), to ``--workers`` real
+Each document is queued the way the relay queues it (its publisher, with the report id and type, so a worker calls getReport and getReportDocument, then downloads), to ``--workers`` real
 worker processes (``spreports worker -Q documents -c --concurrency``) on a private redis-server. At
 the end it prints (and with ``--json`` writes): documents per minute, 429s, quota used, fairness
 between sellers (documents and latency per seller, Jain's index), Redis commands (INFO commandstats
@@ -60,6 +59,9 @@ from spreports.simulator import DocumentSpec, SellerAccount, Simulator, Simulato
 from spreports.simulator.clock import parse_iso
 from spreports.simulator.config import generated_credentials
 from spreports.storage.layout import INDEX_DIR
+from spreports.task_arguments import DocumentRequest
+from spreports.workers.producers import app_for
+from spreports.workers.relay.process import celery_publisher
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -139,7 +141,8 @@ class Queued:
 
 def feed(sim: Simulator, plan: list[Arrival], settings: Settings, day_start: float, spec: DocumentSpec,
          queued: dict[str, Queued]) -> None:  # fmt: skip
-    """Make each document ready at its moment of the simulated day and queue it, as the relay would."""
+    """Make each document ready at its moment of the simulated day and queue it, as the relay does."""
+    publish = celery_publisher(app_for(settings))  # the relay's own publisher
     for arrival in plan:
         delay = sim.clock.real_seconds(day_start + arrival.offset - sim.clock.seconds())
         if delay > 0:
@@ -147,10 +150,9 @@ def feed(sim: Simulator, plan: list[Arrival], settings: Settings, day_start: flo
         document_id = sim.add_document(spec, seller_id=arrival.seller_id)
         report = sim.report_of_document(document_id)
         queued[document_id] = Queued(arrival.seller_id, arrival.hot, time.time(), sim.clock.seconds())
-        enqueue_document(
-            document_id, seller_id=arrival.seller_id, report_id=report["reportId"],
-            report_type=report["reportType"], settings=settings,
-        )  # fmt: skip
+        request = DocumentRequest.parse(seller_id=arrival.seller_id, report_document_id=document_id,
+                                        report_id=report["reportId"], report_type=report["reportType"])  # fmt: skip
+        publish(request)
 
 
 def run_day(args: argparse.Namespace, sim: Simulator, work: Path, env: dict[str, str], url: str) -> dict[str, Any]:
@@ -264,6 +266,9 @@ def figures(args: argparse.Namespace, sim: Simulator, queued: dict[str, Queued],
             "commands_per_document": round(ops / max(1, documents), 1),
             "commands_per_second": round(ops / elapsed, 1),
             "top_commands": dict((after.calls - before.calls).most_common(8)),
+            "per_document_by_command": {
+                name: round(calls / max(1, documents), 2) for name, calls in (after.calls - before.calls).most_common()
+            },
             "cpu_seconds": round(after.cpu - before.cpu, 1),
             "usec_per_command": round((after.usec - before.usec) / max(1, ops), 2),
             "used_memory_delta_mib": round((after.used_memory - before.used_memory) / 2**20, 2),

@@ -23,9 +23,14 @@ its pre-signed URL, a Cp1252 document of each ``--process-sizes-mib``): a real w
 VmHWM, reset before each document) and ``spreports reports download --local`` (seconds from start to
 exit; peak = its VmHWM), each as is and transcoded to UTF-8, beside ``curl | igzip -dc`` and
 ``curl | igzip -dc | uconv`` of a pre-signed URL of the same document. ``--processes-only`` skips the
-static-server table.
+static-server table; ``--without-workers`` the worker rows; ``--baseline-checkout DIR`` adds the command of
+another checkout (say, the previous commit's ``git archive``), so a change is measured before and after
+in one run. The whole processes load compiled modules, as an installed package does (bytecode is
+written once before the runs, whatever ``PYTHONDONTWRITEBYTECODE`` says).
 
     .venv/bin/python benchmarks/retrieval.py --processes-only --process-sizes-mib 256 1024 --rounds 3
+    .venv/bin/python benchmarks/retrieval.py --processes-only --without-workers --process-sizes-mib 256 \
+        --rounds 5 --baseline-checkout /tmp/before
 """
 
 from __future__ import annotations
@@ -327,7 +332,7 @@ class TaskWorker:
         started = time.perf_counter()
         result = app.send_task(
             names.RETRIEVE_REPORT_DOCUMENT, kwargs={"seller_id": seller, "report_document_id": document_id},
-            queue=self.queue,
+            queue=self.queue, ignore_result=False,  # the task keeps its result only when asked
         ).get(timeout=3600)  # fmt: skip
         seconds = time.perf_counter() - started
         status = Path(f"/proc/{child}/status").read_text()
@@ -341,8 +346,24 @@ class TaskWorker:
         stop(self.process, timeout=60)
 
 
-def bench_processes(size: int, rounds: int, work: Path) -> dict[str, dict[str, float]]:
-    """The simulator serves a Cp1252 document of ``size``; the shell pipelines fetch the same document."""
+def compiled_env(env: dict[str, str], *checkouts: Path) -> dict[str, str]:
+    """``env`` for whole processes that load compiled modules, as an installed package does: the checkouts'
+    bytecode written once here, and none written or skipped by the runs (PYTHONDONTWRITEBYTECODE dropped)."""
+    for checkout in checkouts:
+        for package in ("spreports", "tasks", "workers"):
+            if (checkout / package).is_dir():
+                subprocess.run([sys.executable, "-m", "compileall", "-q", str(checkout / package)],
+                               env={**env, "PYTHONDONTWRITEBYTECODE": ""}, stdout=subprocess.DEVNULL, check=True)  # fmt: skip
+    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def bench_processes(
+    size: int, rounds: int, work: Path, *, with_workers: bool = True, baseline: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """The simulator serves a Cp1252 document of ``size``; the shell pipelines fetch the same document.
+
+    ``with_workers``: also a worker task each way; ``baseline``: also ``reports download --local`` of another
+    checkout of the project (its modules first on ``PYTHONPATH``), for a before/after in one run."""
     import secrets
 
     from lab import RedisProcess, presigned_url, product_env
@@ -361,11 +382,15 @@ def bench_processes(size: int, rounds: int, work: Path) -> dict[str, dict[str, f
     ))  # fmt: skip
     server = RedisProcess(work / "redis").start()
     url = server.url
-    env = product_env(sim.env())
+    env = compiled_env(product_env({}), ROOT, *([baseline] if baseline else [])) | sim.env()
     env |= {"SPREPORTS_BROKER_URL": url, "SPREPORTS_DATA_DIR": str(work / "state"), "SPREPORTS_LOG_LEVEL": "WARNING",
             "SPREPORTS_STORAGE__URL": str(work / "out" / "stored")}  # fmt: skip
     as_is, utf8 = env | {"SPREPORTS_DOCUMENTS__TRANSCODE": "false"}, env | {"SPREPORTS_DOCUMENTS__TRANSCODE": "true"}
-    workers = {"raw": TaskWorker("retrieval-raw", as_is, work), "utf8": TaskWorker("retrieval-utf8", utf8, work)}
+    workers = (
+        {"raw": TaskWorker("retrieval-raw", as_is, work), "utf8": TaskWorker("retrieval-utf8", utf8, work)}
+        if with_workers
+        else {}
+    )
     app = app_for(Settings(broker_url=url))
     spec = DocumentSpec(size=size, charset="Cp1252", gzip=True)
     spreports = str(Path(sys.executable).parent / "spreports")
@@ -380,8 +405,18 @@ def bench_processes(size: int, rounds: int, work: Path) -> dict[str, dict[str, f
             [spreports, "reports", "download", "--document", sim.add_document(spec), "--local"], as_is),
         "`reports download --local` (UTF-8)": lambda: measure_whole(
             [spreports, "reports", "download", "--document", sim.add_document(spec), "--local"], utf8),
-        "worker task (as is)": lambda: workers["raw"].run(app, seller.seller_id, sim.add_document(spec)),
-        "worker task (UTF-8)": lambda: workers["utf8"].run(app, seller.seller_id, sim.add_document(spec)),
+        **({
+            "worker task (as is)": lambda: workers["raw"].run(app, seller.seller_id, sim.add_document(spec)),
+            "worker task (UTF-8)": lambda: workers["utf8"].run(app, seller.seller_id, sim.add_document(spec)),
+        } if with_workers else {}),
+        **({
+            f"`reports download --local` (as is), {baseline}": lambda: measure_whole(
+                [spreports, "reports", "download", "--document", sim.add_document(spec), "--local"],
+                as_is | {"PYTHONPATH": str(baseline)}),
+            f"`reports download --local` (UTF-8), {baseline}": lambda: measure_whole(
+                [spreports, "reports", "download", "--document", sim.add_document(spec), "--local"],
+                utf8 | {"PYTHONPATH": str(baseline)}),
+        } if baseline else {}),
         "curl | igzip -dc": lambda: measure_whole(
             ["bash", "-c", f"set -o pipefail; {curl} '{presigned()}' | igzip -dc > {out}/igzip.txt"], env,
             shell_output=out / "igzip.txt"),
@@ -391,8 +426,12 @@ def bench_processes(size: int, rounds: int, work: Path) -> dict[str, dict[str, f
     }  # fmt: skip
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in table}
     try:
+        names = list(table)
         for round_number in range(rounds + 1):  # round 0 warms up (Redis, LWA token, imports), not counted
-            for name, run in table.items():
+            # The order rotates round by round: no approach always runs first after the clean-up.
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                run = table[name]
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir(parents=True)
                 os.sync()
@@ -465,6 +504,10 @@ def main() -> None:
     parser.add_argument(
         "--process-sizes-mib", type=int, nargs="+", default=[256, 1024], help="document sizes of the --processes tables"
     )
+    parser.add_argument("--without-workers", action="store_true", help="--processes: only the command, no worker task")
+    parser.add_argument(
+        "--baseline-checkout", type=Path, help="--processes: also the command of this other checkout (before/after)"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="where data and output go (default: a temp dir)")
     args = parser.parse_args()
     for tool in ("curl", "igzip", "uconv"):
@@ -478,7 +521,9 @@ def main() -> None:
         report(size, medians, args.rounds)
     if args.processes or args.processes_only:
         for mib in args.process_sizes_mib:
-            report_processes(mib * 2**20, bench_processes(mib * 2**20, args.rounds, work), args.rounds)
+            medians = bench_processes(mib * 2**20, args.rounds, work, with_workers=not args.without_workers,
+                                      baseline=args.baseline_checkout)  # fmt: skip
+            report_processes(mib * 2**20, medians, args.rounds)
     if args.big:
         big = 2 * 2**30
         report(big, bench(big, 1, work, in_memory=False, only_ours=True), 1)

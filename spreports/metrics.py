@@ -2,12 +2,21 @@
 
 Workers run on many hosts, each with several (prefork) processes that start and end on their own, so
 counters kept in a process would be lost with it and would need one scrape target per process. The
-workers instead add to a few Redis hashes (one pipelined round trip per event, a handful per document):
+workers instead add to a few Redis hashes:
 
 - ``spreports:metrics:counters``: one field per counter and label value (``documents:stored``,
   ``failures:ServiceUnavailable``, ``bytes_in``...), with ``HINCRBY``;
-- ``spreports:metrics:document_seconds``: a histogram, one cumulative field per bucket bound
-  (``le:60``), ``sum`` and ``count``.
+- ``spreports:metrics:document_seconds``: a histogram, one field per bucket (``bin:60.0``: the documents
+  that took more than the bucket below and at most 60 s) and ``sum``; the exporter adds the buckets up
+  into Prometheus' cumulative ones and the count. (Older versions wrote the cumulative ``le:`` fields
+  and ``count`` themselves; the exporter adds those in too, so totals survive an upgrade.)
+
+Within a task the additions are held and written in one round trip when it ends (:func:`open_batch`,
+:func:`close_batch`, called by the worker around each task), or sooner once they are
+:data:`BATCH_MAX_SECONDS` old, so that byte rates show while a large document downloads. A small
+document's counters cost one round trip of about five commands; a worker killed mid-task loses the
+additions of that task not yet written (at most that many seconds of its bytes; its outcome was not
+counted yet anyway).
 
 One exporter (``spreports metrics``, anywhere that reaches the broker's Redis) turns them into the
 fleet's totals at each scrape (:class:`FleetCollector`), with gauges read from Redis at the same
@@ -22,6 +31,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +62,8 @@ PRIORITY_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)
 UNACKED_KEY = "unacked"
 PREFIX = "spreports_"
+#: Additions held in a task's batch are written once they are this old, at the next addition.
+BATCH_MAX_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -105,8 +118,12 @@ def exported_names() -> set[str]:
     return names
 
 
+#: One addition: (hash key, field, amount); a float amount is added with HINCRBYFLOAT.
+Addition = tuple[str, str, int | float]
+
+
 class WorkerMetrics:
-    """Adds to the fleet's counters in Redis (see the module docstring)."""
+    """Adds to the fleet's counters in Redis (see the module docstring), through the thread's open batch if any."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
@@ -115,41 +132,89 @@ class WorkerMetrics:
         """Add ``amount`` to counter ``name`` (one of :data:`COUNTERS`), under ``label`` if it has one."""
         if amount <= 0:
             return
-        field = _field(name, label)
-        self._write(lambda pipe: pipe.hincrby(COUNTERS_KEY, field, amount))
+        self._add([(COUNTERS_KEY, _field(name, label), amount)])
 
     def add_bytes(self, bytes_in: int, bytes_out: int) -> None:
         """Count bytes received and written (called as a download goes, so rates show during it)."""
-        if bytes_in <= 0 and bytes_out <= 0:
-            return
-
-        def add(pipe: Any) -> None:
-            if bytes_in > 0:
-                pipe.hincrby(COUNTERS_KEY, "document_bytes_in", bytes_in)
-            if bytes_out > 0:
-                pipe.hincrby(COUNTERS_KEY, "document_bytes_out", bytes_out)
-
-        self._write(add)
+        additions: list[Addition] = []
+        if bytes_in > 0:
+            additions.append((COUNTERS_KEY, "document_bytes_in", bytes_in))
+        if bytes_out > 0:
+            additions.append((COUNTERS_KEY, "document_bytes_out", bytes_out))
+        if additions:
+            self._add(additions)
 
     def count_stored(self, seconds: float | None) -> None:
         """Count one stored document and, when known, how long it took (one round trip for both)."""
-        field = _field("documents", "stored")
+        additions: list[Addition] = [(COUNTERS_KEY, _field("documents", "stored"), 1)]
+        if seconds is not None:
+            additions += _observation(seconds)
+        self._add(additions)
 
-        def stored(pipe: Any) -> None:
-            pipe.hincrby(COUNTERS_KEY, field, 1)
-            if seconds is not None:
-                _observe(pipe, seconds)
+    def _add(self, additions: list[Addition]) -> None:
+        batch = getattr(_open, "batch", None)
+        if batch is not None:
+            batch.add(additions)
+        else:
+            _write(self._redis, additions)
 
-        self._write(stored)
 
-    def _write(self, fill: Callable[[Any], object]) -> None:
-        try:
-            with redis_errors("recording metrics"), self._redis.pipeline(transaction=False) as pipe:
-                fill(pipe)
-                pipe.execute()
-        except FAILURES as exc:
-            # Metrics are not worth a failed document; the counters miss this event.
-            log.debug("metrics not recorded: %s", exc)
+class MetricsBatch:
+    """Additions held for one task: summed per field, written in one round trip by :meth:`flush`."""
+
+    def __init__(self, client: redis.Redis, clock: Callable[[], float] = time.monotonic) -> None:
+        self._redis = client
+        self._clock = clock
+        self._held: dict[tuple[str, str], int | float] = {}
+        self._since: float | None = None
+
+    def add(self, additions: Iterable[Addition]) -> None:
+        """Hold ``additions``; write everything held once the oldest is :data:`BATCH_MAX_SECONDS` old."""
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        for key, field, amount in additions:
+            self._held[(key, field)] = self._held.get((key, field), 0) + amount
+        if now - self._since >= BATCH_MAX_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is held (one pipelined round trip), then hold nothing."""
+        held, self._held, self._since = self._held, {}, None
+        if held:
+            _write(self._redis, [(key, field, amount) for (key, field), amount in held.items()])
+
+
+_open = threading.local()
+
+
+def open_batch(client: redis.Redis) -> MetricsBatch:
+    """Hold this thread's additions from now on (a worker calls it as a task starts), until :func:`close_batch`."""
+    close_batch()  # a batch left open (its task's end not seen) is written, not dropped
+    batch = _open.batch = MetricsBatch(client)
+    return batch
+
+
+def close_batch() -> None:
+    """Write this thread's batch, if one is open, and add directly again (a worker calls it as a task ends)."""
+    batch = getattr(_open, "batch", None)
+    _open.batch = None
+    if batch is not None:
+        batch.flush()
+
+
+def _write(client: redis.Redis, additions: Sequence[Addition]) -> None:
+    try:
+        with redis_errors("recording metrics"), client.pipeline(transaction=False) as pipe:
+            for key, field, amount in additions:
+                if isinstance(amount, float):
+                    pipe.hincrbyfloat(key, field, amount)
+                else:
+                    pipe.hincrby(key, field, amount)
+            pipe.execute()
+    except FAILURES as exc:
+        # Metrics are not worth a failed document; the counters miss these additions.
+        log.debug("metrics not recorded: %s", exc)
 
 
 THROTTLED_STATUS = 429
@@ -181,21 +246,18 @@ def _field(name: str, label: str | None) -> str:
 
 
 def _bound(bound: float) -> str:
-    return f"le:{floatToGoString(bound)}"  # type: ignore[no-untyped-call]  # "le:1.0" ... "le:+Inf"
+    return floatToGoString(bound)  # type: ignore[no-untyped-call,no-any-return]  # "1.0" ... "+Inf"
 
 
-#: The histogram's bucket fields, formatted once.
-_BOUND_FIELDS = tuple((bound, _bound(bound)) for bound in SECONDS_BUCKETS)
+#: The histogram's bucket bounds as Prometheus writes them, formatted once.
+_BOUNDS = tuple((bound, _bound(bound)) for bound in SECONDS_BUCKETS)
 
 
-def _observe(pipe: Any, seconds: float) -> None:
-    """Queue on ``pipe`` the histogram's additions for one document that took ``seconds``."""
+def _observation(seconds: float) -> list[Addition]:
+    """The histogram's additions for one document that took ``seconds``: its one bucket and the sum."""
     value = max(seconds, 0.0)
-    for bound, field in _BOUND_FIELDS:
-        if value <= bound:
-            pipe.hincrby(SECONDS_KEY, field, 1)
-    pipe.hincrbyfloat(SECONDS_KEY, "sum", value)
-    pipe.hincrby(SECONDS_KEY, "count", 1)
+    bound = next(text for limit, text in _BOUNDS if value <= limit)
+    return [(SECONDS_KEY, f"bin:{bound}", 1), (SECONDS_KEY, "sum", float(value))]
 
 
 class FleetCollector(Collector):
@@ -314,7 +376,10 @@ def _counters(values: Mapping[str, str]) -> Iterator[Metric]:
 
 
 def _histogram(values: Mapping[str, str]) -> Metric:
-    buckets = [(_bound(b).removeprefix("le:"), float(values.get(_bound(b), 0))) for b in SECONDS_BUCKETS]
+    buckets, below = [], 0.0
+    for _, bound in _BOUNDS:
+        below += float(values.get(f"bin:{bound}", 0))  # this version's: one bucket per document
+        buckets.append((bound, below + float(values.get(f"le:{bound}", 0))))  # older versions' cumulative ones
     family = HistogramMetricFamily(
         f"{PREFIX}{SECONDS_HISTOGRAM}", "Seconds a stored document's retrieval took (locate, download, store)"
     )

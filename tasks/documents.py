@@ -51,8 +51,9 @@ MIN_CLAIM_RETRY_SECONDS = 5.0
 
 # Routed to the documents queue by the app's task_routes. The product's errors are expected failures
 # (``throws``): each is told in one line by the service's ``fail``, so Celery logs no traceback for them;
-# anything else is a bug and keeps its traceback.
-@shared_task(name=names.RETRIEVE_REPORT_DOCUMENT, bind=True, throws=(SpreportsError,))
+# anything else is a bug and keeps its traceback. Its result is kept only when the sender asks for it
+# (``keep_result`` of its signature: the producers, the follower and the command line, which read it).
+@shared_task(name=names.RETRIEVE_REPORT_DOCUMENT, bind=True, throws=(SpreportsError,), ignore_result=True)
 def retrieve_report_document(
     self: Task,  # type: ignore[type-arg]
     *,

@@ -13,6 +13,11 @@ received, whichever comes first; never per block) it
 
 Nothing in it is a URL or a token: ids, the report type and byte counts only. Publishing never fails
 the download: a broker or backend that does not answer costs the update, not the document.
+
+The first update comes once a download has run for ``every_seconds`` (or received ``every_bytes``): a
+small document, stored within that time, costs no update at all (its task's start and end events, and
+its result when kept, say all there is). The state is stored only for a task whose result is kept
+(``ignore_result=False``, what the producers and the command line ask for); the event always goes.
 """
 
 from __future__ import annotations
@@ -69,11 +74,8 @@ class DownloadProgress:
         if progress.attempt != self._attempt:
             self._new_attempt(progress.attempt, now)
         self._latest = progress
-        due = (
-            self._published_at is None
-            or now - self._published_at >= self.every_seconds
-            or progress.bytes_in - self._published_in >= self.every_bytes
-        )
+        since = now - (self._started if self._published_at is None else self._published_at)
+        due = since >= self.every_seconds or progress.bytes_in - self._published_in >= self.every_bytes
         if due:
             self._publish(progress, now)
 
@@ -128,7 +130,8 @@ class DownloadProgress:
             return  # called directly, not as a task: there is no state to update
         meta = self.meta(progress, now)
         try:
-            self.task.update_state(state=PROGRESS_STATE, meta=meta)
+            if _keeps_result(self.task):
+                self.task.update_state(state=PROGRESS_STATE, meta=meta)
             self.task.send_event(PROGRESS_EVENT, retry=False, **meta)
         except Exception as exc:  # the broker or the backend: the download goes on without this update
             log.warning(
@@ -143,3 +146,11 @@ class DownloadProgress:
         if self.metrics is not None:
             self.metrics.add_bytes(bytes_in - counted_in, bytes_out - counted_out)
         self._counted = (max(bytes_in, counted_in), max(bytes_out, counted_out))
+
+
+def _keeps_result(task: Task) -> bool:  # type: ignore[type-arg]
+    # The sender's choice (the message's ``ignore_result``) overrides the task's default, as in Celery's
+    # tracer; a request that never said (a test's, an old producer's) falls back to the task's.
+    explicit = vars(task.request).get("ignore_result")
+    ignored = explicit if explicit is not None else getattr(task, "ignore_result", False)
+    return not ignored

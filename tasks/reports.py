@@ -125,7 +125,8 @@ def follow_report(
         retry_later(self, exc)
     step = follow_step(ctx, args, report, enqueue=_enqueue_document, reason_polls=FATAL_REASON_POLLS)
     if isinstance(step, Ready):
-        raise self.replace(signatures.retrieval(self.app, step.document))
+        # The retrieval's result is the chain's (``request_report(...).get()``): kept, unlike the relay's.
+        raise self.replace(signatures.retrieval(self.app, step.document, keep_result=True))
     if isinstance(step, Replaced):
         raise self.replace(signatures.follow(self.app, step.follow))
     if isinstance(step, AwaitReason):

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from celery import Celery, Signature
 
 
-def retrieval(app: Celery, request: DocumentRequest) -> Signature:
-    """``spreports.retrieve_report_document`` of one document."""
-    return app.signature(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs())
+def retrieval(app: Celery, request: DocumentRequest, *, keep_result: bool = False) -> Signature:
+    """``spreports.retrieve_report_document`` of one document; its result is kept only with ``keep_result``
+    (for a caller that reads it), and a sender that keeps none subscribes to no result channel."""
+    return app.signature(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), ignore_result=not keep_result)
 
 
 def report_request(app: Celery, request: ReportRequest) -> Signature:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import math
@@ -24,6 +25,7 @@ from celery.signals import (
 )
 
 from spreports import logs, names, redaction, tasks
+from spreports.metrics import close_batch, open_batch
 from spreports.settings import Settings, load_settings
 from spreports.tasks.context import attach, context
 from spreports.tasks.retrying import HARD_TIME_LIMIT, SOFT_TIME_LIMIT, VISIBILITY_TIMEOUT
@@ -181,10 +183,14 @@ _bound: dict[str, object] = {}
 def _bind_task_ids(task_id: str, task: Task[Any, Any], kwargs: dict[str, Any] | None = None, **_: object) -> None:
     # Task arguments are ids only (never a URL or token): the known ones go on every record of the run.
     _bound[task_id] = logs.bind(**(kwargs or {}), task_id=task_id, task_name=task.name)
+    # The run's metrics go to Redis in one round trip as it ends (spreports.metrics), not one per event.
+    with contextlib.suppress(LookupError):  # a task of an app not built by create_app counts directly
+        open_batch(context(task.app).redis)
 
 
 @task_postrun.connect
 def _unbind_task_ids(task_id: str, **_: object) -> None:
+    close_batch()
     token = _bound.pop(task_id, None)
     if token is not None:
         logs.unbind(token)

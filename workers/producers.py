@@ -73,7 +73,8 @@ def enqueue_document(
     )
     app = app_for(settings)
     with _redis_errors(app):
-        return signatures.retrieval(app, request).apply_async()
+        # The task keeps no result unless asked: the caller holds an AsyncResult it may read.
+        return signatures.retrieval(app, request, keep_result=True).apply_async()
 
 
 def request_report(

@@ -14,10 +14,16 @@ The channel below raises redis' ``ConnectionError`` instead, which Celery and ko
 is: the acknowledgement or the restore is given up, the message stays in kombu's ``unacked`` set in
 Redis (restored after the visibility timeout) and its document in the product's in-flight list (queued
 again by the requeue task once its claim lapses; a run that finds it stored does nothing more).
+
+The channel also keeps one redis-py client for its publishes, acknowledgements and the like, where
+kombu builds a new one (with its table of some 170 response callbacks) for each: a task's events, its
+acknowledgement and each message a producer sends did.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import kombu.transport
@@ -37,6 +43,19 @@ class Channel(redis.Channel):
             raise RedisConnectionError("this channel's broker connection was closed (the worker reconnected)")
         params: dict[str, Any] = super()._connparams(asynchronous)  # type: ignore[misc]
         return params
+
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        """``client``, else the channel's client on its current pool (built again when the pool is)."""
+        if client:
+            yield client
+            return
+        pool = self.pool
+        kept = self.__dict__.get("_spreports_client")
+        if kept is None or kept.connection_pool is not pool:
+            # A redis-py client is safe to share: each command takes a connection from the pool.
+            kept = self.__dict__["_spreports_client"] = self._create_client()  # type: ignore[attr-defined]
+        yield kept
 
 
 class Transport(redis.Transport):

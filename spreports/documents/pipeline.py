@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from spreports.documents.decode import INFLATE_BACKEND, ContentType, Gunzip, Transcoder
 from spreports.documents.fetch import check_allowed, cut_off, host_of, install_log_filter, open_download, read_raw
-from spreports.documents.pump import Pump
+from spreports.documents.pump import InlinePump, Pump
 from spreports.errors import DocumentRejected, DocumentUrlExpired, IncompleteDownload, ServiceUnavailable
 from spreports.reports.fatal_ledger import CAPTURE_BYTES, error_reason
 from spreports.settings import DEFAULT_MAX_DECOMPRESSED_BYTES, Settings
@@ -355,7 +355,10 @@ def _stream(
     # (codecs hold the GIL), hashing and writing on the writer thread.
     received = [0]
     source = _inflated(read_raw(response, options.chunk_size), gunzip, received)
-    pump = Pump(source, writer.write)
+    # A body of one read needs no threads (see InlinePump); a larger one, or one of unknown length, gets them.
+    length = _content_length(response)
+    small = length is not None and length <= options.chunk_size
+    pump: Pump | InlinePump = (InlinePump if small else Pump)(source, writer.write)
     try:
         if transcoder is None:
             for block in pump.chunks():

@@ -170,10 +170,10 @@ class RateLimiter:
     def observe_rate(self, key: str, operation: Operation, rate: float) -> None:
         """Follow a rate Amazon gave for this bucket (only when it changed); an implausible one is ignored."""
         low, high = plausible_rates(operation)
-        if not low <= rate <= high or self._known_rates.get(key) == rate:
+        known = self._known_rates.get(key)
+        if not low <= rate <= high or (known is not None and math.isclose(known, rate, rel_tol=1e-9)):
             return
         self._run(key, operation, "set_rate", rate)
-        self._known_rates[key] = rate
         if rate != operation.rate:
             log.info("rate limit of %s is %s/s per Amazon (documented %s/s)", operation.name, rate, operation.rate)
 
@@ -200,5 +200,7 @@ class RateLimiter:
         args: list[str | int] = [mode, repr(operation.rate), operation.burst, repr(low), repr(high), *map(repr, values)]
         with redis_errors("taking a rate-limit token"):
             result = self._script(keys=[key], args=args)
-        granted, wait, tokens = result
+        granted, wait, tokens, rate = result
+        # The rate the bucket holds now: a header that says the same needs no set_rate round trip.
+        self._known_rates[key] = float(rate)
         return int(granted), float(wait), float(tokens)

@@ -13,7 +13,8 @@
 -- ARGV[6] seconds the caller sleeps the returned wait and calls, with no second round trip (granted
 -- 1); within ARGV[7] it goes away and comes back after the wait to use its reserved token (granted
 -- 2). Either way waiting callers are served in the order they asked, each at its own moment. A wait
--- beyond both takes nothing (granted 0). Returns {granted, wait seconds, tokens left} as strings.
+-- beyond both takes nothing (granted 0). Returns {granted, wait seconds, tokens left, rate in use} as
+-- strings (the rate lets a caller skip a set_rate that would change nothing).
 --
 -- Whatever the hash holds (a value written by an older version, by hand, or out of bounds), the script
 -- reads it as a usable bucket or as none, and it computes everything before its first write: an error
@@ -90,4 +91,4 @@ if not finite(ttl) or ttl > MAX_TTL_SECONDS then
 end
 redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(ts), 'rate', tostring(rate), 'burst', tostring(burst))
 redis.call('EXPIRE', key, ttl)
-return {granted, tostring(wait), tostring(tokens)}
+return {granted, tostring(wait), tostring(tokens), tostring(rate)}

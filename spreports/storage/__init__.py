@@ -33,10 +33,14 @@ from spreports.storage.layout import (
     safe_part,
 )
 from spreports.storage.local import STALE_PART_SECONDS, LocalStorage, LocalWriter
-from spreports.storage.s3 import S3_PART_SIZE, S3Storage, S3Writer
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from spreports.storage.s3 import S3_PART_SIZE, S3Storage, S3Writer
+
+#: Loaded on first use (:func:`__getattr__`): a process storing into a directory never loads the S3 code.
+_S3_NAMES = ("S3_PART_SIZE", "S3Storage", "S3Writer")
 
 __all__ = [
     "ERRORS_DIR",
@@ -64,5 +68,15 @@ def open_storage(settings: Settings, *, s3_client: S3Client | None = None) -> St
     url = settings.storage.url
     parts = urlsplit(url)
     if parts.scheme == "s3":
+        from spreports.storage.s3 import S3Storage
+
         return S3Storage(parts.netloc, parts.path.strip("/"), client=s3_client)
     return LocalStorage(Path(parts.path if parts.scheme == "file" else url))
+
+
+def __getattr__(name: str) -> object:
+    if name in _S3_NAMES:
+        from spreports.storage import s3
+
+        return getattr(s3, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

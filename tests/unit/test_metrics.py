@@ -16,7 +16,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from requests.hooks import dispatch_hook
 
 from spreports.documents.pipeline import TransferProgress
-from spreports.metrics import FleetCollector, WorkerMetrics, exported_names, queue_keys, watch_throttling
+from spreports.metrics import (
+    SECONDS_KEY,
+    FleetCollector,
+    WorkerMetrics,
+    close_batch,
+    exported_names,
+    open_batch,
+    queue_keys,
+    watch_throttling,
+)
 from spreports.task_arguments import DocumentRequest
 from spreports.tasks.progress import PROGRESS_EVENT, PROGRESS_STATE, DownloadProgress
 from spreports.workers.relay.metrics import COUNTERS as RELAY_COUNTERS
@@ -102,8 +111,9 @@ def test_every_429_of_a_session_is_counted_once() -> None:
 class FakeTask:
     """What the progress hook uses of a Celery task: its request id, update_state and send_event."""
 
-    def __init__(self) -> None:
-        self.request = SimpleNamespace(id="task-1")
+    def __init__(self, ignore_result: bool = False) -> None:
+        self.request = SimpleNamespace(id="task-1", ignore_result=None)  # the sender did not say
+        self.ignore_result = ignore_result
         self.states: list[tuple[str, dict[str, Any]]] = []
         self.events: list[tuple[str, dict[str, Any]]] = []
 
@@ -120,24 +130,43 @@ def test_progress_is_published_at_its_pace_never_per_block_and_every_byte_is_cou
     request = DocumentRequest.parse(seller_id="S", report_document_id="D", report_id="R", report_type="T")
     hook = DownloadProgress(task, request, every_seconds=2.0, every_bytes=100, metrics=WorkerMetrics(client),
                             clock=lambda: now[0])  # type: ignore[arg-type]  # fmt: skip
-    for step in range(1, 12):  # eleven blocks of 10 bytes in 1.1 s: the first, then 100 bytes later
+    for step in range(1, 12):  # eleven blocks of 10 bytes in 1.1 s: none before 100 bytes (or 2 s)
         now[0] = step * 0.1
         hook(TransferProgress(step * 10, step * 40, 1000, 1))
     now[0] = 3.2
-    hook(TransferProgress(120, 480, 1000, 1))  # 2.1 s since the last: due
-    assert [meta["bytes_in"] for _, meta in task.states] == [10, 110, 120]
+    hook(TransferProgress(120, 480, 1000, 1))  # 2.2 s since the last: due
+    assert [meta["bytes_in"] for _, meta in task.states] == [100, 120]
     assert {state for state, _ in task.states} == {PROGRESS_STATE}
     assert [fields for _, fields in task.events] == [meta for _, meta in task.states]
     assert {kind for kind, _ in task.events} == {PROGRESS_EVENT}
     latest = task.states[-1][1]
-    assert latest["percent"] == 12.0 and latest["rate"] == round(10 / 2.1) and latest["report_type"] == "T"
+    assert latest["percent"] == 12.0 and latest["rate"] == round(20 / 2.2) and latest["report_type"] == "T"
     # A second attempt starts from zero; the first's bytes stay counted; the end counts the rest.
     hook(TransferProgress(50, 200, 1000, 2))
+    now[0] = 5.3
+    hook(TransferProgress(60, 240, 1000, 2))
     assert task.states[-1][1]["attempt"] == 2
     hook.finish(1000, 4000)
     samples = scrape(client)
     assert samples[("spreports_document_bytes_in_total", ())] == 120 + 1000
     assert samples[("spreports_document_bytes_out_total", ())] == 480 + 4000
+
+
+def test_a_small_document_publishes_no_progress_and_an_ignored_result_gets_events_only() -> None:
+    client = fakeredis.FakeRedis()
+    now = [0.0]
+    request = DocumentRequest.parse(seller_id="S", report_document_id="D")
+    quick = FakeTask()
+    hook = DownloadProgress(quick, request, every_seconds=2.0, every_bytes=100, metrics=WorkerMetrics(client),
+                            clock=lambda: now[0])  # type: ignore[arg-type]  # fmt: skip
+    hook(TransferProgress(40, 90, 40, 1))  # the whole document in one block, well within 2 s
+    hook.finish(40, 90)
+    assert quick.states == [] and quick.events == []
+    ignored = FakeTask(ignore_result=True)  # the relay's task: no result, so no state either
+    hook = DownloadProgress(ignored, request, every_seconds=2.0, every_bytes=100, metrics=WorkerMetrics(client),
+                            clock=lambda: now[0])  # type: ignore[arg-type]  # fmt: skip
+    hook(TransferProgress(100, 400, 1000, 1))
+    assert ignored.states == [] and [kind for kind, _ in ignored.events] == [PROGRESS_EVENT]
 
 
 def test_the_dashboard_uses_only_metrics_we_export() -> None:
@@ -171,3 +200,50 @@ def test_a_stored_document_is_counted_with_its_seconds_in_one_round_trip() -> No
     assert samples[("spreports_document_seconds_bucket", (("le", "5.0"),))] == 1
     assert samples[("spreports_document_seconds_count", ())] == 1
     assert samples[("spreports_document_seconds_sum", ())] == 3.0
+
+
+def test_a_tasks_additions_are_written_in_one_round_trip_as_it_ends() -> None:
+    client = fakeredis.FakeRedis()
+    commands: list[int] = []
+    real_pipeline = client.pipeline
+
+    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = real_pipeline(*args, **kwargs)
+        real_execute = pipe.execute
+
+        def execute(*a: Any, **k: Any) -> Any:
+            commands.append(len(pipe.command_stack))
+            return real_execute(*a, **k)
+
+        pipe.execute = execute
+        return pipe
+
+    client.pipeline = counting_pipeline  # type: ignore[method-assign]
+    open_batch(client)
+    metrics = WorkerMetrics(client)
+    metrics.add_bytes(10, 40)
+    metrics.add_bytes(30, 60)  # summed with the first
+    metrics.count_stored(0.2)
+    assert commands == [] and not client.exists(SECONDS_KEY)  # held
+    close_batch()
+    assert commands == [5]  # bytes in, bytes out, stored, its bucket, the sum
+    metrics.count("document_retries")  # no batch open: written at once
+    assert commands == [5, 1]
+    samples = scrape(client)
+    assert samples[("spreports_document_bytes_in_total", ())] == 40
+    assert samples[("spreports_document_bytes_out_total", ())] == 100
+    assert samples[("spreports_document_seconds_count", ())] == 1
+
+
+def test_the_cumulative_buckets_of_an_older_version_still_add_up() -> None:
+    client = fakeredis.FakeRedis()
+    # What an older version wrote for one document of 3 s: every bucket from 5 s up, and the count.
+    old = {f"le:{bound}": 1 for bound in ("5.0", "15.0", "30.0", "60.0", "120.0", "300.0", "600.0")}
+    client.hset(SECONDS_KEY, mapping={**old, "le:1200.0": 1, "le:2400.0": 1, "le:+Inf": 1, "sum": 3.0, "count": 1})
+    WorkerMetrics(client).count_stored(0.5)
+    samples = scrape(client)
+    assert samples[("spreports_document_seconds_bucket", (("le", "1.0"),))] == 1
+    assert samples[("spreports_document_seconds_bucket", (("le", "5.0"),))] == 2
+    assert samples[("spreports_document_seconds_bucket", (("le", "+Inf"),))] == 2
+    assert samples[("spreports_document_seconds_count", ())] == 2
+    assert samples[("spreports_document_seconds_sum", ())] == 3.5

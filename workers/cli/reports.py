@@ -90,7 +90,8 @@ def _run_on_worker(settings: Settings, request: DocumentRequest, timeout: float)
     from spreports.tasks.progress import PROGRESS_STATE
     from spreports.workers.producers import app_for
 
-    result = signatures.retrieval(app_for(settings), request).apply_async()
+    # The task keeps no result unless asked (its progress states included): this command reads both.
+    result = signatures.retrieval(app_for(settings), request, keep_result=True).apply_async()
     click.echo(f"queued task {result.id}; waiting for a worker (Ctrl-C stops waiting, not the task)", err=True)
     deadline = time.monotonic() + timeout
     with _progress() as show:
@@ -312,6 +313,7 @@ def retry_failed(seller_id: str | None) -> None:
     entries = FailureLedger(connect(check_redis(settings))).entries(seller_id)
     app = app_for(settings)
     for entry in entries:
+        # Not waited for: no result kept, no result channel subscribed.
         signatures.retrieval(app, entry.request).apply_async()
     click.echo(f"queued {len(entries)} document(s) of the failure ledger again")
 

@@ -50,6 +50,7 @@ def celery_publisher(app: Celery) -> Publish:
 
     def publish(request: DocumentRequest) -> None:
         # A notification's task id derives from its id: a redelivered duplicate shows up under it in Flower.
+        # Nobody reads these results: none is kept, and the relay subscribes to no result channel.
         signatures.retrieval(app, request).apply_async(task_id=request.task_id)
 
     return publish

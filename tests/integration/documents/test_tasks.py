@@ -94,7 +94,7 @@ def test_permanent_errors_fail_the_task_clearly_and_store_nothing(sim: Simulator
             enqueue_document("../../../etc/passwd", settings=strict)
         # Sent by name, past the producer: the task refuses it, as it refuses the colliding "S:X" seller.
         for seller, document in ((sim.seller_id, "../../../etc/passwd"), ("S:X", "missing1")):
-            bad = app.send_task(names.RETRIEVE_REPORT_DOCUMENT, queue=names.DOCUMENTS_QUEUE,
+            bad = app.send_task(names.RETRIEVE_REPORT_DOCUMENT, queue=names.DOCUMENTS_QUEUE, ignore_result=False,
                                 kwargs={"seller_id": seller, "report_document_id": document})  # fmt: skip
             with pytest.raises(InvalidRequest, match="bad task arguments"):
                 bad.get(timeout=120)
