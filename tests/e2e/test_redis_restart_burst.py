@@ -1,7 +1,7 @@
 """A Redis restart during a quota-paced burst: every document is stored, none twice, none left to the hour.
 
 A burst of one seller's documents beyond getReportDocument's bucket (the simulator enforces Amazon's usage
-plan on a clock 20 times real time): the first are stored at once, the rest wait for their reserved turns,
+plan on a clock 60 times real time): the first are stored at once, the rest wait for their reserved turns,
 their delayed messages held by a real ``spreports worker`` (kombu's Redis transport lists them as
 unacknowledged). Redis (append-only file, fsync always) is then SIGKILLed and restarted on the same port.
 The worker reconnects without the messages it held; the broker would hand them back only after its
@@ -32,7 +32,7 @@ from tests.e2e.test_chaos import load_runner
 from tests.processes import product_env, wait_for
 from tests.sim import simulator_settings
 
-SPEED = 20.0  # getReportDocument: a burst of 15, then a token every 3 s of real time
+SPEED = 60.0  # getReportDocument: a burst of 15, then a token every second of real time
 DOCUMENTS = 27
 CLAIM_TTL = 10  # the least allowed: the requeue's grace is the claim TTL plus a margin
 
@@ -40,8 +40,10 @@ CLAIM_TTL = 10  # the least allowed: the requeue's grace is the claim TTL plus a
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     client_id, client_secret = generated_credentials()
+    # Tokens and pre-signed URLs live as long in real time as at Amazon: the fast clock paces the quota only.
     simulator = start_simulator(SimulatorConfig(rate_limits=True, speed=SPEED, seed=19, client_id=client_id,
-                                                client_secret=client_secret))  # fmt: skip
+                                                client_secret=client_secret, token_lifetime=3600 * SPEED,
+                                                url_lifetime=300 * SPEED))  # fmt: skip
     yield simulator
     simulator.stop()
 
