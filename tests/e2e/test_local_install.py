@@ -29,6 +29,10 @@ from tests.e2e.test_core_install import (
 from tests.processes import wait_for
 from tests.servers import free_port
 
+# The venv's install is the set-up of the file's first test: on a busy machine it alone may take minutes (a
+# hang guard, not a speed claim).
+pytestmark = pytest.mark.timeout(600)
+
 
 @pytest.fixture(scope="session")
 def local_venv(tmp_path_factory: pytest.TempPathFactory) -> CoreVenv:

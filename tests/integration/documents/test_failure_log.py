@@ -69,9 +69,12 @@ def test_an_unknown_document_is_one_error_line_from_a_real_worker(
     node = f"failure-log-{uuid.uuid4().hex[:6]}@%h"
     worker = ("worker", "-Q", "documents", "-P", "threads", "-c", "1", "--without-mingle", "--without-gossip", "-n", node)  # fmt: skip
     with spreports_process(*worker, env=env, cwd=tmp_path, log=log):
+        # The command waits for a worker: it is given one that is up (a loaded machine took over a minute to
+        # start one and run the command, the command's 60 s ran out first); the timeouts are hang guards.
+        wait_for(lambda: " ready." in log.read_text(errors="replace"), timeout=120)
         command = subprocess.run(
             [sys.executable, "-m", "spreports.workers.cli", "reports", "download", "--document", UNKNOWN],
-            env=product_env(env), cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+            env=product_env(env), cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         wait_for(lambda: " ERROR " in log.read_text(errors="replace"), timeout=30)
     text = log.read_text(errors="replace")

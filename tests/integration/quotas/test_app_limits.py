@@ -54,9 +54,10 @@ def test_twenty_sellers_at_once_no_429_limit_kept_each_served_in_turn(
 ) -> None:
     documented = rules_for(TYPE).app_limit
     assert documented is not None and (documented.requests, documented.per) == (1, timedelta(minutes=15))
-    # Scaled to the simulator's clock, with 15% to spare: on a loaded test machine a request may reach the
-    # simulator a good part of a (one real second) period late, far more than on Amazon's 15 minutes.
-    scaled = AppLimit(documented.requests, documented.per / SPEED * 1.15, documented.daily)
+    # Scaled to the simulator's clock, with half a period to spare: on a loaded test machine a request may
+    # reach the simulator a good part of a (one real second) period late, far more than on Amazon's 15
+    # minutes (15% to spare was not enough with two other test runs on the machine: two 429s).
+    scaled = AppLimit(documented.requests, documented.per / SPEED * 1.5, documented.daily)
     sellers_file = tmp_path / "sellers.toml"
     sellers_file.write_text(
         "".join(f'[sellers.{s}]\nrefresh_token = "{t}"\n' for s, t in sim.refresh_tokens.items()), encoding="utf-8"
@@ -95,9 +96,10 @@ def test_twenty_sellers_at_once_no_429_limit_kept_each_served_in_turn(
     # The limit never exceeded: consecutive requests at least one (simulated) period apart.
     times = [sim.clock.seconds_of(_parse(c.time)) for c in calls]
     assert all(later - earlier >= 900 * 0.95 for earlier, later in itertools.pairwise(times))
-    # Turns: one per period, so the last seller waited no more than its turn (20 periods, plus slack).
+    # Turns: one per period, so the last seller waited about its turn (19 periods after the first). Twice
+    # that is a hang guard (no seller left waiting for ever), not a speed claim a busy machine could fail.
     first, last = served[0][1], served[-1][1]
-    assert last - first <= (SELLERS - 1) * scaled.per.total_seconds() * 1.1 + 3.0
+    assert last - first <= 2 * (SELLERS - 1) * scaled.per.total_seconds() + 10.0
 
 
 def _parse(text: str) -> object:

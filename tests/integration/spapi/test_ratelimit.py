@@ -13,18 +13,11 @@ from spreports.settings import Settings
 from spreports.spapi import SpapiClient
 from spreports.spapi.operations import CREATE_REPORT, GET_REPORT, Operation
 from spreports.spapi.ratelimit import SLEEP_MARGIN_SECONDS, RateLimiter
+from tests.integration.spapi.bucket_waits import waited
 from tests.integration.spapi.conftest import SELLER, make_settings
 from tests.integration.spapi.fake_amazon import Answer, FakeAmazon
 
 SLOW = Operation("slowOp", "GET", "/slow", rate=0.5, burst=3)
-
-
-def waited(value: float, expected: float, since: float) -> bool:
-    """``value`` is the wait ``expected`` at ``since`` (time.monotonic()), less the time gone by since then.
-
-    The bucket runs on Redis's own clock: on a busy machine the calls of a test lie further apart, and each
-    wait is shorter by as much. Never longer (2 ms spare for clock granularity)."""
-    return expected - (time.monotonic() - since) - 0.002 <= value <= expected + 0.002
 
 
 @pytest.fixture
