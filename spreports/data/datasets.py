@@ -162,11 +162,12 @@ def _arrow_dataset(filesystem: object, base: str) -> tuple[pads.Dataset, tuple[s
     """The Parquet files under ``base`` as one Arrow dataset, its file columns and the partitions kept."""
     import pyarrow as pa
     import pyarrow.dataset as pads
+    from pyarrow.fs import FileSelector
 
     try:
         factory = pads.FileSystemDatasetFactory(
             filesystem,
-            pads.FileSelector(base, recursive=True),
+            FileSelector(base, recursive=True),
             pads.ParquetFileFormat(),
             pads.FileSystemFactoryOptions(partition_base_dir=base),
         )

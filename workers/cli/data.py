@@ -1,0 +1,174 @@
+"""``spreports data ...``: the stored documents as rows: SQL over them and their declared schemas.
+
+``data sql`` runs one query on the catalogue (:mod:`spreports.data.catalogue`): a table on a terminal,
+CSV otherwise, or ``--format csv|json|parquet`` (to ``--output FILE`` or stdout; Parquet needs a file).
+A bad query is DuckDB's message in one line; no rows yet, or no ``data`` extra, is one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import click
+
+from spreports.workers.cli.common import UserError, command_settings
+
+if TYPE_CHECKING:
+    from spreports.data.catalogue import Catalogue
+
+FORMATS = ("table", "csv", "json", "parquet")
+#: Rows a terminal table shows; the rest is for --format csv or --output.
+TABLE_ROWS = 200
+_SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".parquet": "parquet",
+}
+
+
+@click.group("data")
+def data() -> None:
+    """The stored documents as rows: SQL over them, their schemas."""
+
+
+@data.command("sql")
+@click.argument("query")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    help="Output format [default: table on a terminal, else csv; with --output, from its suffix].",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the result to this file.")
+def sql(query: str, output_format: str | None, output: Path | None) -> None:
+    """Run one SQL query (DuckDB) over the documents' rows.
+
+    Views: one per report type under its full name ("GET_MERCHANT_LISTINGS_ALL_DATA", quoted) and its
+    short name (listings), latest_<short name> (one row per key: the newest document's), and documents
+    (every stored document). Example: spreports data sql "SELECT count(*) FROM listings"
+    """
+    from spreports.data.extra import require_data_extra
+
+    settings = command_settings()
+    require_data_extra("run SQL over the documents' rows")
+    chosen = _format(output_format, output)
+    from spreports.data.catalogue import open_catalogue
+
+    catalogue = open_catalogue(settings)
+    try:
+        _run(catalogue, query, chosen, output)
+    finally:
+        catalogue.connection.close()
+
+
+def _format(chosen: str | None, output: Path | None) -> str:
+    if chosen is None:
+        if output is not None:
+            chosen = _SUFFIX_FORMATS.get(output.suffix.lower(), "csv")
+        else:
+            chosen = "table" if sys.stdout.isatty() else "csv"
+    if chosen == "parquet" and output is None:
+        raise UserError("--format parquet needs --output FILE")
+    if chosen == "table" and output is not None:
+        raise UserError("--output is for csv, json and parquet; a table is for the terminal")
+    return chosen
+
+
+def _run(catalogue: Catalogue, query: str, chosen: str, output: Path | None) -> None:
+    import duckdb
+
+    from spreports.data import results
+
+    try:
+        relation = catalogue.connection.sql(query)
+        if relation is None:  # a statement without a result (SET, CREATE VIEW ...)
+            return
+        if chosen == "table":
+            _show_table(*results.first_rows(relation, TABLE_ROWS))
+        elif chosen == "parquet":
+            assert output is not None
+            results.write_parquet(relation, output)
+            click.echo(f"wrote {output}", err=True)
+        else:
+            write = results.write_csv if chosen == "csv" else results.write_json_lines
+            if output is None:
+                _to_stdout(lambda sink: write(relation, sink))
+            else:
+                with _open(output) as sink:
+                    rows = write(relation, sink)
+                click.echo(f"wrote {rows:,} rows to {output}", err=True)
+    except duckdb.Error as exc:
+        raise UserError(_describe(exc, catalogue)) from None
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return path.open("wb")
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _to_stdout(write: Any) -> None:
+    sink = sys.stdout.buffer
+    try:
+        write(sink)
+        sink.flush()
+    except BrokenPipeError:
+        # The reader went away (``| head``): not an error. Python would report the failing flush at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _describe(exc: Exception, catalogue: Catalogue) -> str:
+    """DuckDB's message in one line (its text up to the query excerpt), with a hint when there are no rows."""
+    import duckdb
+
+    lines = []
+    for line in str(exc).strip().splitlines():
+        if not line.strip() or line.startswith("LINE "):
+            break
+        lines.append(line.strip())
+    message = " ".join(lines) or type(exc).__name__
+    if isinstance(exc, duckdb.CatalogException) and not catalogue.datasets:
+        if catalogue.documents:
+            message += (
+                f" (no rows yet: none of the {catalogue.documents} stored documents is converted;"
+                " documents are converted as they are stored, and `spreports data rebuild` converts those stored before)"
+            )
+        else:
+            message += " (no rows yet: no document is stored in SPREPORTS_STORAGE__URL)"
+    return message
+
+
+def _show_table(columns: list[str], rows: list[tuple[Any, ...]], more: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(*columns, show_lines=False, header_style="bold")
+    for row in rows:
+        # Text, not markup: a value like "[bold]" is shown as it is.
+        table.add_row(*(Text("NULL", style="dim") if value is None else Text(str(value)) for value in row))
+    console = Console()
+    console.print(table)
+    shown = f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
+    if more:
+        shown = f"the first {len(rows)} rows; --format csv or --output FILE gives them all"
+    click.echo(shown, err=True)
+
+
+@data.command("schemas")
+def schemas() -> None:
+    """List the declared report types: short name, dataset (the full view name), format and key."""
+    from spreports.data.schemas import all_schemas
+
+    for schema in all_schemas():
+        for table in schema.all_tables():
+            key = ", ".join(table.key) or "(none: no latest view)"
+            click.echo(f"{table.short_name:<28} {table.dataset:<56} {schema.format:<5} key: {key}")
