@@ -90,7 +90,7 @@ def _run(catalogue: Catalogue, query: str, chosen: str, output: Path | None) -> 
         if relation is None:  # a statement without a result (SET, CREATE VIEW ...)
             return
         if chosen == "table":
-            _show_table(*results.first_rows(relation, TABLE_ROWS))
+            show_table(*results.first_rows(relation, TABLE_ROWS))
         elif chosen == "parquet":
             assert output is not None
             results.write_parquet(relation, output)
@@ -146,7 +146,8 @@ def _describe(exc: Exception, catalogue: Catalogue) -> str:
     return message
 
 
-def _show_table(columns: list[str], rows: list[tuple[Any, ...]], more: bool) -> None:
+def show_table(columns: list[str], rows: list[tuple[Any, ...]], more: bool) -> None:
+    """Print the rows as a table (rich) on stdout, and how many there are (or that more exist) on stderr."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
