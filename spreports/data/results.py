@@ -1,50 +1,52 @@
-"""A query's result written out: CSV, JSON lines or Parquet, streamed in batches; or its first rows.
+"""A query's result written out: CSV, JSON lines or Parquet, streamed; or its first rows.
 
-Memory stays bounded by a batch whatever the result's size: CSV and JSON lines are written batch by
-batch from DuckDB's Arrow stream, Parquet by DuckDB itself.
+Memory stays bounded whatever the result's size. CSV and Parquet are DuckDB's own writers (CSV is
+several times faster there than through Arrow's); to a stream (stdout) DuckDB writes CSV into a pipe
+that this process copies on, so the stream is never reopened (a shell's ``>>`` keeps its content).
+JSON lines are DuckDB's JSON of each row, batch by batch from its Arrow stream.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from spreports.data.datasets import quote_identifier
-
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import duckdb
 
 BATCH_ROWS = 65_536
-# Types Arrow's CSV writer takes as they are; any other (lists, structs, maps, intervals, ...) is
-# written as DuckDB's text for it.
-_CSV_NATIVE = frozenset(
-    {
-        "boolean", "tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint", "uinteger",
-        "ubigint", "float", "double", "decimal", "varchar", "date", "time", "timestamp", "timestamp_s",
-        "timestamp_ms", "timestamp_ns", "timestamp with time zone", "blob", "null",
-    }
-)  # fmt: skip
 
 
-def write_csv(relation: duckdb.DuckDBPyRelation, sink: BinaryIO) -> int:
-    """Write the result as CSV with a header line to ``sink``; return the number of rows."""
-    import pyarrow.csv as pacsv
+def write_csv(relation: duckdb.DuckDBPyRelation, target: Path | BinaryIO) -> None:
+    """Write the result as CSV with a header line to a file (replaced if it exists) or a binary stream."""
+    if isinstance(target, Path):
+        relation.write_csv(str(target), header=True)
+        return
+    read_end, write_end = os.pipe()
+    failure: list[BaseException] = []
 
-    # By position (#n), not name: a result may have two columns of one name (``SELECT a.x, b.x``).
-    columns = [
-        f"#{position} AS {quote_identifier(name)}"
-        if str(kind.id) in _CSV_NATIVE
-        else f"CAST(#{position} AS VARCHAR) AS {quote_identifier(name)}"
-        for position, (name, kind) in enumerate(zip(relation.columns, relation.types, strict=True), start=1)
-    ]
-    reader = relation.project(", ".join(columns)).to_arrow_reader(BATCH_ROWS)
-    rows = 0
-    with pacsv.CSVWriter(sink, reader.schema) as writer:
-        for batch in reader:
-            writer.write_batch(batch)
-            rows += batch.num_rows
-    return rows
+    def produce() -> None:
+        try:
+            # /dev/fd/N opens the pipe itself; a temporary file and a rename would not reach it.
+            relation.write_csv(f"/dev/fd/{write_end}", header=True, use_tmp_file=False)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            os.close(write_end)
+
+    producer = threading.Thread(target=produce, name="csv-writer", daemon=True)
+    producer.start()
+    try:
+        with open(read_end, "rb", closefd=True) as source:
+            shutil.copyfileobj(source, target, 2**20)
+    finally:
+        # Closed above (or by a failed copy, the reader gone): DuckDB's next write fails and it stops.
+        producer.join()
+    if failure and not isinstance(failure[0], BrokenPipeError):
+        raise failure[0]
 
 
 def write_json_lines(relation: duckdb.DuckDBPyRelation, sink: BinaryIO) -> int:

@@ -91,18 +91,18 @@ def _run(catalogue: Catalogue, query: str, chosen: str, output: Path | None) -> 
             return
         if chosen == "table":
             show_table(*results.first_rows(relation, TABLE_ROWS))
-        elif chosen == "parquet":
-            assert output is not None
-            results.write_parquet(relation, output)
-            click.echo(f"wrote {output}", err=True)
-        else:
+        elif output is None:
             write = results.write_csv if chosen == "csv" else results.write_json_lines
-            if output is None:
-                _to_stdout(lambda sink: write(relation, sink))
+            _to_stdout(lambda sink: write(relation, sink))
+        else:
+            if chosen == "parquet":
+                results.write_parquet(relation, output)
+            elif chosen == "csv":
+                results.write_csv(relation, output)
             else:
                 with _open(output) as sink:
-                    rows = write(relation, sink)
-                click.echo(f"wrote {rows:,} rows to {output}", err=True)
+                    results.write_json_lines(relation, sink)
+            click.echo(f"wrote {output}", err=True)
     except duckdb.Error as exc:
         raise UserError(_describe(exc, catalogue)) from None
 

@@ -66,4 +66,4 @@ def test_data_sql_over_s3_from_the_command_line(storage: S3Storage, monkeypatch:
     query = "SELECT seller_sku, price FROM listings ORDER BY price DESC"
     result = CliRunner().invoke(main, ["data", "sql", query, "--format", "csv"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == ['"seller_sku","price"', '"B",2.500000', '"A",1.000000']
+    assert result.stdout.splitlines() == ["seller_sku,price", "B,2.500000", "A,1.000000"]

@@ -40,10 +40,17 @@ def test_csv_to_stdout_by_default_off_a_terminal(root: Path) -> None:
     result = run("sql", QUERY)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        '"seller_sku","price","_marketplace_ids"',
-        '"B",20.000000,"[ATVPDKIKX0DER]"',
-        '"A",1.500000,"[ATVPDKIKX0DER]"',
+        "seller_sku,price,_marketplace_ids",
+        "B,20.000000,[ATVPDKIKX0DER]",
+        "A,1.500000,[ATVPDKIKX0DER]",
     ]
+
+
+def test_csv_quotes_what_needs_quoting(root: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    result = run("sql", "SELECT 'a,b' AS x, 'say \"hi\"' AS y, NULL AS z", "--output", str(target))
+    assert result.exit_code == 0, result.output
+    assert target.read_text().splitlines() == ["x,y,z", '"a,b","say ""hi""",']
 
 
 def test_json_lines_keep_numbers_and_lists(root: Path) -> None:
@@ -73,7 +80,7 @@ def test_a_file_gets_the_format_its_suffix_names(root: Path, tmp_path: Path) -> 
     result = run("sql", "SELECT seller_sku FROM listings ORDER BY 1", "-o", str(target))
     assert result.exit_code == 0, result.output
     assert target.read_text().splitlines() == ['{"seller_sku":"A"}', '{"seller_sku":"B"}']
-    assert result.stderr == f"wrote 2 rows to {target}\n"
+    assert result.stderr == f"wrote {target}\n"
 
 
 def test_a_table_shows_the_rows_and_says_when_there_are_more(root: Path) -> None:
