@@ -104,6 +104,9 @@ def open_catalogue(
     try:
         # Timestamps are stored in UTC: they show in UTC whatever the machine's zone.
         connection.execute("SET TimeZone = 'UTC'")
+        # A dataset's footers are read at each query's start (its files' columns are united by name): once per
+        # connection is enough (the cache notices a file rewritten since).
+        connection.execute("SET parquet_metadata_cache = true")
         datasets = find_datasets(storage, connection)
         views = _create_views(connection, datasets, declared)
         documents = documents_table(read_manifests(storage))
@@ -127,7 +130,8 @@ def _create_views(connection: duckdb.DuckDBPyConnection, datasets: list[Dataset]
     for dataset in datasets:
         connection.execute(f"CREATE VIEW {quote_identifier(dataset.name)} AS {_select(dataset)}")
         views.append(dataset.name)
-    for dataset in datasets:
+    # Declared names first: a derived name never takes a declared one.
+    for dataset in sorted(datasets, key=lambda dataset: declared(dataset.name) is None):
         table = declared(dataset.name)
         short = table.short_name if table is not None else inferred_short_name(dataset.name)
         names = [short]

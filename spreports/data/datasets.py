@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
     import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
 
 DATA_DIR = "_data"
 #: The partition naming the dataset (the report type, or an extra table's dataset name).
@@ -158,24 +159,27 @@ def _s3_datasets(storage: S3Storage, connection: duckdb.DuckDBPyConnection) -> I
         yield Dataset(name, quote_identifier(registered), columns, kept)
 
 
-def _arrow_dataset(filesystem: object, base: str) -> tuple[pads.Dataset, tuple[str, ...], tuple[str, ...]] | None:
+def _arrow_dataset(
+    filesystem: pafs.FileSystem, base: str
+) -> tuple[pads.Dataset, tuple[str, ...], tuple[str, ...]] | None:
     """The Parquet files under ``base`` as one Arrow dataset, its file columns and the partitions kept."""
     import pyarrow as pa
     import pyarrow.dataset as pads
-    from pyarrow.fs import FileSelector
+    import pyarrow.parquet as pq
+    from pyarrow.fs import FileSelector, FileType
 
     try:
-        factory = pads.FileSystemDatasetFactory(
-            filesystem,
-            FileSelector(base, recursive=True),
-            pads.ParquetFileFormat(),
-            pads.FileSystemFactoryOptions(partition_base_dir=base),
+        found = filesystem.get_file_info(FileSelector(base, recursive=True))
+        # Finished files only: a conversion writes under a hidden temporary name, then renames.
+        paths = sorted(
+            info.path
+            for info in found
+            if info.type == FileType.File and info.path.endswith(".parquet") and not info.base_name.startswith(".")
         )
-        fragments = list(factory.finish().get_fragments())
-        if not fragments:
+        if not paths:
             return None
         with ThreadPoolExecutor(max_workers=S3_FOOTER_READERS, thread_name_prefix="footers") as pool:
-            schemas = list(pool.map(lambda fragment: fragment.physical_schema, fragments))
+            schemas = list(pool.map(lambda path: pq.read_schema(path, filesystem=filesystem), paths))
     except OSError as exc:
         raise ServiceUnavailable(f"cannot read the rows on S3 ({_aws_error(exc)})") from None
     files = unify(schemas)
@@ -184,7 +188,7 @@ def _arrow_dataset(filesystem: object, base: str) -> tuple[pads.Dataset, tuple[s
     partitioning = pads.partitioning(pa.schema([(name, types[name]) for name in kept]), flavor="hive")
     factory = pads.FileSystemDatasetFactory(
         filesystem,
-        [fragment.path for fragment in fragments],
+        paths,
         pads.ParquetFileFormat(),
         pads.FileSystemFactoryOptions(partition_base_dir=base, partitioning=partitioning),
     )

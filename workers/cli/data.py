@@ -51,13 +51,16 @@ def sql(query: str, output_format: str | None, output: Path | None) -> None:
 
     Views: one per report type under its full name ("GET_MERCHANT_LISTINGS_ALL_DATA", quoted) and its
     short name (listings), latest_<short name> (one row per key: the newest document's), and documents
-    (every stored document). Example: spreports data sql "SELECT count(*) FROM listings"
+    (every stored document). QUERY "-" reads the query from stdin.
+    Example: spreports data sql "SELECT count(*) FROM listings"
     """
     from spreports.data.extra import require_data_extra
 
     settings = command_settings()
     require_data_extra("run SQL over the documents' rows")
     chosen = _format(output_format, output)
+    if query == "-":
+        query = sys.stdin.read()
     from spreports.data.catalogue import open_catalogue
 
     catalogue = open_catalogue(settings)

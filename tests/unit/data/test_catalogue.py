@@ -173,7 +173,9 @@ def test_an_empty_storage_has_an_empty_documents_view_and_no_dataset(tmp_path: P
 
 
 def test_a_dataset_folder_without_a_finished_file_is_no_view(tmp_path: Path) -> None:
-    (tmp_path / "_data" / f"report_type={TYPE}" / "seller_id=A1SELLER").mkdir(parents=True)
+    day = tmp_path / "_data" / f"report_type={TYPE}" / "seller_id=A1SELLER" / "date=2026-11-28"
+    day.mkdir(parents=True)
+    (day / ".DOC-1.parquet.0123.tmp").write_bytes(b"PAR1 being written")  # a conversion under way
     assert catalogue(tmp_path).datasets == ()
 
 

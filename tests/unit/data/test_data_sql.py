@@ -129,6 +129,12 @@ def test_without_the_data_extra_one_line_names_it(root: Path, monkeypatch: pytes
     )
 
 
+def test_the_query_can_come_from_stdin(root: Path) -> None:
+    result = CliRunner().invoke(main, ["data", "sql", "-"], input="SELECT count(*) AS n FROM listings;\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["n", "2"]
+
+
 def test_a_table_is_not_written_to_a_file(root: Path, tmp_path: Path) -> None:
     result = run("sql", QUERY, "--format", "table", "--output", str(tmp_path / "x.txt"))
     assert result.exit_code == 2
