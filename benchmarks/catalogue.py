@@ -135,7 +135,7 @@ def main() -> None:
         product_csv = [sys.executable, "-m", "spreports.workers.cli", "data", "sql", "SELECT * FROM listings",
                        "--format", "csv"]  # fmt: skip
         # The command's fixed cost: start, settings, the catalogue (footers, manifests), one row.
-        product_one = [*product_csv[:4], "SELECT 1", "--format", "csv"]
+        product_one = [*product_csv[:5], "SELECT 1", "--format", "csv"]
         copy = f"COPY (SELECT * FROM read_parquet({files}, union_by_name = true)) TO '/dev/stdout' (FORMAT csv)"
         duckdb_csv = [sys.executable, "-c", f"import duckdb; duckdb.connect().execute({copy!r})"]
         figures: dict[str, list[float]] = {}
