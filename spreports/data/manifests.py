@@ -68,6 +68,16 @@ def _texts(*path: str) -> Getter:
     return get
 
 
+def _integers(*path: str) -> Getter:
+    def get(manifest: dict[str, Any]) -> object:
+        value = _at(manifest, path)
+        if not isinstance(value, list):
+            return None
+        return [item for item in value if isinstance(item, int) and not isinstance(item, bool)]
+
+    return get
+
+
 def _at(manifest: dict[str, Any], path: tuple[str, ...]) -> object:
     node: object = manifest
     for part in path:
@@ -103,6 +113,7 @@ COLUMNS: tuple[tuple[str, str, Getter], ...] = (
     ("data_rows", "integer", _integer("data", "rows")),
     ("rows_rejected", "integer", _integer("data", "rows_rejected")),
     ("values_unparsed", "integer", _integer("data", "values_unparsed")),
+    ("rejected_lines", "integers", _integers("data", "rejected_lines")),
     ("data_schema", "string", _text("data", "schema")),
     ("converted_at", "timestamp", _timestamp("data", "converted_at")),
 )
@@ -115,6 +126,7 @@ def documents_schema() -> pa.Schema:
     types = {
         "string": pa.string(),
         "strings": pa.list_(pa.string()),
+        "integers": pa.list_(pa.int64()),
         "integer": pa.int64(),
         "timestamp": pa.timestamp("us", tz="UTC"),
     }

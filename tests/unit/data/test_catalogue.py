@@ -150,12 +150,12 @@ def test_documents_lists_every_manifest_with_its_data_section(tmp_path: Path) ->
     assert found.documents == 2
     rows = found.connection.sql(
         "SELECT seller_id, report_document_id, report_type, marketplace_ids, data_end, bytes_out, sha256, "
-        "data_rows, rows_rejected, values_unparsed, data_schema, converted_at FROM documents ORDER BY 2"
+        "data_rows, rows_rejected, values_unparsed, rejected_lines, data_schema, converted_at FROM documents ORDER BY 2"
     ).fetchall()
     assert rows == [
-        ("A1SELLER", "D1", "GET_TEST_DATA", ["ATVPDKIKX0DER"], WINDOW_END, 25, "ab" * 32, 40, 1, 2, "declared",
+        ("A1SELLER", "D1", "GET_TEST_DATA", ["ATVPDKIKX0DER"], WINDOW_END, 25, "ab" * 32, 40, 1, 2, [7], "declared",
          datetime.fromisoformat(converted_at)),
-        ("A2OTHER", "D2", None, ["ATVPDKIKX0DER"], WINDOW_END, 25, "ab" * 32, None, None, None, None, None),
+        ("A2OTHER", "D2", None, ["ATVPDKIKX0DER"], WINDOW_END, 25, "ab" * 32, None, None, None, None, None, None),
     ]  # fmt: skip
 
 
