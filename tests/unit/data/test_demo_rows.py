@@ -63,3 +63,14 @@ def test_without_the_data_extra_one_line_names_it(
     assert capsys.readouterr().out.strip() == (
         "install spreports[data] to see the documents as rows (duckdb not installed): pip install 'spreports[data]'"
     )
+
+
+def test_a_failing_query_is_one_line_and_no_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Listings rows without a price column (converted with columns inferred, say).
+    root = tmp_path / "reports"
+    store_rows(LocalStorage(root), LISTINGS, rows_table({"seller_sku": ["A"]}))
+    store_manifest(LocalStorage(root), report_type=LISTINGS, data={"rows": 1})
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", storage={"url": str(root)})  # type: ignore[call-arg]
+    show_rows(settings, STORED, wait=0)
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("The query failed: Binder Error: Referenced column ")
