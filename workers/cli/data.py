@@ -89,6 +89,11 @@ def _run(catalogue: Catalogue, query: str, chosen: str, output: Path | None) -> 
     from spreports.data import results
 
     try:
+        if chosen != "table":
+            # A result without ORDER BY has no order to keep (SQL promises none); unbound, DuckDB streams it
+            # instead of holding rows back to keep the files' order: an export's memory stays flat
+            # (benchmarks/README.md, "SQL over the rows").
+            catalogue.connection.execute("SET preserve_insertion_order = false")
         relation = catalogue.connection.sql(query)
         if relation is None:  # a statement without a result (SET, CREATE VIEW ...)
             return
