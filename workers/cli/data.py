@@ -24,7 +24,6 @@ FORMATS = ("table", "csv", "json", "parquet")
 TABLE_ROWS = 200
 _SUFFIX_FORMATS = {
     ".csv": "csv",
-    ".tsv": "csv",
     ".json": "json",
     ".jsonl": "json",
     ".ndjson": "json",
