@@ -165,6 +165,7 @@ def show_table(columns: list[str], rows: list[tuple[Any, ...]], more: bool) -> N
         table.add_row(*(Text("NULL", style="dim") if value is None else Text(str(value)) for value in row))
     console = Console()
     console.print(table)
+    sys.stdout.flush()  # the table before the count, when both streams go to one place
     shown = f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
     if more:
         shown = f"the first {len(rows)} rows; --format csv or --output FILE gives them all"

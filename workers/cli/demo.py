@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -203,10 +204,11 @@ def _process(name: str, args: list[str], env: dict[str, str], workdir: Path, *, 
             [sys.executable, "-m", "spreports.workers.cli", *args],
             env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        click.echo(f"started spreports {' '.join(args[:2])} (log: {log_path})")
+        command = " ".join(takewhile(lambda arg: not arg.startswith("-"), args))
+        click.echo(f"started spreports {command} (log: {log_path})")
         try:
             if wait and process.wait(timeout=120) != 0:
-                raise RuntimeError(f"spreports {' '.join(args[:2])} failed: {_last_line(log_path)}")
+                raise RuntimeError(f"spreports {command} failed: {_last_line(log_path)}")
             yield
         finally:
             if process.poll() is None:
