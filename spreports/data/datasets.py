@@ -149,7 +149,7 @@ def _s3_datasets(storage: S3Storage, connection: duckdb.DuckDBPyConnection) -> I
         if name is None:
             continue
         filesystem = filesystem or arrow_filesystem(storage)
-        found = _arrow_dataset(filesystem, f"{storage.bucket}/{prefix}{folder}")
+        found = arrow_dataset(filesystem, f"{storage.bucket}/{prefix}{folder}")
         if found is None:
             continue
         dataset, columns, kept = found
@@ -159,7 +159,7 @@ def _s3_datasets(storage: S3Storage, connection: duckdb.DuckDBPyConnection) -> I
         yield Dataset(name, quote_identifier(registered), columns, kept)
 
 
-def _arrow_dataset(
+def arrow_dataset(
     filesystem: pafs.FileSystem, base: str
 ) -> tuple[pads.Dataset, tuple[str, ...], tuple[str, ...]] | None:
     """The Parquet files under ``base`` as one Arrow dataset, its file columns and the partitions kept."""
