@@ -70,3 +70,13 @@ def test_data_sql_over_s3_from_the_command_line(storage: S3Storage, monkeypatch:
     result = CliRunner().invoke(main, ["data", "sql", query, "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ["seller_sku,price", "B,2.500000", "A,1.000000"]
+
+
+def test_s3_out_of_reach_is_one_line(monkeypatch: pytest.MonkeyPatch, aws_endpoint: str) -> None:
+    from tests.servers import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")  # a closed port
+    monkeypatch.setenv("SPREPORTS_STORAGE__URL", "s3://nowhere-bucket/prefix")
+    result = CliRunner().invoke(main, ["data", "sql", "SELECT 1"])
+    assert result.exit_code == 2
+    assert result.stderr == "spreports: error: cannot reach S3 to list the rows (EndpointConnectionError)\n"
