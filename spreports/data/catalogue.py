@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from spreports.data.datasets import Dataset, find_datasets, quote_identifier, quote_literal
-from spreports.data.extra import require_data_extra
+from spreports.data.extra import EXTRA_HINT, missing_extra
+from spreports.errors import MissingExtra
 
 if TYPE_CHECKING:
     import duckdb
@@ -86,7 +87,9 @@ def open_catalogue(
 ) -> Catalogue:
     """The catalogue of ``storage`` (default: the settings' storage); ``declared`` names each dataset's
     declared table (default: the shipped schemas)."""
-    require_data_extra("query documents as rows")
+    missing = missing_extra()
+    if missing:
+        raise MissingExtra(f"{', '.join(missing)} not installed: {EXTRA_HINT}")
     import duckdb
 
     from spreports.data.manifests import documents_table, read_manifests

@@ -1,23 +1,19 @@
-"""The ``data`` extra (pyarrow and DuckDB): whether it is installed, and the one line saying how to get it.
+"""Whether the ``data`` extra (pyarrow, DuckDB) is installed: a core install runs every process without it.
 
-A core install runs every process without it; only what turns documents into rows or queries them
-needs it, and says so in one line instead of an ImportError's traceback.
+Only the modules of :mod:`spreports.data` that do the work import pyarrow or DuckDB; everything that
+only decides whether to call them asks here first, which imports neither.
 """
 
 from __future__ import annotations
 
 import importlib.util
 
-from spreports.errors import MissingExtra
+__all__ = ["EXTRA_HINT", "missing_extra"]
 
-#: The modules the extra brings, by import name.
-DATA_MODULES = ("pyarrow", "duckdb")
+#: The one line a command or a worker says when the extra is missing.
+EXTRA_HINT = "install spreports[data] (pip install 'spreports[data]') to turn stored documents into rows"
 
 
-def require_data_extra(purpose: str) -> None:
-    """Raise :class:`MissingExtra` (``install spreports[data] to <purpose> ...``) unless the extra is installed."""
-    missing = [name for name in DATA_MODULES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise MissingExtra(
-            f"install spreports[data] to {purpose} ({', '.join(missing)} not installed): pip install 'spreports[data]'"
-        )
+def missing_extra(*modules: str) -> list[str]:
+    """Which of the data extra's modules (pyarrow and duckdb by default) cannot be imported here."""
+    return [name for name in modules or ("pyarrow", "duckdb") if importlib.util.find_spec(name) is None]

@@ -1,8 +1,8 @@
-"""``spreports data ...``: the stored documents as rows: SQL over them and their declared schemas.
+"""``spreports data schemas|sql``: the typed twins of stored documents (needs the data extra).
 
-``data sql`` runs one query on the catalogue (:mod:`spreports.data.catalogue`): a table on a terminal,
-CSV otherwise, or ``--format csv|json|parquet`` (to ``--output FILE`` or stdout; Parquet needs a file).
-A bad query is DuckDB's message in one line; no rows yet, or no ``data`` extra, is one line saying what to do.
+``sql`` runs one query on the catalogue (:mod:`spreports.data.catalogue`): a table on a terminal, CSV
+otherwise, or ``--format csv|json|parquet`` (to ``--output FILE`` or stdout; Parquet needs a file). A bad
+query is DuckDB's message in one line; no rows yet is one line saying why.
 """
 
 from __future__ import annotations
@@ -22,18 +22,31 @@ if TYPE_CHECKING:
 FORMATS = ("table", "csv", "json", "parquet")
 #: Rows a terminal table shows; the rest is for --format csv or --output.
 TABLE_ROWS = 200
-_SUFFIX_FORMATS = {
-    ".csv": "csv",
-    ".json": "json",
-    ".jsonl": "json",
-    ".ndjson": "json",
-    ".parquet": "parquet",
-}
+_SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".parquet": "parquet"}
 
 
-@click.group("data")
+def _require_data_extra(command: str) -> None:
+    from spreports.data.extra import EXTRA_HINT, missing_extra
+
+    missing = missing_extra()
+    if missing:
+        raise UserError(f"spreports data {command} needs {', '.join(missing)}: {EXTRA_HINT}")
+
+
+@click.group(short_help="Stored documents as typed rows (Parquet) and SQL over them.")
 def data() -> None:
-    """The stored documents as rows: SQL over them, their schemas."""
+    """Stored documents as typed rows: Parquet twins under <storage>/_data, their schemas, SQL over them."""
+
+
+@data.command("schemas")
+def schemas() -> None:
+    """List the report types with a declared schema: the short name, the format and the columns."""
+    from spreports.data.schemas import all_schemas
+
+    for schema in sorted(all_schemas(), key=lambda s: s.report_type):
+        for table in schema.all_tables():
+            key = f" key={','.join(table.key)}" if table.key else ""
+            click.echo(f"{table.dataset}\t{table.short_name}\t{schema.format}\t{len(table.columns)} columns{key}")
 
 
 @data.command("sql")
@@ -53,10 +66,8 @@ def sql(query: str, output_format: str | None, output: Path | None) -> None:
     (every stored document). QUERY "-" reads the query from stdin.
     Example: spreports data sql "SELECT count(*) FROM listings"
     """
-    from spreports.data.extra import require_data_extra
-
     settings = command_settings()
-    require_data_extra("run SQL over the documents' rows")
+    _require_data_extra("sql")
     chosen = _format(output_format, output)
     if query == "-":
         query = sys.stdin.read()
@@ -170,14 +181,3 @@ def show_table(columns: list[str], rows: list[tuple[Any, ...]], more: bool) -> N
     if more:
         shown = f"the first {len(rows)} rows; --format csv or --output FILE gives them all"
     click.echo(shown, err=True)
-
-
-@data.command("schemas")
-def schemas() -> None:
-    """List the declared report types: short name, dataset (the full view name), format and key."""
-    from spreports.data.schemas import all_schemas
-
-    for schema in all_schemas():
-        for table in schema.all_tables():
-            key = ", ".join(table.key) or "(none: no latest view)"
-            click.echo(f"{table.short_name:<28} {table.dataset:<56} {schema.format:<5} key: {key}")

@@ -28,13 +28,10 @@ CONVERSION_WAIT_SECONDS = 60.0
 def show_rows(settings: Settings, stored: Collection[tuple[str | None, str, str]], *, wait: float) -> None:
     """Wait up to ``wait`` seconds for the listings documents among ``stored`` (report type, seller, document
     id) to be converted, then show :data:`DEMO_QUERY`'s result and the command to try next."""
-    from spreports.data.extra import require_data_extra
-    from spreports.errors import MissingExtra
+    from spreports.data.extra import EXTRA_HINT, missing_extra
 
-    try:
-        require_data_extra("see the documents as rows")
-    except MissingExtra as exc:
-        click.echo(f"\n{exc}")
+    if missing_extra():
+        click.echo(f"\nThe documents as rows: {EXTRA_HINT}")
         return
     from spreports.storage import open_storage
 

@@ -124,8 +124,8 @@ def test_without_the_data_extra_one_line_names_it(root: Path, monkeypatch: pytes
     result = run("sql", QUERY)
     assert result.exit_code == 2
     assert result.stderr == (
-        "spreports: error: install spreports[data] to run SQL over the documents' rows "
-        "(pyarrow not installed): pip install 'spreports[data]'\n"
+        "spreports: error: spreports data sql needs pyarrow: "
+        "install spreports[data] (pip install 'spreports[data]') to turn stored documents into rows\n"
     )
 
 
@@ -139,10 +139,3 @@ def test_a_table_is_not_written_to_a_file(root: Path, tmp_path: Path) -> None:
     result = run("sql", QUERY, "--format", "table", "--output", str(tmp_path / "x.txt"))
     assert result.exit_code == 2
     assert "a table is for the terminal" in result.stderr
-
-
-def test_schemas_lists_the_declared_types(root: Path) -> None:
-    result = run("schemas")
-    assert result.exit_code == 0, result.output
-    listings = next(line for line in result.stdout.splitlines() if line.startswith("listings "))
-    assert TYPE in listings and "key: seller_sku" in listings

@@ -61,7 +61,7 @@ def test_without_the_data_extra_one_line_names_it(
     monkeypatch.setitem(sys.modules, "duckdb", None)  # as if not installed
     show_rows(settings, STORED, wait=0)
     assert capsys.readouterr().out.strip() == (
-        "install spreports[data] to see the documents as rows (duckdb not installed): pip install 'spreports[data]'"
+        "The documents as rows: install spreports[data] (pip install 'spreports[data]') to turn stored documents into rows"
     )
 
 
