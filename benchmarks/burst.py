@@ -17,18 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import redis
+from lab import RedisProcess, machine, product_env, start_python, stop, worker_args
 
 from spreports import enqueue_document
 from spreports.settings import Settings
@@ -38,27 +34,6 @@ from spreports.storage import open_storage
 
 BURST = 15
 MINUTE = 60.0
-
-
-def _private_redis(folder: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    binary = shutil.which("redis-server") or sys.exit("redis-server not found: pass --redis-url")
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            return url, server
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def main() -> None:
@@ -75,17 +50,20 @@ def main() -> None:
         url = options.redis_url
         redis.Redis.from_url(url).flushdb()
     else:
-        url, server = _private_redis(folder)
+        server = RedisProcess(folder / "redis").start()
+        url = server.url
     client_id, client_secret = generated_credentials()
     sim = start_simulator(
         SimulatorConfig(rate_limits=True, speed=options.speed, seed=5, client_id=client_id, client_secret=client_secret)
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPREPORTS_")}
-    env |= sim.env() | {
-        "SPREPORTS_BROKER_URL": url,
-        "SPREPORTS_STORAGE__URL": str(folder / "reports"),
-        "SPREPORTS_DATA_DIR": str(folder / "data"),
-    }
+    env = product_env(
+        {
+            **sim.env(),
+            "SPREPORTS_BROKER_URL": url,
+            "SPREPORTS_STORAGE__URL": str(folder / "reports"),
+            "SPREPORTS_DATA_DIR": str(folder / "data"),
+        }
+    )
     settings = Settings(
         broker_url=url,
         storage={"url": str(folder / "reports")},
@@ -94,29 +72,7 @@ def main() -> None:
         seller_id=sim.seller_id,
     )
     workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "spreports.workers.cli",
-                "worker",
-                "-Q",
-                "documents",
-                "-c",
-                "4",
-                "-n",
-                f"burst{index}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "WARNING",
-            ],
-            env=env,
-            cwd=folder,
-            stdout=subprocess.DEVNULL,
-            stderr=(folder / f"worker{index}.log").open("wb"),
-            start_new_session=True,
-        )
+        start_python(worker_args(f"burst{index}", "documents", 4), env, folder, folder / f"worker{index}.log")
         for index in range(options.workers)
     ]
     try:
@@ -134,13 +90,10 @@ def main() -> None:
         simulated = sim.core.clock.seconds() - simulated_start
     finally:
         for worker in workers:
-            os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers:
-            worker.wait()
+            stop(worker)
         sim.stop()
         if server is not None:
             server.kill()
-            server.wait()
     storage = open_storage(settings)
     stored = sum(storage.find(sim.seller_id, document_id) is not None for document_id in document_ids)
     calls = sim.requests("getReportDocument", sim.seller_id)
@@ -149,7 +102,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+                "machine": machine(),
                 "documents": options.documents,
                 "stored": stored,
                 "failed": failed,

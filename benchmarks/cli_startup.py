@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import requests
+from lab import presigned_url, product_env
 
 from spreports.simulator import DocumentSpec, SellerAccount, SimulatorConfig, start_simulator
 from spreports.simulator.config import generated_credentials
@@ -85,10 +85,9 @@ def bench(rounds: int, redis_url: str | None, work: Path) -> dict[str, list[floa
         )
     )
     data_dir = work / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPREPORTS_")}
-    env.update(sim.env())
-    env.update(
+    env = product_env(
         {
+            **sim.env(),
             "SPREPORTS_DATA_DIR": str(data_dir),
             "SPREPORTS_STORAGE__URL": str(work / "reports"),
             "SPREPORTS_LOG_LEVEL": "WARNING",
@@ -100,17 +99,9 @@ def bench(rounds: int, redis_url: str | None, work: Path) -> dict[str, list[floa
     out.mkdir(parents=True, exist_ok=True)
     spec = DocumentSpec(size=1024, gzip=True)
 
-    def presigned_url() -> str:
+    def presigned() -> str:
         # getReportDocument outside the timing: curl is given the URL, as ours would be by its own call.
-        document_id = sim.add_document(spec)
-        response = requests.get(
-            f"{sim.url}/reports/2021-06-30/documents/{document_id}",
-            headers={"x-amz-access-token": sim.access_token()},
-            timeout=10,
-        )
-        response.raise_for_status()
-        url: str = response.json()["url"]
-        return url
+        return presigned_url(sim, sim.add_document(spec))
 
     variants: dict[str, Callable[[], float]] = {
         "python -c pass": lambda: timed([python, "-c", "pass"], env, work),
@@ -120,7 +111,7 @@ def bench(rounds: int, redis_url: str | None, work: Path) -> dict[str, list[floa
         ),
         "curl -s -o f <pre-signed URL>": lambda: (
             lambda url: timed(["curl", "-s", "--fail", "-o", str(out / "document.gz"), url], env, work)
-        )(presigned_url()),
+        )(presigned()),
         "spreports reports download --local (1 KiB)": lambda: timed(
             [spreports, "reports", "download", "--document", sim.add_document(spec), "--local"], env, work
         ),

@@ -17,11 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -30,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from relay import start_moto  # the sibling benchmark's moto starter (run as a script: its folder is on the path)
+from lab import aws_environment, fleet_env, machine, moto_server, spreports, start_python, stop
 
 from spreports.simulator import Outcomes, SellerAccount, Simulator, SimulatorConfig, start_simulator
 from spreports.workers.embedded_redis import EmbeddedRedis
@@ -95,33 +90,7 @@ def quota_used(sim: Simulator, seconds: float, sellers: int) -> dict[str, dict[s
     return out
 
 
-def start(name: str, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    with open(cwd / f"{name}.log", "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "spreports.workers.cli", *args], env=env, cwd=cwd, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def environment(sim: Simulator, work: Path, broker: str, queue_url: str, endpoint: str) -> dict[str, str]:
-    sellers = work / "sellers.toml"
-    sellers.write_text(
-        "".join(
-            f'[sellers.{s}]\nrefresh_token = "{t}"\nmarketplace_ids = ["ATVPDKIKX0DER"]\n\n'
-            for s, t in sim.refresh_tokens.items()
-        ),
-        encoding="utf-8",
-    )
     schedules = work / "schedules.toml"
     schedules.write_text(
         "".join(
@@ -130,30 +99,25 @@ def environment(sim: Simulator, work: Path, broker: str, queue_url: str, endpoin
         ),
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPREPORTS_")}
-    env.update({k: v for k, v in sim.env().items() if k not in ("SPREPORTS_SELLER_ID", "SPREPORTS_LWA__REFRESH_TOKEN")})
-    env.update(
-        {
-            "AWS_ENDPOINT_URL_SQS": endpoint,
-            "SPREPORTS_BROKER_URL": broker,
-            "SPREPORTS_DATA_DIR": str(work / "data"),
-            "SPREPORTS_STORAGE__URL": str(work / "reports"),
-            "SPREPORTS_SELLERS_FILE": str(sellers),
-            "SPREPORTS_SCHEDULES_FILE": str(schedules),
-            "SPREPORTS_SQS__QUEUE_URL": queue_url,
-            "SPREPORTS_SQS__WAIT_TIME_SECONDS": "1",
-            "SPREPORTS_SQS__RECEIVERS": "2",
-            "SPREPORTS_LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
+    return fleet_env(sim, work, broker) | {
+        "AWS_ENDPOINT_URL_SQS": endpoint,
+        "SPREPORTS_SCHEDULES_FILE": str(schedules),
+        "SPREPORTS_SQS__QUEUE_URL": queue_url,
+        "SPREPORTS_SQS__WAIT_TIME_SECONDS": "1",
+        "SPREPORTS_SQS__RECEIVERS": "2",
+    }
 
 
 def simulate(args: argparse.Namespace, sim: Simulator, work: Path, env: dict[str, str]) -> dict[str, Any]:
     processes = [
-        start("worker", ["worker", "-Q", "control,documents", "-c", str(args.concurrency), "-n", "day@%h"], env, work),
-        start("relay", ["relay"], env, work),
-        start("beat", ["beat", "-s", str(work / "beat-schedule")], env, work),
+        start_python(
+            spreports("worker", "-Q", "control,documents", "-c", str(args.concurrency), "-n", "day@%h"),
+            env,
+            work,
+            work / "worker.log",
+        ),
+        start_python(spreports("relay"), env, work, work / "relay.log"),
+        start_python(spreports("beat", "-s", str(work / "beat-schedule")), env, work, work / "beat.log"),
     ]
     try:
         wanted = args.sellers * len(SCHEDULES)
@@ -246,9 +210,6 @@ def _status_of(sim: Simulator, document_id: str) -> str:
 
 def main() -> None:
     args = parse_args()
-    os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-    )
     speed = DAY / args.day_seconds
     sellers = tuple(
         SellerAccount(f"A{i:03d}DAYSELLER", f"Atzr|day-{i}-{uuid.uuid4().hex}") for i in range(args.sellers)
@@ -257,24 +218,23 @@ def main() -> None:
         done=1.0 - args.fatal - args.cancelled, fatal=args.fatal, cancelled=args.cancelled,
         queue_seconds=120.0, processing_seconds=600.0,
     )  # fmt: skip
-    moto, endpoint = start_moto()
-    os.environ["AWS_ENDPOINT_URL_SQS"] = endpoint  # the simulator's notifier sends to moto as well
     work = Path(tempfile.mkdtemp(prefix="spreports-day-"))
-    embedded = EmbeddedRedis(work / "redis")
-    sim = start_simulator(day_config(sellers, speed, outcomes))
-    try:
-        broker = embedded.ensure_running()
-        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
-        queue_url = sqs.create_queue(QueueName=f"day-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-        for seller in sellers:
-            sim.subscribe_queue(f"arn:aws:sqs:us-east-1:123456789012:{queue_url.rsplit('/', 1)[1]}", seller.seller_id)
-        result = simulate(args, sim, work, environment(sim, work, broker, queue_url, endpoint))
-    finally:
-        sim.stop()
-        embedded.stop()
-        moto.terminate()
-        moto.wait()
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    # The simulator's notifier sends to moto as well: AWS_ENDPOINT_URL_SQS is set in this process too.
+    with moto_server() as endpoint, aws_environment(endpoint):
+        embedded = EmbeddedRedis(work / "redis")
+        sim = start_simulator(day_config(sellers, speed, outcomes))
+        try:
+            broker = embedded.ensure_running()
+            sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+            queue_url = sqs.create_queue(QueueName=f"day-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+            arn = f"arn:aws:sqs:us-east-1:123456789012:{queue_url.rsplit('/', 1)[1]}"
+            for seller in sellers:
+                sim.subscribe_queue(arn, seller.seller_id)
+            result = simulate(args, sim, work, environment(sim, work, broker, queue_url, endpoint))
+        finally:
+            sim.stop()
+            embedded.stop()
+    result["machine"] = machine()
     result["work_dir"] = str(work)
     print(json.dumps(result, indent=2))
     if args.json:

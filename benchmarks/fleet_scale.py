@@ -30,116 +30,41 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
-from burst import _private_redis  # the sibling benchmark's redis-server starter (its folder is on the path)
+from lab import (
+    RedisProcess,
+    fleet_env,
+    group_cpu,
+    machine,
+    process_cpu,
+    producer_settings,
+    sellers_of,
+    start_worker,
+    stop,
+)
 
 from spreports import enqueue_document
 from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, SellerAccount, Simulator, SimulatorConfig, start_simulator
 from spreports.simulator.clock import parse_iso
 from spreports.simulator.config import generated_credentials
-from spreports.storage.layout import INDEX_DIR, index_parts
+from spreports.storage.layout import INDEX_DIR
 
 DAY = 86400.0
 HOUR = 3600.0
 #: Amazon's getReportDocument usage plan (per seller): the bucket every figure of quota is measured against.
 DOCUMENT_RATE, DOCUMENT_BURST = 0.0167, 15
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# --- shared helpers (also used by fleet_scaling.py) --------------------------------------------------
-
-
-def sellers_of(count: int, tag: str) -> tuple[SellerAccount, ...]:
-    """``count`` sellers with fresh refresh tokens (no cached state of an earlier run applies)."""
-    run = uuid.uuid4().hex[:6].upper()
-    return tuple(SellerAccount(f"A{i:05d}{tag}{run}", f"Atzr|{tag}-{i}-{uuid.uuid4().hex}") for i in range(count))
-
-
-def fleet_env(sim: Simulator, work: Path, redis_url: str) -> dict[str, str]:
-    """The workers' environment: the simulator's credentials, a sellers file of every seller, private storage."""
-    sellers = work / "sellers.toml"
-    sellers.write_text(
-        "".join(
-            f'[sellers.{s}]\nrefresh_token = "{t}"\nmarketplace_ids = ["ATVPDKIKX0DER"]\n\n'
-            for s, t in sim.refresh_tokens.items()
-        ),
-        encoding="utf-8",
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPREPORTS_")}
-    env.update({k: v for k, v in sim.env().items() if k not in ("SPREPORTS_SELLER_ID", "SPREPORTS_LWA__REFRESH_TOKEN")})
-    env.update(
-        {
-            "SPREPORTS_BROKER_URL": redis_url,
-            "SPREPORTS_DATA_DIR": str(work / "data"),
-            "SPREPORTS_STORAGE__URL": str(work / "reports"),
-            "SPREPORTS_SELLERS_FILE": str(sellers),
-            "SPREPORTS_LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
-
-
-def producer_settings(env: dict[str, str]) -> Settings:
-    """The benchmark's own producer settings (it only needs the broker)."""
-    return Settings(broker_url=env["SPREPORTS_BROKER_URL"], storage={"url": env["SPREPORTS_STORAGE__URL"]})
-
-
-def start_worker(name: str, queues: str, concurrency: int, env: dict[str, str], work: Path) -> subprocess.Popen[bytes]:
-    """``spreports worker`` in a process group of its own (its pool children included), log in ``work``."""
-    with open(work / f"{name}.log", "ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "spreports.workers.cli", "worker", "-Q", queues, "-c", str(concurrency),
-             "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"],
-            env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, SIGKILL it after 30 s."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def group_cpu(pgid: int) -> float:
-    """CPU seconds (user + system) of every live process of a process group, their reaped children included."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...; utime is field 14 of stat
-            total += sum(int(v) for v in fields[11:15])
-    return total / CLOCK_TICKS
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds of one process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in fields[11:13]) / CLOCK_TICKS
 
 
 @dataclass(frozen=True)
@@ -172,24 +97,10 @@ def manifests(root: Path) -> dict[str, float]:
     return found
 
 
-def stored_at(root: Path, seller_id: str, document_id: str) -> float | None:
-    """When one document's done-marker was written, or None while it is not stored."""
-    try:
-        return os.stat(root.joinpath(*index_parts(seller_id, document_id))).st_mtime
-    except FileNotFoundError:
-        return None
-
-
 def jain(values: list[float]) -> float:
     """Jain's fairness index: 1.0 when every value is equal, 1/n when one has everything."""
     squares = sum(v * v for v in values)
     return sum(values) ** 2 / (len(values) * squares) if squares else 1.0
-
-
-def machine() -> str:
-    """The machine in one line, with its load."""
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, load average {load}"
 
 
 # --- the day -----------------------------------------------------------------------------------------
@@ -315,7 +226,7 @@ def figures(args: argparse.Namespace, sim: Simulator, queued: dict[str, Queued],
     ops = sum((after.calls - before.calls).values())
     documents = len(done)
     return {
-        "machine": machine(),
+        "machine": machine(load=True),
         "sellers": args.sellers,
         "workers": f"{args.workers} x -c {args.concurrency}",
         "speed": round(sim.clock.speed, 1),
@@ -458,8 +369,8 @@ def main() -> None:
     # One extra seller warms the workers up; the day's sellers are the rest.
     sellers = sellers_of(args.sellers + 1, "SCALE")
     work = Path(tempfile.mkdtemp(prefix="spreports-scale-"))
-    url, server = _private_redis(work)
-    args.redis_pid = server.pid
+    server = RedisProcess(work / "redis").start()
+    url, args.redis_pid = server.url, server.pid
     sim = start_simulator(
         SimulatorConfig(
             client_id=client_id, client_secret=client_secret, sellers=sellers, speed=speed, rate_limits=True,
@@ -471,7 +382,6 @@ def main() -> None:
     finally:
         sim.stop()
         server.kill()
-        server.wait()
     result["work_dir"] = str(work)
     print(json.dumps(result, indent=2))
     if args.json:

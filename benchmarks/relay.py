@@ -18,10 +18,7 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -29,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from lab import aws_environment, moto_server
 
 from spreports import names
 from spreports.connection import connect
@@ -38,31 +36,6 @@ from spreports.workers.embedded_redis import EmbeddedRedis
 from spreports.workers.relay.metrics import RelayCounters
 from spreports.workers.relay.process import celery_publisher
 from spreports.workers.relay.receiver import Relay, RelayOptions
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    moto = Path(sys.executable).with_name("moto_server")
-    process = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, url
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def notification_body(index: int) -> str:
@@ -133,62 +106,57 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-    )
-    moto, endpoint = start_moto()
-    data_dir = Path(tempfile.mkdtemp(prefix="spreports-bench-"))
-    embedded = EmbeddedRedis(data_dir)
-    try:
-        broker = embedded.ensure_running()
-        store = connect(broker)
-        settings = Settings(broker_url=broker, data_dir=data_dir)
-        app = create_app(settings)
-        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
-        queue_url = sqs.create_queue(QueueName="bench")["QueueUrl"]
-        options = RelayOptions(queue_url=queue_url, wait_time_seconds=1, visibility_timeout=60)
-        publish = celery_publisher(app)
-        rates: dict[str, list[float]] = {"bare": [], "relay": []}
-        cpu: dict[str, list[float]] = {"bare": [], "relay": []}
-        per_notification: list[float] = []
-        for round_number in range(args.rounds):
-            order = ["bare", "relay"] if round_number % 2 == 0 else ["relay", "bare"]
-            for variant in order:
-                store.flushdb()
-                fill(sqs, queue_url, args.notifications)
-                cpu_before = time.process_time()
-                if variant == "bare":
-                    seconds = bare_loop(sqs, queue_url, args.notifications)
-                else:
-                    relay = Relay(sqs, store, publish, options, RelayCounters())
-                    seconds, handling = relay_loop(relay, args.notifications)
-                    per_notification.append(handling / args.notifications)
-                    assert store.llen(names.DOCUMENTS_QUEUE) == args.notifications
-                cpu[variant].append((time.process_time() - cpu_before) / args.notifications)
-                rates[variant].append(args.notifications / seconds)
-                print(
-                    f"round {round_number + 1} {variant:5}: {args.notifications / seconds:8.1f} notifications/s",
-                    flush=True,
-                )
-        bare, relayed = statistics.median(rates["bare"]), statistics.median(rates["relay"])
-        # Each round's two runs are adjacent in time, so their ratio cancels most of the machine's drift.
-        paired = statistics.median(r / b for r, b in zip(rates["relay"], rates["bare"], strict=True))
-        print(
-            f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-        )
-        print(f"median bare boto3 loop: {bare:.1f} notifications/s")
-        print(f"median relay:           {relayed:.1f} notifications/s")
-        print(f"relay / bare (medians): {relayed / bare:.2f}x (goal >= 0.8x)")
-        print(f"relay / bare (median of per-round ratios): {paired:.2f}x")
-        overhead = statistics.median(per_notification) * 1e3
-        print(f"relay handle_batch (parse, claim, publish, mark, delete): {overhead:.2f} ms per notification")
-        bare_cpu, relay_cpu = (statistics.median(cpu[v]) * 1e3 for v in ("bare", "relay"))
-        print(f"client CPU per notification: bare {bare_cpu:.2f} ms, relay {relay_cpu:.2f} ms")
-        app.close()
-    finally:
-        embedded.stop()
-        moto.terminate()
-        moto.wait()
+    with moto_server() as endpoint, aws_environment():
+        data_dir = Path(tempfile.mkdtemp(prefix="spreports-bench-"))
+        embedded = EmbeddedRedis(data_dir)
+        try:
+            broker = embedded.ensure_running()
+            store = connect(broker)
+            settings = Settings(broker_url=broker, data_dir=data_dir)
+            app = create_app(settings)
+            sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+            queue_url = sqs.create_queue(QueueName="bench")["QueueUrl"]
+            options = RelayOptions(queue_url=queue_url, wait_time_seconds=1, visibility_timeout=60)
+            publish = celery_publisher(app)
+            rates: dict[str, list[float]] = {"bare": [], "relay": []}
+            cpu: dict[str, list[float]] = {"bare": [], "relay": []}
+            per_notification: list[float] = []
+            for round_number in range(args.rounds):
+                order = ["bare", "relay"] if round_number % 2 == 0 else ["relay", "bare"]
+                for variant in order:
+                    store.flushdb()
+                    fill(sqs, queue_url, args.notifications)
+                    cpu_before = time.process_time()
+                    if variant == "bare":
+                        seconds = bare_loop(sqs, queue_url, args.notifications)
+                    else:
+                        relay = Relay(sqs, store, publish, options, RelayCounters())
+                        seconds, handling = relay_loop(relay, args.notifications)
+                        per_notification.append(handling / args.notifications)
+                        assert store.llen(names.DOCUMENTS_QUEUE) == args.notifications
+                    cpu[variant].append((time.process_time() - cpu_before) / args.notifications)
+                    rates[variant].append(args.notifications / seconds)
+                    print(
+                        f"round {round_number + 1} {variant:5}: {args.notifications / seconds:8.1f} notifications/s",
+                        flush=True,
+                    )
+            bare, relayed = statistics.median(rates["bare"]), statistics.median(rates["relay"])
+            # Each round's two runs are adjacent in time, so their ratio cancels most of the machine's drift.
+            paired = statistics.median(r / b for r, b in zip(rates["relay"], rates["bare"], strict=True))
+            print(
+                f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+            )
+            print(f"median bare boto3 loop: {bare:.1f} notifications/s")
+            print(f"median relay:           {relayed:.1f} notifications/s")
+            print(f"relay / bare (medians): {relayed / bare:.2f}x (goal >= 0.8x)")
+            print(f"relay / bare (median of per-round ratios): {paired:.2f}x")
+            overhead = statistics.median(per_notification) * 1e3
+            print(f"relay handle_batch (parse, claim, publish, mark, delete): {overhead:.2f} ms per notification")
+            bare_cpu, relay_cpu = (statistics.median(cpu[v]) * 1e3 for v in ("bare", "relay"))
+            print(f"client CPU per notification: bare {bare_cpu:.2f} ms, relay {relay_cpu:.2f} ms")
+            app.close()
+        finally:
+            embedded.stop()
 
 
 if __name__ == "__main__":

@@ -194,6 +194,8 @@ def bench(
     size: int, rounds: int, work: Path, *, in_memory: bool, only_ours: bool = False
 ) -> dict[str, dict[str, float]]:
     """Generate, serve and measure; return medians per approach."""
+    from lab import wait_for  # not at the top: the measured `run` and `memory` processes are this script
+
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
     source = data / f"report-{size}.tsv.gz"
@@ -204,9 +206,8 @@ def bench(
     port_file.unlink(missing_ok=True)
     server = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "serve", str(data), str(port_file)])
     try:
-        while not port_file.exists() or not port_file.read_text():
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port_file.read_text()}/{source.name}"
+        port = wait_for(lambda: port_file.exists() and port_file.read_text(), 60, "the static server's port", 0.05)
+        url = f"http://127.0.0.1:{port}/{source.name}"
         out = work / "out"
         table = approaches(url, out, in_memory)
         if only_ours:
@@ -302,23 +303,20 @@ class TaskWorker:
     """A real ``spreports worker -c 1`` consuming one queue, with transcoding on or off; it stays up all run."""
 
     def __init__(self, queue: str, env: dict[str, str], work: Path) -> None:
+        from lab import start_worker
+
         self.queue = queue
-        log = (work / f"{queue}.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "spreports.workers.cli", "worker", "-Q", queue, "-c", "1", "-n", f"{queue}@%h",
-             "--without-gossip", "--without-mingle", "-l", "WARNING"],
-            env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        self.process = start_worker(queue, queue, 1, env, work)
 
     def child(self) -> int:
         """The pool process that runs the tasks."""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        from lab import wait_for
+
+        def first_child() -> int | None:
             children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-            if children:
-                return int(children[0])
-            time.sleep(0.1)
-        raise SystemExit(f"worker {self.queue} started no pool process")
+            return int(children[0]) if children else None
+
+        return wait_for(first_child, 60, f"worker {self.queue}'s pool process")
 
     def run(self, app: Any, seller: str, document_id: str) -> dict[str, float]:
         """One document as a task: seconds from queueing to the result, the pool process's peak RSS."""
@@ -337,19 +335,17 @@ class TaskWorker:
         return {"seconds": seconds, "bytes": result["bytes_out"], "rss_mib": hwm / 1024}
 
     def stop(self) -> None:
-        """SIGTERM the worker's process group."""
-        import signal
+        """SIGTERM the worker's process group (SIGKILL after a minute)."""
+        from lab import stop
 
-        os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=60)
+        stop(self.process, timeout=60)
 
 
 def bench_processes(size: int, rounds: int, work: Path) -> dict[str, dict[str, float]]:
     """The simulator serves a Cp1252 document of ``size``; the shell pipelines fetch the same document."""
     import secrets
 
-    import requests
-    from burst import _private_redis  # the sibling benchmark's redis-server starter
+    from lab import RedisProcess, presigned_url, product_env
 
     from spreports.settings import Settings
     from spreports.simulator import DocumentSpec, SellerAccount, SimulatorConfig, start_simulator
@@ -363,8 +359,9 @@ def bench_processes(size: int, rounds: int, work: Path) -> dict[str, dict[str, f
         client_id=client_id, client_secret=client_secret, sellers=(seller,), rate_limits=False, speed=speed,
         token_lifetime=3600 * speed, url_lifetime=300 * speed,
     ))  # fmt: skip
-    url, server = _private_redis(work)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPREPORTS_")} | sim.env()
+    server = RedisProcess(work / "redis").start()
+    url = server.url
+    env = product_env(sim.env())
     env |= {"SPREPORTS_BROKER_URL": url, "SPREPORTS_DATA_DIR": str(work / "state"), "SPREPORTS_LOG_LEVEL": "WARNING",
             "SPREPORTS_STORAGE__URL": str(work / "out" / "stored")}  # fmt: skip
     as_is, utf8 = env | {"SPREPORTS_DOCUMENTS__TRANSCODE": "false"}, env | {"SPREPORTS_DOCUMENTS__TRANSCODE": "true"}
@@ -374,10 +371,7 @@ def bench_processes(size: int, rounds: int, work: Path) -> dict[str, dict[str, f
     spreports = str(Path(sys.executable).parent / "spreports")
 
     def presigned() -> str:  # getReportDocument outside the timing, as curl is handed a URL
-        answer = requests.get(f"{sim.url}/reports/2021-06-30/documents/{sim.add_document(spec)}",
-                              headers={"x-amz-access-token": sim.access_token()}, timeout=10)  # fmt: skip
-        answer.raise_for_status()
-        return str(answer.json()["url"])
+        return presigned_url(sim, sim.add_document(spec))
 
     out = work / "out"
     curl = "curl -s --fail"
@@ -412,7 +406,6 @@ def bench_processes(size: int, rounds: int, work: Path) -> dict[str, dict[str, f
             worker.stop()
         sim.stop()
         server.kill()
-        server.wait()
         shutil.rmtree(out, ignore_errors=True)
     return {
         name: {

@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, current_app, shared_task
 
 from spreports import names
-from spreports.errors import RedisUnavailable, RequestPending, TransientError
-from spreports.reports.backfill import BackfillPlan, BackfillProgress, BackfillRound
-from spreports.reports.backfill_runs import RunLease, drive
-from spreports.reports.obtain import PENDING_RETRY_SECONDS, Finished, RequestRegistry, follow_countdown, resolve_target
+from spreports.errors import RequestPending, TransientError
+from spreports.reports.backfill_runs import BackfillRun
+from spreports.reports.obtain import PENDING_RETRY_SECONDS, follow_countdown
 from spreports.spapi.ratelimit import prepaid
 from spreports.task_arguments import BackfillRequest, DocumentRequest
-from spreports.tasks.context import TaskContext, context
+from spreports.tasks import signatures
+from spreports.tasks.context import context
 from spreports.tasks.retrying import MAX_RETRY_COUNTDOWN, reserved_bucket, retry_later, wait_then_retry, waits
 
 log = logging.getLogger(__name__)
@@ -56,19 +56,16 @@ def backfill_reports(
         parallel=parallel,
     )
     ctx = context()
-    progress = BackfillProgress(ctx.redis, plan_of(ctx, args))
-    options = ctx.settings.requests
-    run_id = str(self.request.id)
-    lease = RunLease(ctx.redis, progress.plan.plan_id, grace=timedelta(seconds=options.backfill_takeover_seconds))
+    run = BackfillRun(ctx, args, str(self.request.id), enqueue=_enqueue, clock=_now)
     try:
         with prepaid(reserved_bucket(self)):
-            summary = drive(progress, lease, _round(ctx, args), run_id=run_id, clock=_now)
+            summary = run.turn()
     except RequestPending as exc:
         countdown = (exc.retry_after or PENDING_RETRY_SECONDS) * random.uniform(0.8, 1.2)
-        _hold(lease, run_id, countdown)
+        run.hold(countdown)
         wait_then_retry(self, countdown)
     except TransientError as exc:
-        _hold(lease, run_id, MAX_RETRY_COUNTDOWN)  # retry_later's countdown is never longer
+        run.hold(MAX_RETRY_COUNTDOWN)  # retry_later's countdown is never longer
         retry_later(self, exc)
     log.info(
         "backfill %s (%s, seller %s): %d of %d window(s) stored, %d cancelled, %d fatal",
@@ -77,8 +74,9 @@ def backfill_reports(
     )  # fmt: skip
     if summary["finished"]:
         return summary
+    options = ctx.settings.requests
     countdown = follow_countdown(waits(self), options.follow_first_seconds, options.follow_max_seconds)
-    _hold(lease, run_id, countdown)
+    run.hold(countdown)
     wait_then_retry(self, countdown)
 
 
@@ -86,45 +84,5 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _hold(lease: RunLease, run_id: str, countdown: float) -> None:
-    """Tell the followers when this run comes back (when it drives); a Redis outage only lets the lease lapse sooner."""
-    try:
-        lease.renew(run_id, now=_now(), hold=timedelta(seconds=countdown))
-    except RedisUnavailable:
-        log.warning("backfill run %s could not renew its lease (Redis unreachable)", run_id)
-
-
-def plan_of(ctx: TaskContext, args: BackfillRequest) -> BackfillPlan:
-    """The plan of a backfill request (seller and marketplaces resolved from the settings)."""
-    seller, marketplaces = resolve_target(ctx.settings, args.seller_id, args.marketplace_ids)
-    return BackfillPlan.of(
-        seller, args.report_type, marketplaces, args.data_start_time, args.data_end_time, args.report_options
-    )
-
-
-def _round(ctx: TaskContext, args: BackfillRequest) -> BackfillRound:
-    seller, _ = resolve_target(ctx.settings, args.seller_id, args.marketplace_ids)
-
-    def find(document_id: str) -> str | None:
-        manifest = ctx.storage.find(seller, document_id)
-        return None if manifest is None else manifest.location
-
-    def enqueue(finished: Finished) -> None:
-        request = DocumentRequest(
-            seller_id=seller,
-            report_document_id=finished.report_document_id,
-            report_id=finished.report_id,
-            report_type=finished.report_type,
-        )
-        current_app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
-
-    options = ctx.settings.requests
-    return BackfillRound(
-        api=ctx.client(seller),
-        registry=RequestRegistry(ctx.redis),
-        find=find,
-        enqueue=enqueue,
-        reuse_done=timedelta(seconds=options.reuse_done_seconds),
-        check_amazon=options.check_amazon,
-        parallel=args.parallel,
-    )
+def _enqueue(request: DocumentRequest) -> None:
+    signatures.retrieval(current_app, request).apply_async()

@@ -14,14 +14,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from celery import Celery, Signature, current_app, shared_task
+from celery import Celery, current_app, shared_task
 from celery.signals import beat_init
 
 from spreports import names
 from spreports.errors import SettingsError, SpreportsError
 from spreports.schedules import load_schedules_file, sync_schedules
-from spreports.schedules.due_requests import DueRequest, due_requests, release
+from spreports.schedules.due_requests import due_requests, release
 from spreports.schedules.runs import SyncState
+from spreports.tasks import signatures
 from spreports.tasks.context import TaskContext, context
 
 log = logging.getLogger(__name__)
@@ -101,12 +102,7 @@ def check(ctx: TaskContext, app: Celery, now: datetime, *, beat_start: bool = Fa
     state = SyncState(ctx.redis)
     reason = _why(state, desired.digest, now, settings.schedules_sync_interval, beat_start)
     if reason is not None and state.mark_queued(SYNC_QUEUED_TTL):
-        app.send_task(
-            names.SYNC_REPORT_SCHEDULES,
-            kwargs={"if_due": True, "beat_start": beat_start},
-            queue=names.CONTROL_QUEUE,
-            expires=int(SYNC_QUEUED_TTL.total_seconds()),
-        )
+        signatures.schedule_sync(app, beat_start=beat_start, expires=int(SYNC_QUEUED_TTL.total_seconds())).apply_async()
         log.info("schedule sync queued: %s", reason)
         result["sync"] = reason
     requested = _request_due(ctx.redis, app, desired.requests, list(settings.sellers()), now)
@@ -119,7 +115,10 @@ def _request_due(client: redis.Redis, app: Celery, entries: Any, sellers: list[s
     count = 0
     for due in due_requests(client, entries, sellers, now):
         try:
-            request_chain(app, due).apply_async()
+            # The request alone only asks Amazon; the follower polls the report and stores its document, so
+            # a [[requests]] entry's document arrives with no notifications at all (with them, the relay's
+            # copy and the follower's are the same document, stored once). Its tasks are named by the period.
+            signatures.request_then_follow(app, due.report_request(), task_ids=due.name).apply_async()
         except Exception:
             release(client, due)  # the period is tried again by the next check
             raise
@@ -129,23 +128,7 @@ def _request_due(client: redis.Redis, app: Celery, entries: Any, sellers: list[s
     return count
 
 
-def request_chain(app: Celery, due: DueRequest) -> Signature:
-    """``spreports.request_report`` chained to ``spreports.follow_report``, as ``request_report()`` builds it.
-
-    The request alone only asks Amazon; the follower polls the report and stores its document, so a
-    ``[[requests]]`` entry's document arrives with no notifications at all (with them, the relay's copy
-    and the follower's are the same document, stored once).
-    """
-    period = due.name
-    request = app.signature(names.REQUEST_REPORT, kwargs=due.task_kwargs(), queue=names.CONTROL_QUEUE)
-    follow = app.signature(names.FOLLOW_REPORT, queue=names.CONTROL_QUEUE)
-    chained: Signature = request.set(task_id=f"request-{period}") | follow.set(task_id=f"follow-{period}")
-    return chained
-
-
 @beat_init.connect
 def _check_at_beat_start(sender: Any, **_: object) -> None:
     # Beat's first check would otherwise wait a whole interval: schedules appear within seconds of start.
-    sender.app.send_task(
-        names.CHECK_REPORT_SCHEDULES, kwargs={"beat_start": True}, queue=names.CONTROL_QUEUE, expires=300
-    )
+    signatures.schedule_check(sender.app, beat_start=True, expires=300).apply_async()

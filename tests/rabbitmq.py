@@ -3,67 +3,24 @@
 ``RABBITMQ_URL`` names the server (default the machine's, guest on 127.0.0.1:5672). A run gets a
 vhost of its own (``rabbitmqctl add_vhost``, deleted at the end), so parallel and repeated runs never
 share a queue; without ``rabbitmqctl`` (or the right to the node's cookie) the URL's own vhost is used.
+What the benchmarks use as well (the server's URL, the private vhost) lives in ``benchmarks/lab.py``; the
+management API and the forwarder are the tests' own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import shutil
 import socket
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
-RABBITMQCTL_TIMEOUT = 30
-
-
-def rabbitmq_base_url() -> str:
-    """The server's URL: ``RABBITMQ_URL`` or the machine's default."""
-    return os.environ.get("RABBITMQ_URL", DEFAULT_RABBITMQ_URL)
-
-
-def rabbitmq_problem(url: str) -> str | None:
-    """Why the server at ``url`` cannot be used (it does not answer), or None."""
-    parts = urlsplit(url)
-    address = (parts.hostname or "127.0.0.1", parts.port or 5672)
-    try:
-        socket.create_connection(address, timeout=2).close()
-    except OSError:
-        return f"RabbitMQ at {address[0]}:{address[1]} does not answer"
-    return None
-
-
-def rabbitmqctl(*args: str) -> bool:
-    """Run ``rabbitmqctl``; False when it is missing, refuses (no right to the node's cookie) or hangs."""
-    binary = shutil.which("rabbitmqctl")
-    if binary is None:
-        return False
-    try:
-        done = subprocess.run([binary, *args], capture_output=True, timeout=RABBITMQCTL_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == 0
-
-
-@contextlib.contextmanager
-def private_vhost(base: str, prefix: str = "spreports-test") -> Iterator[str]:
-    """``base`` on a new vhost (deleted on exit), or ``base`` itself where one cannot be created."""
-    parts = urlsplit(base)
-    vhost = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    user = parts.username or "guest"
-    if not (rabbitmqctl("add_vhost", vhost) and rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")):
-        yield base  # the URL's own vhost: runs on it share the product's queue names
-        return
-    try:
-        yield urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
+from benchmarks.lab import private_vhost as private_vhost
+from benchmarks.lab import rabbitmq_base_url as rabbitmq_base_url
+from benchmarks.lab import rabbitmq_problem as rabbitmq_problem
 
 
 def management_problem(url: str, timeout: float = 90.0) -> str | None:
@@ -96,23 +53,6 @@ def management_problem(url: str, timeout: float = 90.0) -> str | None:
             return None
         time.sleep(0.5)
     return f"RabbitMQ's management API does not answer at {api} (rabbitmq_management enabled)"
-
-
-def vhost_of(url: str) -> str:
-    """The vhost an AMQP URL names ("/" when none)."""
-    path = urlsplit(url).path
-    return unquote(path[1:]) if len(path) > 1 else "/"
-
-
-def close_connections(vhost: str) -> int:
-    """Close every client connection to ``vhost`` (as a broker failover does); how many it closed."""
-    binary = shutil.which("rabbitmqctl")
-    if binary is None:
-        raise RuntimeError("rabbitmqctl is needed to close the broker's connections")
-    done = subprocess.run([binary, "-q", "close_all_connections", "-p", vhost, "chaos: connections dropped"],
-                          capture_output=True, text=True, timeout=RABBITMQCTL_TIMEOUT, check=True)  # fmt: skip
-    closed = re.search(r"Closed (\d+) connection", done.stdout)
-    return int(closed.group(1)) if closed else 0
 
 
 @contextlib.contextmanager

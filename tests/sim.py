@@ -1,4 +1,6 @@
-"""Test helpers around the SP-API simulator: a quick config and validators built from Amazon's models.
+"""Test helpers around the SP-API simulator: validators built from Amazon's models, a quick config, a stall.
+
+The quick config and the stall are the benchmarks' lab's (``benchmarks/lab.py``), their one home.
 
 The validators use ``jsonschema`` on Amazon's own model files (never our pydantic models), so a response
 that passes is right by Amazon's definition, not by ours.
@@ -7,16 +9,14 @@ that passes is right by Amazon's definition, not by ours.
 from __future__ import annotations
 
 import json
-import secrets
-import threading
 from functools import cache
 from typing import Any
 
 import jsonschema
 import requests
 
-from spreports.simulator import Outcomes, SellerAccount, SimulatorConfig
-from spreports.simulator.config import generated_credentials
+from benchmarks.lab import Stall as Stall
+from benchmarks.lab import quick_config as quick_config
 from spreports.simulator.sandbox import load_model
 
 MODELS = {
@@ -24,24 +24,6 @@ MODELS = {
     "notifications": "notifications.json",
     "tokens": "tokens_2021-03-01.json",
 }
-
-
-def quick_config(**overrides: Any) -> SimulatorConfig:
-    """One seller, no rate limits, reports that finish within a fraction of a second, fixed seed.
-
-    Credentials are fresh per config, so a client's token cache never offers one simulator's token to another.
-    """
-    client_id, client_secret = generated_credentials()
-    values: dict[str, Any] = {
-        "client_id": client_id,
-        "client_secret": client_secret,
-        "rate_limits": False,
-        "outcomes": Outcomes(queue_seconds=0.05, processing_seconds=0.1),
-        "seed": 7,
-        "sellers": (SellerAccount("A1SIMULATEDSELLER", f"Atzr|{secrets.token_urlsafe(32)}"),),
-    }
-    values.update(overrides)
-    return SimulatorConfig(**values)
 
 
 @cache
@@ -123,33 +105,3 @@ def simulator_settings(sim: Any, redis_url: str, tmp_path: Any, storage_url: str
     }  # fmt: skip
     values.update(extra)
     return Settings(**values)
-
-
-class Stall:
-    """The simulator's slow faults (``slow_responses``), ended by the test instead of by the clock.
-
-    A slow response normally sleeps ``slow_seconds`` of real time; here it waits until :meth:`release`
-    (``slow_seconds`` stays its upper bound), so a test holds a download exactly as long as it needs to,
-    and not a fixed few seconds longer. The first ``skip`` slow responses are not slowed at all (the
-    fault counts API calls and downloads alike: ``skip=1`` with ``slow_responses=2`` stalls the download
-    that follows a getReportDocument, not the call).
-    """
-
-    def __init__(self, sim: Any, skip: int = 0) -> None:
-        self.skip = skip
-        self.stalling = threading.Event()  # set when a response starts to wait
-        self.released = threading.Event()
-        self._lock = threading.Lock()
-        sim.core.sleep = self.sleep
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            if self.skip > 0:
-                self.skip -= 1
-                return
-        self.stalling.set()
-        self.released.wait(seconds)
-
-    def release(self) -> None:
-        """Let every stalled (and later) slow response go on at once."""
-        self.released.set()

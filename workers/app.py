@@ -39,6 +39,7 @@ TASK_MODULES = [
     "spreports.tasks.health",
     "spreports.tasks.documents",
     "spreports.tasks.reports",
+    "spreports.tasks.sweep",
     "spreports.tasks.backfill",
     "spreports.tasks.schedules",
 ]

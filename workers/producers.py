@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 
 # Celery rebuilds a task's exception only from a module already imported: spreports.errors, imported
 # here, holds the request's own (ReportCancelled, ReportFatal, ...) that a result's .get() re-raises.
-from spreports import names
 from spreports.errors import InvalidRequest, RedisUnavailable, ServiceUnavailable
 from spreports.settings import Settings, load_settings
 from spreports.task_arguments import BackfillRequest, DocumentRequest, ReportRequest
+from spreports.tasks import signatures
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -68,7 +68,7 @@ def enqueue_document(
     )
     app = app_for(settings)
     with _redis_errors(app):
-        return app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+        return signatures.retrieval(app, request).apply_async()
 
 
 def request_report(
@@ -104,11 +104,8 @@ def request_report(
 
     refuse_broken_rules(request.report_type, request.marketplace_ids)
     app = app_for(settings or _settings())
-    flow = app.signature(names.REQUEST_REPORT, kwargs=request.task_kwargs(), queue=names.CONTROL_QUEUE) | app.signature(
-        names.FOLLOW_REPORT, queue=names.CONTROL_QUEUE
-    )
     with _redis_errors(app):
-        return flow.apply_async()
+        return signatures.request_then_follow(app, request).apply_async()
 
 
 def requested_report(result: AsyncResult, timeout: float | None = None) -> dict[str, str]:  # type: ignore[type-arg]
@@ -147,7 +144,7 @@ def backfill_reports(
                               report_options=report_options, parallel=parallel)  # fmt: skip
     app = app_for(settings or _settings())
     with _redis_errors(app):
-        return app.send_task(names.BACKFILL_REPORTS, kwargs=args.task_kwargs(), queue=names.CONTROL_QUEUE)
+        return signatures.backfill(app, args).apply_async()
 
 
 def backfill_arguments(

@@ -47,7 +47,7 @@ DocumentFormat = Literal["tsv", "json", "xml"]
 _SNAKE = r"^[a-z][a-z0-9_]*$"
 _DATASET = r"^[A-Z][A-Z0-9_]*$"
 # strptime directives a declared format may use: enough for every way Amazon writes a date, and no more,
-# so that a typo (``%M`` for a month is still allowed, ``%Q`` is not) is caught when the file is read.
+# so that a directive no date needs (``%Q``, ``%x``) is caught when the file is read, not at conversion.
 _DIRECTIVES = set("dmyYHIMSpfzZbBaAj%")
 
 

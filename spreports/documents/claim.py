@@ -30,6 +30,11 @@ return 0
 """
 
 
+def is_claimed(client: redis.Redis, seller_id: str, report_document_id: str) -> bool:
+    """Whether a run holds the document's claim (it is being retrieved right now)."""
+    return bool(client.exists(f"{CLAIM_PREFIX}:{seller_id}:{report_document_id}"))
+
+
 def claim_owner(label: str) -> str:
     """An owner name unique to one run: ``label`` (the task id) plus host, process and a random part.
 

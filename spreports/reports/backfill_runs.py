@@ -26,7 +26,11 @@ from typing import Any
 import redis
 
 from spreports.errors import InvalidRequest, RedisUnavailable
-from spreports.reports.backfill import KEY_PREFIX, BackfillProgress, BackfillRound, run_round
+from spreports.reports.backfill import KEY_PREFIX, BackfillPlan, BackfillProgress, BackfillRound, run_round
+from spreports.reports.obtain import Finished, RequestRegistry, resolve_target
+from spreports.runtime import Runtime
+from spreports.settings import Settings
+from spreports.task_arguments import BackfillRequest, DocumentRequest
 
 # How long a round may take: its lease is renewed before every window it requests anyway.
 ROUND_HOLD = timedelta(seconds=60)
@@ -153,6 +157,64 @@ def drive(
 
     summary = run_round(progress, deps, now=clock(), run_id=run_id, still_driving=still_driving)
     return _with_runs(summary, run_id, lease.current())
+
+
+class BackfillRun:
+    """One run of a backfill request on a process's runtime: its plan, its progress and the plan's lease.
+
+    What the backfill task calls: :meth:`turn` once per round, :meth:`hold` before it goes away.
+    """
+
+    def __init__(self, runtime: Runtime, request: BackfillRequest, run_id: str, *,
+                 enqueue: Callable[[DocumentRequest], None], clock: Callable[[], datetime]) -> None:  # fmt: skip
+        self.runtime = runtime
+        self.request = request
+        self.run_id = run_id
+        self.enqueue = enqueue
+        self.clock = clock
+        self.progress = BackfillProgress(runtime.redis, plan_of(runtime.settings, request))
+        grace = timedelta(seconds=runtime.settings.requests.backfill_takeover_seconds)
+        self.lease = RunLease(runtime.redis, self.progress.plan.plan_id, grace=grace)
+
+    def turn(self) -> dict[str, Any]:
+        """One turn of the run (:func:`drive`): the backfill's summary; lets the SP-API's errors through."""
+        return drive(self.progress, self.lease, self._round(), run_id=self.run_id, clock=self.clock)
+
+    def hold(self, countdown: float) -> None:
+        """Tell the followers when this run comes back (when it drives); a Redis outage only lets the lease lapse sooner."""
+        try:
+            self.lease.renew(self.run_id, now=self.clock(), hold=timedelta(seconds=countdown))
+        except RedisUnavailable:
+            log.warning("backfill run %s could not renew its lease (Redis unreachable)", self.run_id)
+
+    def _round(self) -> BackfillRound:
+        runtime, seller = self.runtime, self.progress.plan.seller_id
+
+        def find(document_id: str) -> str | None:
+            manifest = runtime.storage.find(seller, document_id)
+            return None if manifest is None else manifest.location
+
+        def enqueue(finished: Finished) -> None:
+            self.enqueue(DocumentRequest(seller_id=seller, report_document_id=finished.report_document_id,
+                                         report_id=finished.report_id, report_type=finished.report_type))  # fmt: skip
+
+        options = runtime.settings.requests
+        return BackfillRound(
+            api=runtime.client(seller),
+            registry=RequestRegistry(runtime.redis),
+            find=find,
+            enqueue=enqueue,
+            reuse_done=timedelta(seconds=options.reuse_done_seconds),
+            check_amazon=options.check_amazon,
+            parallel=self.request.parallel,
+        )
+
+
+def plan_of(settings: Settings, request: BackfillRequest) -> BackfillPlan:
+    """The plan of a backfill request (seller and marketplaces resolved from the settings)."""
+    seller, marketplaces = resolve_target(settings, request.seller_id, request.marketplace_ids)
+    return BackfillPlan.of(seller, request.report_type, marketplaces, request.data_start_time, request.data_end_time,
+                           request.report_options)  # fmt: skip
 
 
 def _with_runs(summary: dict[str, Any], run_id: str, lease: Lease | None) -> dict[str, Any]:

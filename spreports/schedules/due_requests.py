@@ -44,8 +44,8 @@ class DueRequest:
         """A stable name of this request, unique per entry, seller, period and pull (task ids derive from it)."""
         return f"{self.claim_key.replace(':', '-')}-{self.seller_id}-{int(self.period_start.timestamp())}"
 
-    def task_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of ``spreports.request_report`` (checked by its own contract)."""
+    def report_request(self) -> ReportRequest:
+        """The arguments of ``spreports.request_report`` for this period (checked by their model)."""
         window = self.entry.data_window(self.period_start)
         return ReportRequest.parse(
             report_type=self.entry.report_type,
@@ -55,7 +55,11 @@ class DueRequest:
             data_end_time=None if window is None else window[1],
             report_options=self.entry.report_options or None,
             restated=self.restated,
-        ).task_kwargs()
+        )
+
+    def task_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``spreports.request_report``."""
+        return self.report_request().task_kwargs()
 
 
 def due_requests(

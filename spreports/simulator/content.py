@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from spreports.report_types import RESTRICTED_REPORT_TYPES
+from spreports.simulator.declared import DEFAULT_MALFORMED_RATE
 from spreports.simulator.formats import CODECS, build_format, default_charset
 
 BLOCK_TARGET = 256 * 1024
@@ -38,6 +39,8 @@ class DocumentSpec:
     - ``restricted``: getReportDocument demands a Restricted Data Token; ``None`` follows the report type.
     - ``seed``: varies the rows.
     - ``text``: the document is exactly this text in UTF-8 (JSON; the error document of a FATAL report).
+    - ``malformed_rate``: the share of malformed records in a type with a declared schema (a line with a
+      field too few or too many, a value that is no value of its type); 0 for none.
     """
 
     report_type: str = "GET_MERCHANT_LISTINGS_ALL_DATA"
@@ -50,6 +53,7 @@ class DocumentSpec:
     seed: int = 0
     text: str | None = None
     algorithm: str | None = None
+    malformed_rate: float = DEFAULT_MALFORMED_RATE
 
     def __post_init__(self) -> None:
         if self.size < 0:
@@ -58,6 +62,8 @@ class DocumentSpec:
             raise ValueError(f"charset must be one of {', '.join(CODECS)}")
         if self.bom and self.charset not in (None, "UTF-8"):
             raise ValueError("a BOM goes with UTF-8 only")
+        if not 0 <= self.malformed_rate <= 1:
+            raise ValueError("malformed_rate must be between 0 and 1")
         if self.mislabel not in ("none", "gzip_declared_plain", "plain_declared_gzip"):
             raise ValueError("mislabel must be none, gzip_declared_plain or plain_declared_gzip")
 
@@ -80,7 +86,7 @@ class DocumentBody:
             return
         self.charset = spec.charset or ("UTF-8" if spec.bom else default_charset(spec.report_type, marketplace_ids))
         codec = CODECS[self.charset]
-        layout = build_format(spec.report_type, self.charset, spec.seed, marketplace_ids[0])
+        layout = build_format(spec.report_type, self.charset, spec.seed, marketplace_ids[0], spec.malformed_rate)
         self.content_type = f"{layout.media_type}; charset={self.charset}"
         self.pieces = _plan(
             ("\ufeff" if spec.bom else "").encode("utf-8") + layout.prefix.encode(codec),

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+
+# The declared schemas are facts about Amazon's documents, read from the same files the product reads.
+from spreports.data.schemas import schema_for
 
 # The product's one list of restricted types: a fact about Amazon, not client code (it imports nothing).
 from spreports.report_types import RESTRICTED_REPORT_TYPES
+from spreports.simulator.declared import DEFAULT_MALFORMED_RATE, DeclaredLayout, Format, declared_layout
 
 # Python codec names for the charset labels Amazon puts in Content-Type.
 CODECS = {
@@ -57,18 +60,8 @@ CITIES = (("Köln", "NRW", "DE"), ("Málaga", "Andalucía", "ES"), ("Seattle", "
 JP_CITIES = (("東京都", "渋谷区", "JP"), ("大阪府", "大阪市", "JP"))
 
 
-@dataclass(frozen=True)
-class Format:
-    """How one document is laid out (text, before encoding) and how it is labelled."""
-
-    media_type: str
-    prefix: str
-    rows: tuple[str, ...]
-    suffix: str
-
-
 def format_kind(report_type: str) -> str:
-    """``listings``, ``orders``, ``xml`` or ``json`` for a report type."""
+    """``listings``, ``orders``, ``xml`` or ``json``: the generic layout of a type without a declared schema."""
     if "XML" in report_type or report_type == "GET_MERCHANTS_LISTINGS_FYP_REPORT_XML":
         return "xml"
     if report_type.endswith("_REPORT") and report_type.startswith(
@@ -82,17 +75,24 @@ def format_kind(report_type: str) -> str:
 
 def default_charset(report_type: str, marketplace_ids: tuple[str, ...]) -> str:
     """The charset Amazon labels a document with: Cp1252 for flat files (windows-31j in Japan), else UTF-8."""
-    if format_kind(report_type) in ("xml", "json"):
+    schema = schema_for(report_type)
+    if (schema.format if schema else format_kind(report_type)) in ("xml", "json"):
         return "UTF-8"
     return "windows-31j" if JP_MARKETPLACE in marketplace_ids else "Cp1252"
 
 
-def build_format(report_type: str, charset: str, seed: int, marketplace: str) -> Format:
-    """The layout of a document of ``report_type`` whose text is encodable in ``charset``."""
-    codec = CODECS[charset]
-    names: tuple[str, ...] = JAPANESE_NAMES if codec in ("cp932", "shift_jis") else WESTERN_NAMES
-    if codec == "utf-8":
-        names = WESTERN_NAMES + JAPANESE_NAMES
+def build_format(
+    report_type: str, charset: str, seed: int, marketplace: str, malformed_rate: float = DEFAULT_MALFORMED_RATE
+) -> Format:
+    """The layout of a document of ``report_type`` whose text is encodable in ``charset``.
+
+    A type with a declared schema is generated from it (``malformed_rate``: the share of malformed
+    records); the others get the generic listings, orders, XML or JSON layouts.
+    """
+    declared = declared_records(report_type, charset, seed, marketplace, malformed_rate)
+    if declared is not None:
+        return declared.format
+    names, cities = _names(charset)
     rng = random.Random(seed)
     kind = format_kind(report_type)
     if kind == "xml":
@@ -100,9 +100,37 @@ def build_format(report_type: str, charset: str, seed: int, marketplace: str) ->
     if kind == "json":
         return _json(rng, names, report_type, marketplace)
     if kind == "orders":
-        cities = JP_CITIES if names is JAPANESE_NAMES else CITIES
         return _tsv(ORDERS_HEADER, tuple(_order_row(rng, names, cities, i) for i in range(211)))
     return _tsv(LISTINGS_HEADER, tuple(_listing_row(rng, names, i) for i in range(211)))
+
+
+def _names(charset: str) -> tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]:
+    """Product names and cities whose text is encodable in ``charset``."""
+    codec = CODECS[charset]
+    if codec == "utf-8":
+        return WESTERN_NAMES + JAPANESE_NAMES, CITIES
+    if codec in ("cp932", "shift_jis"):
+        return JAPANESE_NAMES, JP_CITIES
+    return WESTERN_NAMES, CITIES
+
+
+def declared_records(
+    report_type: str, charset: str, seed: int, marketplace: str, malformed_rate: float = DEFAULT_MALFORMED_RATE
+) -> DeclaredLayout | None:
+    """The document of a type with a declared schema, record by record with its typed values; else None."""
+    schema = schema_for(report_type)
+    if schema is None:
+        return None
+    names, cities = _names(charset)
+    return declared_layout(
+        schema,
+        names=names,
+        cities=cities,
+        seed=seed,
+        marketplace_id=marketplace,
+        charset=charset,
+        malformed_rate=malformed_rate,
+    )
 
 
 def _tsv(header: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> Format:

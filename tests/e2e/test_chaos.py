@@ -29,6 +29,9 @@ def load_runner() -> ModuleType:
     name = "spreports_chaos_runner"
     if name in sys.modules:
         return sys.modules[name]
+    # The script imports its lab as ``lab`` (a script's folder is on its path): here that is the one
+    # ``benchmarks.lab`` the tests import too, not a second copy of it.
+    sys.modules.setdefault("lab", importlib.import_module("benchmarks.lab"))
     spec = importlib.util.spec_from_file_location(name, RUNNER)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -22,9 +22,7 @@ the hub's Redis).
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -43,6 +41,7 @@ import boto3
 import pytest
 import redis
 
+from benchmarks.lab import UNACKED, task_text
 from spreports import names
 from spreports.documents.claim import CLAIM_PREFIX
 from spreports.settings import Settings
@@ -67,8 +66,6 @@ DURING_CUT = 24  # documents notified while a host is cut off (spread over the c
 CHARSETS = ("UTF-8", "Cp1252", "windows-31j", "Shift_JIS")
 BIG = 4 * 2**20  # the document held mid-download
 CLAIM_TTL = 10  # the least allowed: the cut host's claim lapses within it
-# Where kombu's Redis transport records the deliveries a worker has received and not acknowledged yet.
-UNACKED = "unacked"
 HOLD_SECONDS = 120.0  # the simulator holds the download at most this long (released by the test)
 
 
@@ -253,18 +250,7 @@ def in_broker(broker: redis.Redis, document_id: str) -> bool:
     for key in broker.scan_iter(match=f"{names.DOCUMENTS_QUEUE}*"):
         if broker.type(key) == b"list":
             raw.extend(broker.lrange(key, 0, -1))
-    return any(document_id in _task_text(entry) for entry in raw)
-
-
-def _task_text(raw: bytes) -> str:
-    """A kombu message (or an unacked entry: [message, exchange, routing key]) with its body decoded."""
-    message = json.loads(raw)
-    if isinstance(message, list):
-        message = message[0]
-    body = message.get("body", "")
-    if message.get("properties", {}).get("body_encoding") == "base64":
-        body = base64.b64decode(body).decode(errors="replace")
-    return f"{body} {json.dumps(message.get('headers', {}))}"
+    return any(document_id in task_text(entry) for entry in raw)
 
 
 def sellers_file(path: Path, sellers: tuple[SellerAccount, ...]) -> Path:

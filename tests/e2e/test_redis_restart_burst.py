@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from benchmarks.lab import RedisProcess
 from spreports import enqueue_document, names
 from spreports.simulator import DocumentSpec, Simulator, SimulatorConfig, start_simulator
 from spreports.simulator.config import generated_credentials
@@ -49,7 +50,7 @@ def sim() -> Iterator[Simulator]:
 @pytest.mark.timeout(420)
 def test_a_redis_restart_during_a_quota_paced_burst_stores_every_document_once(sim: Simulator, tmp_path: Path) -> None:
     chaos = load_runner()
-    server = chaos.RedisProcess(tmp_path / "redis", persistent=True)
+    server = RedisProcess(tmp_path / "redis", persistent=True)
     server.start()
     settings = simulator_settings(sim, server.url, tmp_path, documents={"allowed_hosts": [sim.url],
                                                                         "claim_ttl_seconds": CLAIM_TTL})  # fmt: skip

@@ -25,6 +25,7 @@ import boto3
 import pytest
 import redis
 
+from benchmarks.lab import UNACKED, notified_document
 from spreports import names
 from spreports.simulator import Faults, start_simulator
 from tests.integration.relay.conftest import queue_counts, wait_until
@@ -33,8 +34,6 @@ from tests.sim import quick_config
 from tests.unit.relay.messages import other_type_body
 
 DONE_PER_HALF = 8
-# Where kombu's Redis transport keeps the deliveries a worker has not acknowledged yet.
-UNACKED = "unacked"
 
 
 class Processes:
@@ -151,7 +150,7 @@ def check_pipeline(disruption: str, redis_server: RedisServer, aws_endpoint: str
         # the first two malformed), one notification ten times, one of another type.
         first = [sim.add_document(notify=True) for _ in range(DONE_PER_HALF)]
         sent = sim.wait_for_notifications(DONE_PER_HALF + 3 + 2)
-        valid = next(n for n in sent if _document_of_ours(sim, n.body))
+        valid = next(n for n in sent if notified_document(sim, n.body))
         for _ in range(9):
             sim.notifier.send_raw(arn, valid.body)
         sim.notifier.send_raw(arn, other_type_body())
@@ -224,28 +223,9 @@ def fatal_with_document_id(sim: Any, report_id: str) -> str:
     return document_id
 
 
-def _is_valid(body: str) -> bool:
-    try:
-        data = json.loads(body)
-        return "reportId" in data["payload"]["reportProcessingFinishedNotification"] and "notificationMetadata" in data
-    except (ValueError, KeyError, TypeError):
-        return False
-
-
-def _document_of_ours(sim: Any, body: str) -> str | None:
-    """The document of an intact notification of our application, else None."""
-    if not _is_valid(body):
-        return None
-    data = json.loads(body)
-    if data["notificationMetadata"]["applicationId"] != sim.application_id:
-        return None
-    document: str | None = data["payload"]["reportProcessingFinishedNotification"].get("reportDocumentId")
-    return document
-
-
 def valid_documents(sim: Any) -> set[str]:
     """Documents of the intact notifications of our application sent so far."""
-    return {d for sent in sim.notifications() if (d := _document_of_ours(sim, sent.body))}
+    return {d for sent in sim.notifications() if (d := notified_document(sim, sent.body))}
 
 
 def _dead_letters(sqs: Any, dlq_url: str) -> dict[str, str]:

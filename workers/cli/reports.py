@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from spreports import names
 from spreports.errors import InvalidRequest, ServiceUnavailable
 from spreports.settings import Settings
 from spreports.task_arguments import DocumentRequest
+from spreports.tasks import signatures
 from spreports.workers.cli.common import UserError, check_redis, check_storage, command_settings
 from spreports.workers.cli.values import MAX_WAIT_SECONDS, BoundedFloat, Moment
 
@@ -90,9 +90,7 @@ def _run_on_worker(settings: Settings, request: DocumentRequest, timeout: float)
     from spreports.tasks.progress import PROGRESS_STATE
     from spreports.workers.producers import app_for
 
-    result = app_for(settings).send_task(
-        names.RETRIEVE_REPORT_DOCUMENT, kwargs=request.task_kwargs(), queue=names.DOCUMENTS_QUEUE
-    )
+    result = signatures.retrieval(app_for(settings), request).apply_async()
     click.echo(f"queued task {result.id}; waiting for a worker (Ctrl-C stops waiting, not the task)", err=True)
     deadline = time.monotonic() + timeout
     with _progress() as show:
@@ -314,7 +312,7 @@ def retry_failed(seller_id: str | None) -> None:
     entries = FailureLedger(connect(check_redis(settings))).entries(seller_id)
     app = app_for(settings)
     for entry in entries:
-        app.send_task(names.RETRIEVE_REPORT_DOCUMENT, kwargs=entry.request.task_kwargs(), queue=names.DOCUMENTS_QUEUE)
+        signatures.retrieval(app, entry.request).apply_async()
     click.echo(f"queued {len(entries)} document(s) of the failure ledger again")
 
 
@@ -373,7 +371,7 @@ def backfill(
     redis_url = check_redis(settings)
     progress = _backfill_progress(redis_url, plan)
     driving = _driving_run(redis_url, settings, progress)
-    result = app_for(settings).send_task(names.BACKFILL_REPORTS, kwargs=args.task_kwargs(), queue=names.CONTROL_QUEUE)
+    result = signatures.backfill(app_for(settings), args).apply_async()
     click.echo(f"backfill {progress.plan.plan_id}: {total} window(s); task {result.id}", err=True)
     if driving is not None:
         click.echo(f"run {driving} already drives this backfill: task {result.id} follows it", err=True)
@@ -406,11 +404,9 @@ def _driving_run(redis_url: str, settings: Settings, progress: Any) -> str | Non
 
 def _backfill_plan(settings: Settings, args: Any) -> Any:
     """The backfill's plan; an empty range fails here, before anything is started or queued."""
-    from spreports.reports.backfill import BackfillPlan
-    from spreports.reports.obtain import resolve_target
+    from spreports.reports.backfill_runs import plan_of
 
-    seller, marketplaces = resolve_target(settings, args.seller_id, args.marketplace_ids)
-    plan = BackfillPlan.of(seller, args.report_type, marketplaces, args.data_start_time, args.data_end_time)
+    plan = plan_of(settings, args)
     plan.windows  # noqa: B018 - an empty range raises
     return plan
 

@@ -23,11 +23,12 @@ import redis
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from spreports import logs, names
+from spreports import logs
 from spreports.connection import connect
 from spreports.errors import ServiceUnavailable, SettingsError
 from spreports.settings import Settings
 from spreports.task_arguments import DocumentRequest
+from spreports.tasks import signatures
 from spreports.workers.embedded_redis import EmbeddedRedis, state_url
 from spreports.workers.relay.metrics import Heartbeat, RelayCounters, fresh_heartbeats, serve_metrics, this_host
 from spreports.workers.relay.receiver import Publish, Relay, RelayOptions
@@ -45,15 +46,11 @@ STUCK_AFTER_SECONDS = 60.0
 
 
 def celery_publisher(app: Celery) -> Publish:
-    """Publish retrieval tasks by name on the ``documents`` queue through ``app``'s broker."""
+    """Publish retrieval tasks through ``app``'s broker (its routing puts them on the ``documents`` queue)."""
 
     def publish(request: DocumentRequest) -> None:
-        app.send_task(
-            names.RETRIEVE_REPORT_DOCUMENT,
-            kwargs=request.task_kwargs(),
-            queue=names.DOCUMENTS_QUEUE,
-            task_id=request.task_id,
-        )
+        # A notification's task id derives from its id: a redelivered duplicate shows up under it in Flower.
+        signatures.retrieval(app, request).apply_async(task_id=request.task_id)
 
     return publish
 

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 import spreports.tasks.documents as document_task
+from spreports.documents import retrieval
 from spreports.settings import Settings
 from spreports.simulator import Simulator, SimulatorConfig, start_simulator
 from spreports.simulator.config import generated_credentials
@@ -63,13 +64,16 @@ def stall(sim: Simulator) -> Iterator[Stall]:
 @pytest.fixture
 def task_log() -> Iterator[TaskLog]:
     handler = TaskLog()
-    logger = logging.getLogger(document_task.__name__)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
+    # The task tells its waits, the retrieval service what it stored.
+    loggers = [logging.getLogger(document_task.__name__), logging.getLogger(retrieval.__name__)]
+    old_levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
     yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(old_level)
+    for logger, old_level in zip(loggers, old_levels, strict=True):
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import logging
 import os
@@ -14,22 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks.lab import CODECS as CODECS
+from benchmarks.lab import expected_utf8 as expected_utf8
 from spreports import enqueue_document
 from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, Simulator
 from spreports.storage import Manifest
 from tests.processes import product_env, wait_for
 from tests.sim import Stall
-
-CODECS = {"UTF-8": "utf-8-sig", "Cp1252": "cp1252", "windows-31j": "cp932", "Shift_JIS": "cp932"}
-
-
-def expected_utf8(sim: Simulator, document_id: str, charset: str) -> bytes:
-    """The simulator's document as we must store it: decoded from its charset, BOM dropped, UTF-8."""
-    decoder = codecs.getincrementaldecoder(CODECS[charset])("strict")
-    parts = [decoder.decode(chunk) for chunk in sim.document_content(document_id)]
-    parts.append(decoder.decode(b"", True))
-    return "".join(parts).encode("utf-8")
 
 
 def check_stored(manifest: Manifest, expected: bytes) -> None:

@@ -23,7 +23,7 @@ from spreports.settings import Settings
 from spreports.simulator import DocumentSpec, Simulator
 from spreports.storage import LocalStorage, open_storage
 from spreports.tasks.context import context
-from spreports.tasks.reports import sweep_finished_reports
+from spreports.tasks.sweep import sweep_finished_reports
 from tests.processes import product_env, wait_for
 
 

@@ -23,7 +23,7 @@ LISTINGS = "GET_MERCHANT_LISTINGS_ALL_DATA"
 def test_the_fatal_reason_reaches_the_result_manifest_counter_and_cooldown(
     sim: Simulator, settings: Settings, celery_worker: Any, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="spreports.tasks.documents")
+    caplog.set_level(logging.WARNING, logger="spreports.documents.retrieval")
     report = sim.world.create_report(sim.seller_id, LISTINGS, ("ATVPDKIKX0DER",))
     finished = sim.finish_report(report.report_id, "FATAL")
     document_id = finished["reportDocumentId"]

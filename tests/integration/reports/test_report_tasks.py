@@ -93,7 +93,7 @@ def test_reports_request_command(celery_worker, settings: Settings, sim: Simulat
 def test_sweep_queues_a_waiting_document_only_once(
     celery_app, settings: Settings, sim: Simulator, redis_client
 ) -> None:  # type: ignore[no-untyped-def]
-    from spreports.tasks.reports import sweep_finished_reports
+    from spreports.tasks.sweep import sweep_finished_reports
 
     sim.add_document(DocumentSpec(report_type="GET_MERCHANT_LISTINGS_ALL_DATA", size=1000), notify=False)
     # No worker consumes the documents queue here: the document stays queued between the two sweeps.
@@ -106,7 +106,7 @@ def test_sweep_leaves_a_document_being_retrieved_alone(
     celery_app, settings: Settings, sim: Simulator, redis_client
 ) -> None:  # type: ignore[no-untyped-def]
     from spreports.documents.claim import DocumentClaim
-    from spreports.tasks.reports import sweep_finished_reports
+    from spreports.tasks.sweep import sweep_finished_reports
 
     document_id = sim.add_document(DocumentSpec(report_type="GET_MERCHANT_LISTINGS_ALL_DATA", size=1000), notify=False)
     claim = DocumentClaim(redis_client, sim.seller_id, document_id, owner="a-running-retrieval", ttl=60)

@@ -48,7 +48,7 @@ def settings(sim: Simulator, redis_url: str, redis_client: redis.Redis, tmp_path
 def test_a_busy_create_report_quota_never_skips_the_sellers_sweep(
     celery_app: Any, settings: Settings, sim: Simulator, redis_client: redis.Redis
 ) -> None:
-    from spreports.tasks.reports import sweep_finished_reports
+    from spreports.tasks.sweep import sweep_finished_reports
 
     client = SpapiClient.for_seller(settings, sim.seller_id, redis=redis_client)
     stuck = obtain_report(ReportSpec.of(sim.seller_id, LISTINGS, US), client, RequestRegistry(redis_client),
@@ -69,7 +69,7 @@ def test_a_busy_create_report_quota_never_skips_the_sellers_sweep(
 def test_a_caller_waiting_on_a_stuck_report_is_handed_its_replacements_document(
     celery_app: Any, celery_worker: Any, settings: Settings, sim: Simulator
 ) -> None:
-    from spreports.tasks.reports import sweep_finished_reports
+    from spreports.tasks.sweep import sweep_finished_reports
 
     options = {"custom": "true"}
     end = sim.clock.now() - timedelta(days=1)
@@ -116,7 +116,7 @@ def test_a_replacement_that_fails_for_good_lets_the_stuck_reports_followers_go(
 def test_a_failing_stuck_pass_is_reported_and_the_sweep_still_runs(
     celery_app: Any, settings: Settings, sim: Simulator, redis_client: redis.Redis
 ) -> None:
-    from spreports.tasks.reports import sweep_finished_reports
+    from spreports.tasks.sweep import sweep_finished_reports
 
     client = SpapiClient.for_seller(settings, sim.seller_id, redis=redis_client)
     stuck = obtain_report(ReportSpec.of(sim.seller_id, LISTINGS, US), client, RequestRegistry(redis_client),

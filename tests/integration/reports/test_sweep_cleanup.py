@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from spreports.reports.sweep import STALE_PARTS_FULL_SCAN_KEY
 from spreports.settings import Settings
 from spreports.storage import STALE_PART_SECONDS, DocumentKey, open_storage
-from spreports.tasks.reports import STALE_PARTS_FULL_SCAN_KEY, sweep_finished_reports
+from spreports.tasks.sweep import sweep_finished_reports
 
 
 def test_the_sweep_removes_stale_leftovers_of_dead_writers(celery_app: Any, settings: Settings) -> None:

@@ -34,17 +34,20 @@ def fetch(sim: Simulator, spec: DocumentSpec) -> tuple[dict[str, str], requests.
 @pytest.mark.parametrize(
     ("spec", "charset", "codec", "sample"),
     [
-        (DocumentSpec(size=50_000), "Cp1252", "cp1252", "€"),
-        (DocumentSpec(size=50_000, gzip=False), "Cp1252", "cp1252", "ü"),
+        (DocumentSpec(size=50_000, malformed_rate=0), "Cp1252", "cp1252", "€"),
+        (DocumentSpec(size=50_000, gzip=False, malformed_rate=0), "Cp1252", "cp1252", "ü"),
         (
             DocumentSpec(
-                report_type="GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL", size=50_000, charset="windows-31j"
+                report_type="GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL",
+                size=50_000,
+                charset="windows-31j",
+                malformed_rate=0,
             ),
             "windows-31j",
             "cp932",
             "日本",
         ),
-        (DocumentSpec(size=50_000, charset="UTF-8", bom=True), "UTF-8", "utf-8", "\ufeff"),
+        (DocumentSpec(size=50_000, charset="UTF-8", bom=True, malformed_rate=0), "UTF-8", "utf-8", "\ufeff"),
     ],
 )
 def test_document_bytes_match_their_declared_compression_and_charset(

@@ -173,3 +173,8 @@ def test_the_files_are_plain_toml_readable_without_the_package() -> None:
     """Other tools (a notebook, a dbt project) can read the same files: nothing in them is Python."""
     raw = tomllib.loads((SCHEMA_DIR / "GET_MERCHANT_LISTINGS_ALL_DATA.toml").read_text(encoding="utf-8"))
     assert raw["columns"][0] == {"name": "item_name", "source": "item-name", "type": "string"}
+
+
+def test_the_wheel_carries_the_schema_files() -> None:
+    pyproject = tomllib.loads((SCHEMA_DIR.parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "schemas/*.toml" in pyproject["tool"]["setuptools"]["package-data"]["spreports.data"]

@@ -10,9 +10,11 @@ import zlib
 
 import pytest
 
+from spreports.data.schemas import schema_for
 from spreports.simulator.content import DocumentBody, DocumentSpec, crc32_combine, crc32_repeat
-from spreports.simulator.formats import LISTINGS_HEADER, ORDERS_HEADER, format_kind
+from spreports.simulator.formats import ORDERS_HEADER, format_kind
 
+UNDECLARED_ORDERS = "GET_FLAT_FILE_ORDER_REPORT_DATA_SHIPPING"
 TYPES = [
     "GET_MERCHANT_LISTINGS_ALL_DATA",
     "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL",
@@ -36,16 +38,22 @@ def test_gzip_form_inflates_to_the_plain_form_and_lengths_are_announced(report_t
 
 
 def test_formats_are_well_formed_at_any_size() -> None:
+    declared = schema_for(TYPES[0])
+    assert declared is not None
+    sources = [column.source for column in declared.columns]
     for size in (1, 5000, 400_000):
-        listings = b"".join(DocumentBody(DocumentSpec(size=size)).iter_plain()).decode("cp1252").splitlines()
-        assert listings[0].split("\t") == list(LISTINGS_HEADER)
-        assert all(len(line.split("\t")) == len(LISTINGS_HEADER) for line in listings)
+        spec = DocumentSpec(size=size, malformed_rate=0)
+        listings = b"".join(DocumentBody(spec).iter_plain()).decode("cp1252").splitlines()
+        assert listings[0].split("\t") == sources
+        assert all(len(line.split("\t")) == len(sources) for line in listings)
+        # A type without a declared schema gets the generic orders layout.
         orders = (
-            b"".join(DocumentBody(DocumentSpec(report_type=TYPES[1], size=size)).iter_plain())
+            b"".join(DocumentBody(DocumentSpec(report_type=UNDECLARED_ORDERS, size=size)).iter_plain())
             .decode("cp1252")
             .splitlines()
         )
         assert orders[0].split("\t") == list(ORDERS_HEADER)
+        assert all(len(line.split("\t")) == len(ORDERS_HEADER) for line in orders)
         ET.fromstring(b"".join(DocumentBody(DocumentSpec(report_type=TYPES[2], size=size)).iter_plain()))
         json.loads(b"".join(DocumentBody(DocumentSpec(report_type=TYPES[3], size=size)).iter_plain()))
 
@@ -71,7 +79,11 @@ def test_charsets_are_real(spec: DocumentSpec, codec: str, expected_label: str, 
 
 
 def test_bad_specs_are_refused() -> None:
-    for bad in ({"size": -1}, {"charset": "EBCDIC"}, {"bom": True, "charset": "Cp1252"}, {"mislabel": "maybe"}):
+    bad_specs = (
+        {"size": -1}, {"charset": "EBCDIC"}, {"bom": True, "charset": "Cp1252"}, {"mislabel": "maybe"},
+        {"malformed_rate": 1.5},
+    )  # fmt: skip
+    for bad in bad_specs:
         with pytest.raises(ValueError):
             DocumentSpec(**bad)
 
