@@ -14,6 +14,7 @@
     │   └── IncompleteDownload  the body ended early, a truncated gzip stream, a dropped connection
     └── PermanentError          retrying cannot help: fix the input or the configuration
         ├── SettingsError       a setting is missing or wrong (names the variable, never its value)
+        ├── MissingExtra        an optional part is not installed (names the extra that brings it)
         ├── InvalidRequest      4xx other than 429 (bad ids, unknown report types, forbidden)
         │   ├── NotFound        404: the id is unknown to Amazon (for this seller / region)
         │   └── Conflict        409: the resource conflicts with its current state (e.g. subscription exists)
@@ -128,6 +129,10 @@ class PermanentError(SpreportsError):
 
 class SettingsError(PermanentError):
     """A setting is missing or wrong; the message names the variable and never shows its value."""
+
+
+class MissingExtra(PermanentError):
+    """An optional part of spreports is not installed; the message names the extra to install."""
 
 
 class InvalidRequest(PermanentError):

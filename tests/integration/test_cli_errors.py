@@ -72,6 +72,7 @@ COMMANDS = [
     Command(("notifications", "setup", "--queue-arn", "arn:aws:sqs:us-east-1:123456789012:q")),
     Command(("simulator", "--port", "0"), broker=False),
     Command(("demo", "--timeout", "20"), writes="storage"),
+    Command(("data", "sql", "SELECT 1"), broker=False),
 ]
 
 

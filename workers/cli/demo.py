@@ -7,6 +7,10 @@ reports through the ``spreports.request_report`` task, and waits until their doc
 
     createReport -> simulator finishes the report -> REPORT_PROCESSING_FINISHED on SQS -> relay
     -> Redis -> worker: getReportDocument -> download -> gunzip -> UTF-8 -> storage + manifest
+    -> worker (data queue): the document's rows as Parquet
+
+It ends with one query over those rows (:mod:`~spreports.workers.cli.demo_rows`) and the
+``spreports data sql`` line to try next.
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
 import click
 
-from spreports import names
 from spreports.errors import StorageError
 from spreports.settings import ENV_PREFIX, NESTED_DELIMITER, Settings, mask_url
 from spreports.workers.cli.common import (
@@ -36,6 +40,7 @@ from spreports.workers.cli.common import (
     command_settings,
     require_local_extra,
 )
+from spreports.workers.cli.demo_rows import CONVERSION_WAIT_SECONDS, show_rows
 from spreports.workers.cli.values import MAX_WAIT_SECONDS, BoundedFloat
 from spreports.workers.embedded_redis import EmbeddedRedis, state_url
 
@@ -82,8 +87,8 @@ def demo(count: int, concurrency: int, timeout: float, keep_running: bool) -> No
             settings, env, queue_arn = stack.enter_context(_environment(base))
             setup = ["notifications", "setup", "--queue-arn", queue_arn]
             stack.enter_context(_process("notifications-setup", setup, env, workdir, wait=True))
-            stack.enter_context(_process("worker", ["worker", "-Q", f"{names.DOCUMENTS_QUEUE},{names.CONTROL_QUEUE}",
-                                                    "-c", str(concurrency), "-n", "demo@%h"], env, workdir))  # fmt: skip
+            # Every queue a default worker consumes: the documents, control and the conversions to rows.
+            stack.enter_context(_process("worker", ["worker", "-c", str(concurrency), "-n", "demo@%h"], env, workdir))
             stack.enter_context(_process("relay", ["relay"], env, workdir))
             if keep_running:
                 stack.enter_context(_process("flower", ["flower", "--port=5555", "--address=127.0.0.1"], env, workdir))
@@ -91,6 +96,8 @@ def demo(count: int, concurrency: int, timeout: float, keep_running: bool) -> No
         except (RuntimeError, OSError) as exc:
             raise UserError(f"{exc} (logs in {workdir})") from None
         _show(stored)
+        show_rows(settings, [(m.report_type, m.seller_id, m.report_document_id) for m in stored],
+                  wait=CONVERSION_WAIT_SECONDS)  # fmt: skip
         if keep_running:
             click.echo("Everything keeps running; Flower: http://127.0.0.1:5555 — Ctrl-C to stop.")
             with _suppress_interrupt():
@@ -197,10 +204,11 @@ def _process(name: str, args: list[str], env: dict[str, str], workdir: Path, *, 
             [sys.executable, "-m", "spreports.workers.cli", *args],
             env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        click.echo(f"started spreports {' '.join(args[:2])} (log: {log_path})")
+        command = " ".join(takewhile(lambda arg: not arg.startswith("-"), args))
+        click.echo(f"started spreports {command} (log: {log_path})")
         try:
             if wait and process.wait(timeout=120) != 0:
-                raise RuntimeError(f"spreports {' '.join(args[:2])} failed: {_last_line(log_path)}")
+                raise RuntimeError(f"spreports {command} failed: {_last_line(log_path)}")
             yield
         finally:
             if process.poll() is None:
