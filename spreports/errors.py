@@ -21,7 +21,8 @@
         ├── InvalidNotification an SQS body that is not a usable REPORT_PROCESSING_FINISHED
         ├── DocumentRejected    a URL on a host not allowed, a decompression bomb, undecodable text
         ├── StorageError        the storage refused a write for good (no permission, a bad path)
-        └── UnexpectedResponse  a 2xx whose body does not match Amazon's model (a contract change)
+        ├── UnexpectedResponse  a 2xx whose body does not match Amazon's model (a contract change)
+        └── SchemaError         a declared schema file (spreports/data/schemas) is not valid: names the file and column
 
 Messages never contain a secret, an access token or a pre-signed URL: they end up in logs and in
 Flower. Foreign exceptions (requests, botocore, redis) are translated where the code talks to them.
@@ -176,3 +177,7 @@ class StorageError(PermanentError):
 
 class UnexpectedResponse(PermanentError):
     """The service answered with a body that does not match its published model."""
+
+
+class SchemaError(PermanentError):
+    """A declared report schema is not valid."""

@@ -1,0 +1,1 @@
+"""Documents as data: typed Parquet twins of stored documents, their schemas and the SQL catalogue."""
