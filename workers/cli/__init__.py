@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedules": ("schedules:schedules", "Report schedules: the desired ones and Amazon's."),
     "notifications": ("notifications:notifications", "Amazon's notifications to your SQS queue."),
     "simulator": ("simulator:simulator", "Run an offline SP-API (needs the local extra)."),
+    "data": ("data:data", "Stored documents as typed rows (Parquet) and SQL over them."),
     "demo": ("demo:demo", "Run the whole pipeline locally and retrieve reports (needs the local extra)."),
 }
 

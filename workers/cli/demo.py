@@ -82,7 +82,8 @@ def demo(count: int, concurrency: int, timeout: float, keep_running: bool) -> No
             settings, env, queue_arn = stack.enter_context(_environment(base))
             setup = ["notifications", "setup", "--queue-arn", queue_arn]
             stack.enter_context(_process("notifications-setup", setup, env, workdir, wait=True))
-            stack.enter_context(_process("worker", ["worker", "-Q", f"{names.DOCUMENTS_QUEUE},{names.CONTROL_QUEUE}",
+            queues = f"{names.DOCUMENTS_QUEUE},{names.CONTROL_QUEUE},{names.DATA_QUEUE}"
+            stack.enter_context(_process("worker", ["worker", "-Q", queues,
                                                     "-c", str(concurrency), "-n", "demo@%h"], env, workdir))  # fmt: skip
             stack.enter_context(_process("relay", ["relay"], env, workdir))
             if keep_running:
