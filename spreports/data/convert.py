@@ -18,7 +18,6 @@ renamed (locally an atomic rename, on S3 a server-side copy), and removed when a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from collections.abc import Iterator
@@ -233,9 +232,9 @@ def convert_file(root: DataRoot, source: str, plan: Plan, provenance: Provenance
                 arrays.extend(constants.arrays(batch))
                 writer.write(pa.RecordBatch.from_arrays(arrays, schema=schema))
                 rows += batch.num_rows
-        root.filesystem.move(temporary, final)
+        root.publish(temporary, final)
     except BaseException:
-        _remove_quietly(root.filesystem, temporary)
+        root.remove(temporary)
         raise
     rejected = reading.rejected_lines()
     return Conversion(
@@ -322,16 +321,10 @@ def write_whole(root: DataRoot, path: str, body: bytes) -> None:
     try:
         with root.filesystem.open_output_stream(temporary) as sink:
             sink.write(body)
-        root.filesystem.move(temporary, path)
+        root.publish(temporary, path)
     except BaseException:
-        _remove_quietly(root.filesystem, temporary)
+        root.remove(temporary)
         raise
-
-
-def _remove_quietly(filesystem: pafs.FileSystem, path: str) -> None:
-    # Never written, or already gone: nothing to clean.
-    with contextlib.suppress(OSError, pa.ArrowException):
-        filesystem.delete_file(path)
 
 
 class _Constants:

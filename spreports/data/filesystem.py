@@ -7,9 +7,10 @@ in the tests and a real bucket take the same code, and no DuckDB extension is ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from spreports.settings import Settings
@@ -27,6 +28,8 @@ class DataRoot:
     filesystem: pafs.FileSystem
     root: str
     is_s3: bool
+    #: boto3's S3 client, for deleting objects: pyarrow's delete leaves an empty "directory" marker object.
+    s3_client: Any = field(default=None, repr=False)
 
     def path(self, parts: list[str]) -> str:
         """The file system path of a relative path under the root."""
@@ -39,6 +42,30 @@ class DataRoot:
             return f"{parts.netloc}/{parts.path.lstrip('/')}"
         return str(Path(parts.path if parts.scheme == "file" else location).resolve())
 
+    def publish(self, temporary: str, final: str) -> None:
+        """Make a file written under a temporary name visible under its final one, whole.
+
+        Locally an atomic rename; on S3 a server-side copy (the object appears whole) and the temporary
+        object deleted.
+        """
+        if not self.is_s3:
+            self.filesystem.move(temporary, final)
+            return
+        self.filesystem.copy_file(temporary, final)
+        self.remove(temporary)
+
+    def remove(self, path: str) -> None:
+        """Delete a file if it is there (a failed write's temporary file, a dataset schema to write anew)."""
+        import pyarrow as pa
+
+        if self.is_s3 and self.s3_client is not None:
+            bucket, _, key = path.partition("/")
+            with contextlib.suppress(Exception):  # best effort: a stale temporary object is hidden anyway
+                self.s3_client.delete_object(Bucket=bucket, Key=key)
+            return
+        with contextlib.suppress(FileNotFoundError, pa.ArrowException):
+            self.filesystem.delete_file(path)
+
 
 def open_root(settings: Settings) -> DataRoot:
     """The storage ``SPREPORTS_STORAGE__URL`` names, as a pyarrow file system."""
@@ -48,7 +75,9 @@ def open_root(settings: Settings) -> DataRoot:
     parts = urlsplit(url)
     if parts.scheme == "s3":
         root = "/".join(p for p in (parts.netloc, parts.path.strip("/")) if p)
-        return DataRoot(_s3_filesystem(), root, is_s3=True)
+        import boto3
+
+        return DataRoot(_s3_filesystem(), root, is_s3=True, s3_client=boto3.client("s3"))
     directory = Path(parts.path if parts.scheme == "file" else url).resolve()
     return DataRoot(pafs.LocalFileSystem(), str(directory), is_s3=False)
 

@@ -75,5 +75,4 @@ def _forget_dataset_schemas(root: DataRoot, report_type: str) -> None:
     schema = schema_for(report_type)
     datasets = [table.dataset for table in schema.all_tables()] if schema is not None else [report_type]
     for dataset in datasets:
-        with contextlib.suppress(FileNotFoundError):
-            root.filesystem.delete_file(root.path(schema_parts(dataset)))
+        root.remove(root.path(schema_parts(dataset)))
