@@ -328,9 +328,13 @@ def write_whole(root: DataRoot, path: str, body: bytes) -> None:
 
 
 class _Constants:
-    """The provenance columns of a batch: the same values on every row, and the row numbers."""
+    """The provenance columns of a batch: the same values on every row, and the row numbers.
+
+    Built once for the largest batch seen and sliced (free) for each batch, rather than repeated per batch.
+    """
 
     def __init__(self, provenance: Provenance) -> None:
+        self._built: list[pa.Array] = []
         self.values = [
             pa.scalar(provenance.seller_id, pa.utf8()),
             pa.scalar(list(provenance.marketplace_ids), pa.list_(pa.utf8())),
@@ -341,4 +345,9 @@ class _Constants:
         ]
 
     def arrays(self, batch: RawBatch) -> list[pa.Array]:
-        return [*(pa.repeat(value, batch.num_rows) for value in self.values), batch.row_numbers]
+        rows = batch.num_rows
+        if not self._built or len(self._built[0]) < rows:
+            self._built = [
+                pa.repeat(value, max(rows, 2 * len(self._built[0]) if self._built else rows)) for value in self.values
+            ]
+        return [*(column.slice(0, rows) for column in self._built), batch.row_numbers]

@@ -64,6 +64,7 @@ class TsvReader:
     sources: list[str] = field(default_factory=list)
     rejected_lines: list[int] = field(default_factory=list)
     _blank_pending: list[int] = field(default_factory=list)
+    _zero_based: pa.Array | None = None
 
     def __post_init__(self) -> None:
         self.sources = split_header(self._first_line())
@@ -141,12 +142,18 @@ class TsvReader:
             if inside == skipped:
                 break
             skipped = inside
-        numbers: range | list[int] = range(first, end)
         if skipped:
             lo = bisect.bisect_left(self.rejected_lines, first)
             gone = set(self.rejected_lines[lo : lo + skipped])
-            numbers = [line for line in numbers if line not in gone]
-        return pa.array(numbers, pa.int64()), end
+            return pa.array([line for line in range(first, end) if line not in gone], pa.int64()), end
+        return pc.add(self._counting(rows), first), end
+
+    def _counting(self, rows: int) -> pa.Array:
+        """0, 1, ... rows - 1 (sliced from one array kept for the largest block: no Python loop per block)."""
+        counting = self._zero_based
+        if counting is None or len(counting) < rows:
+            counting = self._zero_based = pa.array(range(max(rows, 2 * len(counting or ()))), pa.int64())
+        return counting.slice(0, rows)
 
     def _drop_blank(self, columns: list[pa.Array], lines: pa.Array, blank: pa.Array) -> tuple[list[pa.Array], pa.Array]:
         blank_lines = pc.filter(lines, blank).to_pylist()
