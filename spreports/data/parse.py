@@ -100,7 +100,10 @@ def _cast_whole(text: pa.Array, type_: str, formats: tuple[str, ...] | None) -> 
     regular expression. One value in another form (a comma decimal, a zone abbreviation, junk) and the
     whole column takes the parser's way instead.
     """
-    if formats or type_ in ("boolean", "date"):
+    if type_ == "boolean":
+        # As Amazon's flat files write them: two passes instead of trimming, lowering and looking up.
+        return pc.equal(text, "true") if pc.all(pc.is_in(text, pa.array(["true", "false"]))).as_py() else None
+    if formats or type_ == "date":
         return None
     try:
         return pc.cast(text, ARROW_TYPES[type_])
