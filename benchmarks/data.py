@@ -12,7 +12,7 @@ cells, quoted fields) of each ``--sizes-mib``, then runs on the same file, inter
 - ``dictreader``: ``csv.DictReader`` to JSON lines, the way row-producing connectors hand rows on.
 
 Every run is its own process; its seconds are measured around the conversion inside it (a worker is
-long-lived: interpreter start-up is no part of a document's cost), its peak RSS is its own ``ru_maxrss``.
+long-lived: interpreter start-up is no part of a document's cost), its peak RSS is its own ``VmHWM``.
 
     .venv/bin/python benchmarks/data.py                              # 256 MiB and 1 GiB, 1 round
     .venv/bin/python benchmarks/data.py --sizes-mib 256 --rounds 3
@@ -147,7 +147,10 @@ def child(contender: str, source: Path, output: Path) -> None:
     seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime
-    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "rows": rows, "peak_rss_mib": usage.ru_maxrss / 1024}))
+    # VmHWM is this process's own peak; ru_maxrss can carry the forking parent's over exec.
+    with open("/proc/self/status") as status:
+        peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "rows": rows, "peak_rss_mib": peak_kib / 1024}))
 
 
 def measure(contender: str, source: Path, workdir: Path) -> dict[str, float]:

@@ -67,7 +67,10 @@ def schemas() -> None:
     """List the report types with a declared schema: the short name, the format and the columns."""
     from spreports.data.schemas import all_schemas
 
-    for schema in sorted(all_schemas(), key=lambda s: s.report_type):
+    declared = sorted(all_schemas(), key=lambda s: s.report_type)
+    if not declared:
+        click.echo("no declared schema: every report type's columns are inferred from its documents")
+    for schema in declared:
         for table in schema.all_tables():
             key = f" key={','.join(table.key)}" if table.key else ""
             click.echo(f"{table.dataset}\t{table.short_name}\t{schema.format}\t{len(table.columns)} columns{key}")
