@@ -300,7 +300,7 @@ def _update_dataset_schema(root: DataRoot, dataset: str, columns: list[DatasetCo
     existing = _read_dataset_schema(root.filesystem, path)
     merged = merge(existing, columns)
     if merged != existing:
-        write_whole(root, path, to_json(merged))
+        _write_whole(root, path, to_json(merged))
     return merged
 
 
@@ -312,7 +312,7 @@ def _read_dataset_schema(filesystem: pafs.FileSystem, path: str) -> list[Dataset
         return []
 
 
-def write_whole(root: DataRoot, path: str, body: bytes) -> None:
+def _write_whole(root: DataRoot, path: str, body: bytes) -> None:
     """A small file written whole: a temporary name beside it, then renamed over it."""
     directory, name = path.rsplit("/", 1)
     temporary = f"{directory}/{temporary_name(name, uuid.uuid4().hex)}"

@@ -27,7 +27,7 @@ from spreports.errors import DocumentRejected
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
-__all__ = ["RECORDS_PER_BATCH", "json_batches", "json_sources", "xml_batches"]
+__all__ = ["RECORDS_PER_BATCH", "find_record_path", "json_batches", "json_sources", "xml_batches"]
 
 RECORDS_PER_BATCH = 65_536
 _SAMPLE = 1_000
