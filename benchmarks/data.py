@@ -100,11 +100,12 @@ def generate(path: Path, size: int, seed: int = 7) -> int:
 
 
 def run_ours(source: Path, output: Path) -> int:
-    import pyarrow.fs as pafs
-
-    from spreports.data.convert import Plan, Provenance, convert_file
+    # spreports.data first: it picks Arrow's memory pool, which Arrow reads once when it loads.
+    from spreports.data.convert import Plan, Provenance, convert_file  # noqa: I001
     from spreports.data.filesystem import DataRoot
     from spreports.data.schemas import DeclaredColumn
+
+    import pyarrow.fs as pafs
 
     columns = tuple(
         DeclaredColumn(name=h.replace("-", "_"), source=h, type=TYPES.get(h, "string"))  # type: ignore[arg-type]

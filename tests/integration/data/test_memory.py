@@ -15,8 +15,8 @@ from pathlib import Path
 LIMIT_MIB = 200
 CHILD = """
 import json, sys
-import pyarrow.fs as pafs
 from spreports.data.convert import Plan, Provenance, convert_file
+import pyarrow.fs as pafs
 from spreports.data.filesystem import DataRoot
 from spreports.data.schemas import DeclaredColumn
 columns = (
