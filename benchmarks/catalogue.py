@@ -38,6 +38,8 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lab import machine  # noqa: E402
+
 from spreports.data.catalogue import open_catalogue  # noqa: E402
 from spreports.storage import LocalStorage  # noqa: E402
 
@@ -151,6 +153,7 @@ def main() -> None:
                 figures.setdefault(name, []).append(seconds)
                 figures.setdefault(f"{name} RSS MiB", []).append(rss)
         total = options.documents * options.rows
+        print(f"# {machine(load=True)}")
         print(f"{options.documents} files x {options.rows} rows = {total:,} rows, {options.manifests} manifests, "
               f"{options.rounds} rounds (medians)")  # fmt: skip
         for name, values in figures.items():

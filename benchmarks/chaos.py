@@ -719,9 +719,19 @@ def broker_disconnect(lab: Lab, row: Row) -> float:
     notified: the worker and the relay reconnect, deliveries left unacknowledged come back."""
     lab.add_many(48)
     wait_for(lambda: lab.stored() >= 3, 60, "a few documents stored", interval=0.02)
-    closed = lab.drop_broker_connections()
-    ended = time.monotonic()
-    stored = lab.stored()  # counted once the connections are closed: what was left to store went through them
+    # The rest's SP-API answers are held until the connections are closed: closing them takes a moment, in
+    # which a quick worker would otherwise store all 48 and the case would close idle connections only.
+    sleep = lab.sim.core.sleep
+    stall = Stall(lab.sim)
+    lab.sim.set_faults(slow_responses=10_000, slow_seconds=120.0)
+    try:
+        closed = lab.drop_broker_connections()
+        ended = time.monotonic()
+        stored = lab.stored()  # counted once the connections are closed: what was left to store went through them
+    finally:
+        lab.sim.set_faults(slow_responses=0)
+        stall.release()
+        lab.sim.core.sleep = sleep
     row.notes.append(f"{closed} connection(s) closed with {stored} stored, {lab.queue_depth()}")
     return ended
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 CONTROL_QUEUE = "control"
 DOCUMENTS_QUEUE = "documents"
+#: Conversions of stored documents to Parquet: a queue of their own, so retrieval stays as fast and lean.
+DATA_QUEUE = "data"
 
 RETRIEVE_REPORT_DOCUMENT = "spreports.retrieve_report_document"
 REQUEST_REPORT = "spreports.request_report"
@@ -17,3 +19,4 @@ REQUEUE_ORPHANED_DOCUMENTS = "spreports.requeue_orphaned_documents"
 PING = "spreports.ping"
 FOLLOW_REPORT = "spreports.follow_report"
 BACKFILL_REPORTS = "spreports.backfill_reports"
+CONVERT_DOCUMENT = "spreports.convert_document"

@@ -54,6 +54,13 @@ class DocumentRequest(_TaskArguments):
         return None if self.notification_id is None else f"notification-{self.notification_id}"
 
 
+class ConvertRequest(_TaskArguments):
+    """Arguments of ``spreports.convert_document``: which stored document to convert to Parquet rows."""
+
+    seller_id: AmazonId
+    report_document_id: AmazonId
+
+
 class ReportRequest(_TaskArguments):
     """Arguments of ``spreports.request_report``: a createReport for one seller."""
 

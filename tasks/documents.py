@@ -33,9 +33,10 @@ from spreports.documents.retrieval import ClaimHeld, Counters, DocumentRetrieval
 from spreports.errors import QuotaWait, ServiceUnavailable, SpreportsError, TransientError
 from spreports.metrics import WorkerMetrics
 from spreports.spapi.ratelimit import prepaid
-from spreports.task_arguments import DocumentRequest
+from spreports.task_arguments import ConvertRequest, DocumentRequest
 from spreports.tasks import signatures
 from spreports.tasks.context import context
+from spreports.tasks.data import queue_conversion
 from spreports.tasks.progress import DownloadProgress
 from spreports.tasks.retrying import reserved_bucket, retry_later, wait_then_retry
 from spreports.tasks.telemetry import fleet_metrics
@@ -95,6 +96,9 @@ def retrieve_report_document(
         service.counters.count("document_failures", type(exc).__name__)
         service.fail(args, exc)
         raise
+    if not retrieved.already_stored and args.processing_status == "DONE":
+        # Its typed rows, on the data queue: an error document (FATAL) has none.
+        queue_conversion(ConvertRequest(seller_id=args.seller_id, report_document_id=args.report_document_id))
     return retrieved.summary()
 
 

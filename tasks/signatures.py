@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from spreports import names
-from spreports.task_arguments import BackfillRequest, DocumentRequest, ReportFollow, ReportRequest
+from spreports.task_arguments import BackfillRequest, ConvertRequest, DocumentRequest, ReportFollow, ReportRequest
 
 if TYPE_CHECKING:
     from celery import Celery, Signature
@@ -65,3 +65,8 @@ def schedule_sync(app: Celery, *, beat_start: bool, expires: float) -> Signature
 def schedule_check(app: Celery, *, beat_start: bool, expires: float) -> Signature:
     """``spreports.check_report_schedules`` (``beat_start``: as beat starts); dropped after ``expires`` s."""
     return app.signature(names.CHECK_REPORT_SCHEDULES, kwargs={"beat_start": beat_start}, expires=expires)
+
+
+def conversion(app: Celery, request: ConvertRequest) -> Signature:
+    """``spreports.convert_document`` of one stored document; nobody reads its result, none is kept."""
+    return app.signature(names.CONVERT_DOCUMENT, kwargs=request.task_kwargs(), ignore_result=True)

@@ -43,6 +43,7 @@ TASK_MODULES = [
     "spreports.tasks.sweep",
     "spreports.tasks.backfill",
     "spreports.tasks.schedules",
+    "spreports.tasks.data",
 ]
 
 
@@ -77,7 +78,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "task_default_queue": names.CONTROL_QUEUE,
         "task_queues": task_queues(amqp),
-        "task_routes": {names.RETRIEVE_REPORT_DOCUMENT: {"queue": names.DOCUMENTS_QUEUE}},
+        "task_routes": {
+            names.RETRIEVE_REPORT_DOCUMENT: {"queue": names.DOCUMENTS_QUEUE},
+            names.CONVERT_DOCUMENT: {"queue": names.DATA_QUEUE},
+        },
     }
 
 

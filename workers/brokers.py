@@ -59,7 +59,7 @@ def task_queues(amqp: bool) -> list[Queue]:
     A Queue given only a name is bound to the default exchange and routing key (the control queue's),
     so a message routed by key alone would reach the control queue.
     """
-    return [_queue(names.CONTROL_QUEUE, amqp), _queue(names.DOCUMENTS_QUEUE, amqp)]
+    return [_queue(name, amqp) for name in (names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE, names.DATA_QUEUE)]
 
 
 def _queue(name: str, amqp: bool) -> Queue:

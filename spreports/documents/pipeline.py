@@ -26,6 +26,7 @@ from spreports.errors import DocumentRejected, DocumentUrlExpired, IncompleteDow
 from spreports.reports.fatal_ledger import CAPTURE_BYTES, error_reason
 from spreports.settings import DEFAULT_MAX_DECOMPRESSED_BYTES, Settings
 from spreports.storage import DocumentKey, DocumentWriter, Manifest, Storage
+from spreports.storage.layout import stored_day
 from spreports.task_arguments import DocumentRequest
 
 log = logging.getLogger(__name__)
@@ -169,11 +170,7 @@ def retrieve_document(
 
 def _day_of(manifest: Manifest) -> date | None:
     """The day folder a stored manifest is in (``.../<YYYY-MM-DD>/<id>.manifest.json``, a path or a URL)."""
-    parts = manifest.manifest_location.replace("\\", "/").rsplit("/", 2)
-    try:
-        return date.fromisoformat(parts[-2]) if len(parts) == 3 else None
-    except ValueError:
-        return None
+    return stored_day(manifest)
 
 
 class _StoredMeanwhile(Exception):

@@ -109,6 +109,18 @@ class Manifest(BaseModel):
     error_reason: str | None = None
     #: The earlier document of the same data window that this one restates (a newer version), if any.
     supersedes: str | None = None
+    #: The typed twin's summary once the document was converted (``spreports.data``): its Parquet file's
+    #: path under the root, rows written, rejected and unparsed counts, the first rejected line numbers.
+    data: dict[str, Any] | None = None
+
+
+def stored_day(manifest: Manifest) -> date | None:
+    """The day folder a stored manifest is in (``.../<YYYY-MM-DD>/<id>.manifest.json``, a path or a URL)."""
+    parts = manifest.manifest_location.replace("\\", "/").rsplit("/", 2)
+    try:
+        return date.fromisoformat(parts[-2]) if len(parts) == 3 else None
+    except ValueError:
+        return None
 
 
 def manifest_bytes(manifest: Manifest) -> bytes:

@@ -27,7 +27,7 @@ def test_routes_and_reliability_settings(celery_app) -> None:  # type: ignore[no
     assert conf.task_soft_time_limit < conf.task_time_limit
     assert conf.accept_content == ["json"]
     assert conf.worker_send_task_events and conf.task_send_sent_event
-    assert {q.name for q in conf.task_queues} == {names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE}
+    assert {q.name for q in conf.task_queues} == {names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE, names.DATA_QUEUE}
     assert celery_app.amqp.router.route({}, names.RETRIEVE_REPORT_DOCUMENT)["queue"].name == names.DOCUMENTS_QUEUE
     assert set(conf.beat_schedule) == {"sync-report-schedules", "sweep-finished-reports", "requeue-orphaned-documents"}
 

@@ -47,7 +47,7 @@ def test_rabbitmq_gets_quorum_queues_on_topic_exchanges_with_confirms_and_late_a
     assert config["task_reject_on_worker_lost"] is True
     assert config["worker_prefetch_multiplier"] == 1
     queues = {queue.name: queue for queue in config["task_queues"]}
-    assert set(queues) == {names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE}
+    assert set(queues) == {names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE, names.DATA_QUEUE}
     for name, queue in queues.items():
         # Topic exchanges: Celery's native delayed delivery (countdowns) routes only through them.
         assert (queue.exchange.name, queue.exchange.type, queue.routing_key) == (name, "topic", name)

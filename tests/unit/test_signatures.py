@@ -10,7 +10,7 @@ from celery import Celery, Signature
 
 from spreports import names
 from spreports.settings import Settings
-from spreports.task_arguments import BackfillRequest, DocumentRequest, ReportFollow, ReportRequest
+from spreports.task_arguments import BackfillRequest, ConvertRequest, DocumentRequest, ReportFollow, ReportRequest
 from spreports.tasks import signatures
 from spreports.workers.app import create_app
 
@@ -34,6 +34,8 @@ def built(app: Celery) -> list[tuple[Signature, str, str]]:  # type: ignore[type
         (first, names.REQUEST_REPORT, names.CONTROL_QUEUE),
         (then, names.FOLLOW_REPORT, names.CONTROL_QUEUE),
         (signatures.backfill(app, BACKFILL), names.BACKFILL_REPORTS, names.CONTROL_QUEUE),
+        (signatures.conversion(app, ConvertRequest(seller_id="A1SELLER", report_document_id="DOC-1")),
+         names.CONVERT_DOCUMENT, names.DATA_QUEUE),
         (signatures.schedule_sync(app, beat_start=False, expires=600), names.SYNC_REPORT_SCHEDULES,
          names.CONTROL_QUEUE),
         (signatures.schedule_check(app, beat_start=True, expires=300), names.CHECK_REPORT_SCHEDULES,
@@ -61,3 +63,11 @@ def test_the_arguments_are_the_models_and_the_chain_names_its_tasks_by_period() 
     assert first.kwargs == REQUEST.task_kwargs() and not then.kwargs  # the follower takes the request's result
     assert (first.options["task_id"], then.options["task_id"]) == ("request-period-1", "follow-period-1")
     assert signatures.schedule_check(app, beat_start=True, expires=300).options["expires"] == 300
+
+
+def test_only_the_senders_that_read_a_result_keep_one() -> None:
+    app = create_app(Settings(_env_file=None, broker_url=BROKERS["redis"], redis_url="redis://127.0.0.1:2/0"))
+    assert signatures.retrieval(app, DOCUMENT).options["ignore_result"] is True
+    assert signatures.retrieval(app, DOCUMENT, keep_result=True).options["ignore_result"] is False
+    conversion = signatures.conversion(app, ConvertRequest(seller_id="A1SELLER", report_document_id="DOC-1"))
+    assert conversion.options["ignore_result"] is True

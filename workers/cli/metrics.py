@@ -46,7 +46,7 @@ def metrics(port: int, host: str, once: bool) -> None:
     settings = command_settings()
     login = None if once else _login(settings, host)
     registry = CollectorRegistry(auto_describe=False)
-    queues = [names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE]
+    queues = [names.CONTROL_QUEUE, names.DOCUMENTS_QUEUE, names.DATA_QUEUE]
     depths = held = None
     if settings.broker_is_amqp and settings.broker_url:
         from functools import partial
