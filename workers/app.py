@@ -29,7 +29,13 @@ from spreports.metrics import close_batch, open_batch
 from spreports.settings import Settings, load_settings
 from spreports.tasks.context import attach, context
 from spreports.tasks.retrying import HARD_TIME_LIMIT, SOFT_TIME_LIMIT, VISIBILITY_TIMEOUT
-from spreports.workers.brokers import broker_config, drop_stale_redis_bindings, is_amqp, task_queues
+from spreports.workers.brokers import (
+    broker_config,
+    declare_amqp_queues,
+    drop_stale_redis_bindings,
+    is_amqp,
+    task_queues,
+)
 from spreports.workers.embedded_redis import broker_url, resolved, state_url
 from spreports.workers.redis_transport import install as install_redis_transport
 
@@ -149,10 +155,15 @@ def _defer_stop_signals(sender: Any, **_: object) -> None:
 
 
 @worker_init.connect
-def _drop_stale_bindings(sender: WorkController, **_: object) -> None:
-    # A Redis broker may still hold a binding an older version declared; a worker removes it as it starts.
+def _prepare_broker(sender: WorkController, **_: object) -> None:
+    # An AMQP broker gets every queue of the product before the worker binds them to its delayed-delivery
+    # exchanges. A Redis broker may still hold a binding an older version declared; the worker removes it.
     url = str(sender.app.conf.broker_url)
     if is_amqp(url):
+        try:
+            declare_amqp_queues(sender.app)
+        except Exception as exc:  # the worker's own connection reports an unreachable broker
+            logging.getLogger(__name__).warning("the product's queues not declared: %s", type(exc).__name__)
         return
     from spreports.connection import connect
     from spreports.redis_errors import FAILURES, redis_errors

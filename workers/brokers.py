@@ -85,6 +85,19 @@ def broker_config(amqp: bool) -> dict[str, Any]:
     }
 
 
+def declare_amqp_queues(app: Any) -> None:
+    """Declare every queue of the product, with its exchange and binding, on the app's AMQP broker.
+
+    A worker binds every queue of the app to RabbitMQ's delayed-delivery exchanges as it starts, and one
+    missing exchange fails them all: countdowns would then never come back. A worker that consumes some
+    queues only (``-Q documents``) declares the others here first, so that their exchanges exist.
+    """
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for queue in app.amqp.queues.values():
+            queue.bind(channel).declare()
+
+
 def drop_stale_redis_bindings(client: Any) -> int:
     """Remove the bindings older versions left in the Redis broker; return how many were there (idempotent).
 
