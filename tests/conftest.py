@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,6 +156,20 @@ def celery_app(settings: Settings):  # type: ignore[no-untyped-def]
     app.set_default()
     yield app
     app.close()
+
+
+@pytest.fixture(autouse=True)
+def no_embedded_redis_left() -> Iterator[None]:
+    """An embedded Redis a test started in this process is released as the test ends.
+
+    The process remembers the servers it started, and a one-shot command stops them as it ends: left
+    registered, one test's server would be stopped (a socket opened) by a later test's command, a unit test's
+    on the same pytest worker included.
+    """
+    yield
+    embedded = sys.modules.get("spreports.workers.embedded_redis")
+    if embedded is not None:
+        embedded.release_started()
 
 
 @pytest.fixture(scope="session", autouse=True)

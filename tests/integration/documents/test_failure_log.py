@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from spreports import enqueue_document
 from spreports.errors import NotFound
@@ -56,8 +57,10 @@ def sim(sim_404: Simulator) -> Simulator:
 
 
 def test_an_unknown_document_is_one_error_line_from_a_real_worker(
-    sim_400: Simulator, redis_url: str, tmp_path: Path
+    sim_400: Simulator, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
+    # redis_client empties this pytest worker's database first: a message another test left in its queue
+    # would be one more ERROR line from this worker.
     sim = sim_400
     env = {
         **sim.env(),
