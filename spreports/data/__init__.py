@@ -14,9 +14,21 @@ A deployment that sets the variable itself keeps its choice.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
-from spreports.data.catalogue import connect
+if TYPE_CHECKING:
+    from spreports.data.catalogue import connect
 
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 __all__ = ["connect"]
+
+
+def __getattr__(name: str) -> Any:
+    # Every worker imports this package (its task module asks whether the extra is installed): the
+    # catalogue and the storage modules it reads load when `connect` is first used, not at start-up.
+    if name == "connect":
+        from spreports.data.catalogue import connect
+
+        return connect
+    raise AttributeError(f"module 'spreports.data' has no attribute {name!r}")
